@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { WHEN_FULL } from '../core/channel.ts';
+
+/** The bounded channel between a stage and the next one. */
+export const channelSchema = z
+  .strictObject({
+    capacity: z.number().int().positive().default(256).describe('batches the channel holds'),
+    whenFull: z.enum(WHEN_FULL as [string, ...string[]]).default('block').describe('what happens when the channel is full'),
+  })
+  .describe('bounded channel settings');
+
+export type ChannelConfig = { capacity: number; whenFull: 'block' | 'drop-oldest' | 'drop-newest' | 'conflate' };
+
+/**
+ * Fields every source has. A driver's schema is `sourceBase.extend({ type: z.literal('name'), ... })`,
+ * built with z.strictObject so unknown keys are errors.
+ */
+export const sourceBaseShape = {
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique source id, used in topics and metrics'),
+  enabled: z.boolean().default(true).describe('set false to keep a source in the file without running it'),
+};

@@ -1,0 +1,71 @@
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { drivers } from '../../drivers/index.ts';
+import { healthSchema } from '../health/config.ts';
+import { modelSchema } from '../inference/config.ts';
+import { outboxSchema } from '../outbox/config.ts';
+import { sinkSchema } from '../sinks/config.ts';
+import type { DriverDefinition } from '../pipeline/contracts.ts';
+
+/** A union over the `type` field, tolerant of zero or one member. */
+function byType(schemas: z.ZodType[], what: string): z.ZodType {
+  if (schemas.length === 0) return z.never().describe(`no ${what} types are registered`);
+  if (schemas.length === 1) return schemas[0]!;
+  return z.discriminatedUnion('type', schemas as unknown as [z.ZodObject, ...z.ZodObject[]]);
+}
+
+export const gatewaySchema = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default(hostname().replace(/[^A-Za-z0-9_.-]/g, '-'))
+      .describe('this gateway\'s id: in record ids, topics and Sparkplug node ids (default: the host name)'),
+    dataDir: z.string().default('./data').describe('where the outbox, certificates and state live'),
+  })
+  .describe('the gateway itself');
+
+export const logSchema = z
+  .strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto: human-readable on a TTY, JSON otherwise'),
+  })
+  .describe('logging (pino)');
+
+/** The whole configuration schema, built from the registered drivers. */
+export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
+  const source = byType(list.map((d) => d.schema as unknown as z.ZodType), 'source');
+  const simulator = byType(
+    list.filter((d) => d.simulator).map((d) => d.simulator!.schema as unknown as z.ZodType),
+    'simulator',
+  );
+  return z
+    .strictObject({
+      $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),
+      gateway: gatewaySchema.prefault({}),
+      simulators: z.array(simulator).default([]).describe('simulated devices started in-process before the sources (demos, tests)'),
+      sources: z.array(source).default([]).describe('devices to read: one entry per connection'),
+      models: z.array(modelSchema).default([]).describe('ONNX models run on windows of samples'),
+      outbox: outboxSchema.prefault({}),
+      sinks: z.array(sinkSchema).default([]).describe('upstreams the outbox forwards to'),
+      health: healthSchema.prefault({}),
+      log: logSchema.prefault({}),
+    })
+    .superRefine((cfg, ctx) => {
+      uniqueIds(cfg.sources as { id: string }[], 'sources', 'source', ctx);
+      uniqueIds(cfg.simulators as { id: string }[], 'simulators', 'simulator', ctx);
+      uniqueIds(cfg.models, 'models', 'model', ctx);
+      uniqueIds(cfg.sinks, 'sinks', 'sink', ctx);
+    });
+}
+
+function uniqueIds(items: { id: string }[], key: string, what: string, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  items.forEach((it, i) => {
+    const first = seen.get(it.id);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate ${what} id "${it.id}" (first used at ${key}[${first}])` });
+    } else seen.set(it.id, i);
+  });
+}
+
+export const configSchema = buildConfigSchema();
+export type FieldgateConfig = z.output<typeof configSchema>;
+export type SourceConfig = { id: string; type: string; enabled: boolean; channel?: { capacity: number; whenFull: string } } & Record<string, unknown>;

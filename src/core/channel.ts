@@ -1,0 +1,325 @@
+import { FgError } from './errors.ts';
+
+/**
+ * What a full channel does with the next value.
+ * - block: the sender waits (backpressure); nothing is lost.
+ * - drop-oldest: the oldest queued value is dropped to make room.
+ * - drop-newest: the value being sent is dropped.
+ * - conflate: at most one queued value per key; a newer value replaces the queued one
+ *   in place. If the channel is full of other keys, the oldest is dropped.
+ */
+export type WhenFull = 'block' | 'drop-oldest' | 'drop-newest' | 'conflate';
+export const WHEN_FULL: readonly WhenFull[] = ['block', 'drop-oldest', 'drop-newest', 'conflate'];
+
+export type DropReason = 'oldest' | 'newest' | 'conflated';
+
+export interface ChannelOptions<T> {
+  name: string;
+  capacity: number;
+  whenFull: WhenFull;
+  /** key for `conflate` (e.g. the tag of a sample) */
+  keyOf?: (value: T) => string;
+  /** bound on senders waiting under `block`; a send beyond it throws (default 1024) */
+  maxBlockedSenders?: number;
+}
+
+export interface ChannelStats {
+  name: string;
+  whenFull: WhenFull;
+  depth: number;
+  capacity: number;
+  /** values accepted into the channel (dropped-newest values are not counted here) */
+  sent: number;
+  received: number;
+  dropped: Record<DropReason, number>;
+  /** milliseconds senders spent waiting under `block`, summed */
+  blockedMs: number;
+  /** senders waiting right now */
+  blockedSenders: number;
+  closed: boolean;
+}
+
+interface BlockedSender<T> {
+  value: T;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+  since: number;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+type Waiter = () => void;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/**
+ * A bounded ring buffer between two stages. `T` excludes undefined: `undefined` is what
+ * `tryRecv` returns when empty and what `recv` returns once the channel is closed and drained.
+ */
+export class Channel<T extends {} | null> implements AsyncIterable<T> {
+  readonly name: string;
+  readonly capacity: number;
+  readonly whenFull: WhenFull;
+  private readonly buf: (T | undefined)[];
+  private head = 0;
+  private size = 0;
+  private readonly keyOf?: (value: T) => string;
+  /** conflate only: key -> absolute position (head-relative sequence) of the queued value */
+  private readonly slots?: Map<string, number>;
+  private readonly slotKeys?: (string | undefined)[];
+  private readonly maxBlocked: number;
+  private blocked: BlockedSender<T>[] = [];
+  private blockedHead = 0;
+  private readers: Waiter[] = [];
+  private _closed = false;
+  private sentCount = 0;
+  private receivedCount = 0;
+  private readonly droppedCount: Record<DropReason, number> = { oldest: 0, newest: 0, conflated: 0 };
+  private blockedMsTotal = 0;
+
+  constructor(opts: ChannelOptions<T>) {
+    if (!Number.isInteger(opts.capacity) || opts.capacity < 1) {
+      throw new RangeError(`channel ${opts.name}: capacity must be a positive integer, got ${opts.capacity}`);
+    }
+    if (opts.whenFull === 'conflate' && !opts.keyOf) {
+      throw new TypeError(`channel ${opts.name}: conflate needs keyOf`);
+    }
+    this.name = opts.name;
+    this.capacity = opts.capacity;
+    this.whenFull = opts.whenFull;
+    this.buf = new Array<T | undefined>(opts.capacity);
+    this.maxBlocked = opts.maxBlockedSenders ?? 1024;
+    if (opts.whenFull === 'conflate') {
+      this.keyOf = opts.keyOf;
+      this.slots = new Map();
+      this.slotKeys = new Array<string | undefined>(opts.capacity);
+    }
+  }
+
+  get depth(): number {
+    return this.size;
+  }
+
+  get closed(): boolean {
+    return this._closed;
+  }
+
+  /**
+   * Offers a value without waiting. Returns false only when the channel is full under `block`
+   * (the value was not taken). Under the drop policies it always returns true: the drop is counted.
+   */
+  trySend(value: T): boolean {
+    if (this._closed) throw closedError(this.name);
+    if (this.whenFull === 'conflate') return this.sendConflate(value);
+    if (this.size < this.capacity) {
+      this.push(value);
+      return true;
+    }
+    switch (this.whenFull) {
+      case 'block':
+        return false;
+      case 'drop-newest':
+        this.droppedCount.newest++;
+        return true;
+      default: // drop-oldest
+        this.shift();
+        this.droppedCount.oldest++;
+        this.push(value);
+        return true;
+    }
+  }
+
+  /** Sends a value; the promise waits only when the channel is full under `block`. */
+  send(value: T, signal?: AbortSignal): Promise<void> {
+    if (this.trySend(value)) return RESOLVED;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.blocked.length - this.blockedHead >= this.maxBlocked) {
+      return Promise.reject(
+        new FgError('FG_E_CHANNEL_OVERSUBSCRIBED', `channel ${this.name}: more than ${this.maxBlocked} senders blocked`),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      const s: BlockedSender<T> = { value, resolve, reject, since: performance.now(), signal };
+      if (signal) {
+        s.onAbort = () => {
+          const i = this.blocked.indexOf(s, this.blockedHead);
+          if (i >= 0) this.blocked.splice(i, 1);
+          this.blockedMsTotal += performance.now() - s.since;
+          reject(signal.reason);
+        };
+        signal.addEventListener('abort', s.onAbort, { once: true });
+      }
+      this.blocked.push(s);
+    });
+  }
+
+  /** Takes a value if one is queued; undefined when empty. */
+  tryRecv(): T | undefined {
+    if (this.size === 0) return undefined;
+    const v = this.shift();
+    this.receivedCount++;
+    if (this.blocked.length > this.blockedHead) this.admitBlocked();
+    return v;
+  }
+
+  /**
+   * Takes up to `max` queued values at once (a consumer that can handle a burst pays one call).
+   */
+  drain(max = Infinity, into: T[] = []): T[] {
+    while (into.length < max && this.size > 0) {
+      into.push(this.shift() as T);
+      this.receivedCount++;
+      if (this.blocked.length > this.blockedHead) this.admitBlocked();
+    }
+    return into;
+  }
+
+  /** Waits for a value; resolves undefined once the channel is closed and drained. */
+  recv(signal?: AbortSignal): Promise<T | undefined> {
+    const v = this.tryRecv();
+    if (v !== undefined || this._closed) return Promise.resolve(v);
+    return this.readable(signal).then(() => this.tryRecv());
+  }
+
+  /**
+   * Resolves when a value is queued or the channel is closed (it does not take the value),
+   * so a consumer can drain synchronously with tryRecv/drain afterwards. Rejects on abort.
+   */
+  readable(signal?: AbortSignal): Promise<void> {
+    if (this.size > 0 || this._closed) return RESOLVED;
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise<void>((resolve, reject) => {
+      if (!signal) {
+        this.readers.push(resolve);
+        return;
+      }
+      const waiter: Waiter = () => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.readers.indexOf(waiter);
+        if (i >= 0) this.readers.splice(i, 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.readers.push(waiter);
+    });
+  }
+
+  /**
+   * Closes the channel: queued values stay readable, waiting receivers finish (they get
+   * undefined once drained), blocked senders are rejected, later sends throw FG_E_CHANNEL_CLOSED.
+   */
+  close(): void {
+    if (this._closed) return;
+    this._closed = true;
+    const blocked = this.blocked.slice(this.blockedHead);
+    this.blocked = [];
+    this.blockedHead = 0;
+    for (const s of blocked) {
+      if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
+      this.blockedMsTotal += performance.now() - s.since;
+      s.reject(closedError(this.name));
+    }
+    this.wakeReaders();
+  }
+
+  stats(): ChannelStats {
+    return {
+      name: this.name,
+      whenFull: this.whenFull,
+      depth: this.size,
+      capacity: this.capacity,
+      sent: this.sentCount,
+      received: this.receivedCount,
+      dropped: { ...this.droppedCount },
+      blockedMs: this.blockedMsTotal,
+      blockedSenders: this.blocked.length - this.blockedHead,
+      closed: this._closed,
+    };
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+    for (;;) {
+      const v = this.tryRecv();
+      if (v !== undefined) {
+        yield v;
+        continue;
+      }
+      if (this._closed) return;
+      await this.readable();
+    }
+  }
+
+  // ---- internals -------------------------------------------------------------------------
+
+  private push(value: T): void {
+    const idx = (this.head + this.size) % this.capacity;
+    this.buf[idx] = value;
+    this.size++;
+    this.sentCount++;
+    if (this.readers.length > 0) this.wakeReaders();
+  }
+
+  private shift(): T | undefined {
+    const v = this.buf[this.head];
+    this.buf[this.head] = undefined;
+    if (this.slots) {
+      const k = this.slotKeys![this.head];
+      if (k !== undefined) {
+        this.slots.delete(k);
+        this.slotKeys![this.head] = undefined;
+      }
+    }
+    this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    this.size--;
+    return v;
+  }
+
+  private sendConflate(value: T): boolean {
+    const key = this.keyOf!(value);
+    const at = this.slots!.get(key);
+    if (at !== undefined) {
+      this.buf[at] = value;
+      this.droppedCount.conflated++;
+      this.sentCount++;
+      return true;
+    }
+    if (this.size === this.capacity) {
+      this.shift();
+      this.droppedCount.oldest++;
+    }
+    const idx = (this.head + this.size) % this.capacity;
+    this.slots!.set(key, idx);
+    this.slotKeys![idx] = key;
+    this.push(value);
+    return true;
+  }
+
+  private admitBlocked(): void {
+    while (this.size < this.capacity && this.blocked.length > this.blockedHead) {
+      const s = this.blocked[this.blockedHead]!;
+      this.blocked[this.blockedHead] = undefined as unknown as BlockedSender<T>;
+      this.blockedHead++;
+      if (this.blockedHead > 1024 && this.blockedHead * 2 > this.blocked.length) {
+        this.blocked = this.blocked.slice(this.blockedHead);
+        this.blockedHead = 0;
+      }
+      if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
+      this.blockedMsTotal += performance.now() - s.since;
+      this.push(s.value);
+      s.resolve();
+    }
+  }
+
+  private wakeReaders(): void {
+    const rs = this.readers;
+    this.readers = [];
+    for (const r of rs) r();
+  }
+}
+
+function closedError(name: string): FgError {
+  return new FgError('FG_E_CHANNEL_CLOSED', `channel ${name} is closed`);
+}

@@ -1,0 +1,52 @@
+/** The values that travel through fieldgate. Timestamps are milliseconds since the Unix epoch. */
+
+export type Quality = 'good' | 'uncertain' | 'bad';
+
+/** int64/uint64 values outside the safe integer range travel as bigint. */
+export type SampleValue = number | boolean | string | bigint | null;
+
+export interface Sample {
+  /** source id from the config */
+  source: string;
+  tag: string;
+  /** source timestamp where the protocol has one, else the time of reading (ms since epoch) */
+  ts: number;
+  value: SampleValue;
+  quality: Quality;
+  /** why a sample is not good: 'timeout', 'exception 2', 'BadNodeIdUnknown', ... */
+  reason?: string;
+}
+
+/** One poll or one notification: channels carry batches, never single values. */
+export interface SampleBatch {
+  source: string;
+  samples: Sample[];
+  /** when the gateway received the batch (ms since epoch) */
+  receivedAt: number;
+}
+
+/** A model output for one window. */
+export interface Prediction {
+  model: string;
+  /** timestamp of the window's last sample */
+  ts: number;
+  outputs: Record<string, number>;
+  latencyMs: number;
+}
+
+export type EventSeverity = 'info' | 'warning' | 'critical';
+
+/** Something that happened: a threshold crossed, a stage went down. */
+export interface GatewayEvent {
+  /** the stage or model that raised it */
+  source: string;
+  kind: string;
+  ts: number;
+  severity: EventSeverity;
+  message: string;
+  data?: Record<string, number | string | boolean>;
+}
+
+export function isSafeJsonValue(v: SampleValue): v is number | boolean | string | null {
+  return typeof v !== 'bigint';
+}

@@ -1,0 +1,57 @@
+import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+
+export type { Logger };
+
+export interface LogOptions {
+  level?: string;
+  /** 'json' always JSON; 'pretty' human-readable; 'auto' pretty on a TTY */
+  format?: 'json' | 'pretty' | 'auto';
+  /** where lines go; defaults to stdout (stderr for the CLI's own messages is separate) */
+  destination?: DestinationStream;
+}
+
+/** Values substituted from ${env:...} and ${file:...}; never printed, whatever field holds them. */
+const secrets = new Set<string>();
+
+export function registerSecret(value: string): void {
+  // very short values would redact ordinary text; such secrets are weak anyway
+  if (value.length >= 4) secrets.add(value);
+}
+
+export function redactSecrets(line: string): string {
+  if (secrets.size === 0) return line;
+  let out = line;
+  for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]');
+  return out;
+}
+
+/** Field names that are redacted even when their value was written into the YAML by hand. */
+const REDACT_PATHS = [
+  'password', '*.password', '*.*.password',
+  'token', '*.token', '*.*.token',
+  'authorization', '*.authorization', '*.headers.authorization', '*.headers.Authorization',
+  'privateKey', '*.privateKey', '*.key', '*.*.key',
+];
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const format = opts.format ?? 'auto';
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true && !opts.destination);
+  const options: LoggerOptions = {
+    level: opts.level ?? 'info',
+    base: { pid: process.pid },
+    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+    hooks: { streamWrite: redactSecrets },
+  };
+  if (pretty) {
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+    });
+  }
+  return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+/** A logger that writes nothing, for tests and library use. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}

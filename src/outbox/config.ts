@@ -1,0 +1,17 @@
+import { z } from 'zod';
+import { duration, size } from '../config/units.ts';
+
+// Owned by the outbox issue (#5): the `outbox:` section.
+export const outboxSchema = z
+  .strictObject({
+    path: z.string().optional().describe('SQLite file; default <dataDir>/outbox.db'),
+    synchronous: z.enum(['normal', 'full']).default('normal').describe('full survives power loss, normal survives a process crash'),
+    commitInterval: duration().default(50).describe('longest time rows wait for their group commit'),
+    commitRows: z.number().int().positive().default(5000).describe('rows that trigger a commit at once'),
+    maxBytes: size().default(512_000_000).describe('bound on the outbox file'),
+    maxAge: duration().optional().describe('records older than this are dropped (counted)'),
+    whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),
+  })
+  .describe('the SQLite store-and-forward outbox');
+
+export type OutboxConfig = z.output<typeof outboxSchema>;

@@ -1,0 +1,85 @@
+import type { z } from 'zod';
+import type { Channel } from '../core/channel.ts';
+import type { Metrics, StageMetrics } from '../core/metrics.ts';
+import type { ProbeResult } from '../core/probe.ts';
+import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
+import type { Logger } from '../log.ts';
+import type { ChannelConfig } from '../config/common.ts';
+
+/** What every stage gets from the pipeline. */
+export interface StageContext {
+  gateway: { id: string; dataDir: string };
+  log: Logger;
+  metrics: Metrics;
+}
+
+export type StageKind = 'source' | 'router' | 'model' | 'outbox' | 'sink' | 'health' | 'simulator';
+
+/** A long-lived part of the pipeline, started in dependency order and stopped in reverse. */
+export interface Stage {
+  readonly name: string;
+  readonly kind: StageKind;
+  start(): Promise<void>;
+  /** stop taking input, drain within the deadline, release every handle */
+  stop(deadlineMs: number): Promise<void>;
+  probe(): ProbeResult;
+}
+
+// ---- sources ---------------------------------------------------------------------------------
+
+export interface SourceContext extends StageContext {
+  /** the source's own counters (received = samples read, errors by code) */
+  stageMetrics: StageMetrics;
+  /** the source's bounded channel: one SampleBatch per poll or notification */
+  out: Channel<SampleBatch>;
+  /** call after every completed poll/notification: the watchdog restarts a source whose heartbeat stops */
+  heartbeat(): void;
+}
+
+/** A running source. `run` is supervised: a throw restarts it with backoff. */
+export interface Source {
+  run(signal: AbortSignal): Promise<void>;
+  probe(): ProbeResult;
+}
+
+export interface SimulatorHandle {
+  /** where clients connect, for the log line that tells the user */
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** A driver, listed explicitly in drivers/index.ts. */
+export interface DriverDefinition<C extends { id: string; type: string } = { id: string; type: string }> {
+  type: string;
+  description: string;
+  /** a z.strictObject with `type: z.literal(<type>)`, built from sourceBaseShape */
+  schema: z.ZodType<C, { type: string }>;
+  /** the channel policy when a source does not set one (e.g. OPC UA notifications cannot wait) */
+  channelDefaults: ChannelConfig;
+  create(config: C, ctx: SourceContext): Source;
+  /** simulator for `fieldgate simulate` and the demo's `simulators:` section */
+  simulator?: {
+    schema: z.ZodType<{ type: string; id: string }, { type: string }>;
+    start(config: { type: string; id: string }, ctx: StageContext): Promise<SimulatorHandle>;
+  };
+  /** optional driver-specific checks at validate time that need more than the schema (e.g. OPC UA browse) */
+}
+
+// ---- outbox, models, sinks ---------------------------------------------------------------------
+
+/** The durability point as the router and models see it. */
+export interface OutboxWriter {
+  /** resolves once the records are committed (accepted); concurrent calls share a group commit */
+  writeSamples(batch: SampleBatch): Promise<void>;
+  writePredictions(predictions: Prediction[]): Promise<void>;
+  writeEvents(events: GatewayEvent[]): Promise<void>;
+}
+
+/** A model stage as the router sees it. */
+export interface ModelInput {
+  readonly name: string;
+  /** whether the model uses any tag of this source */
+  wants(source: string): boolean;
+  /** hands a batch to the window assembler without waiting; drops are counted by the model */
+  offer(batch: SampleBatch): void;
+}
