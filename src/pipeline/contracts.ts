@@ -8,9 +8,12 @@ import type { ChannelConfig } from '../config/common.ts';
 
 /** What every stage gets from the pipeline. */
 export interface StageContext {
+  /** dataDir is already resolved to an absolute path */
   gateway: { id: string; dataDir: string };
   log: Logger;
   metrics: Metrics;
+  /** relative paths in a config file are relative to that file's folder */
+  resolvePath(p: string): string;
 }
 
 export type StageKind = 'source' | 'router' | 'model' | 'outbox' | 'sink' | 'health' | 'simulator';
