@@ -47,23 +47,7 @@ export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
       sinks: z.array(sinkSchema).default([]).describe('upstreams the outbox forwards to'),
       health: healthSchema.prefault({}),
       log: logSchema.prefault({}),
-    })
-    .superRefine((cfg, ctx) => {
-      uniqueIds(cfg.sources as { id: string }[], 'sources', 'source', ctx);
-      uniqueIds(cfg.simulators as { id: string }[], 'simulators', 'simulator', ctx);
-      uniqueIds(cfg.models, 'models', 'model', ctx);
-      uniqueIds(cfg.sinks, 'sinks', 'sink', ctx);
     });
-}
-
-function uniqueIds(items: { id: string }[], key: string, what: string, ctx: z.RefinementCtx): void {
-  const seen = new Map<string, number>();
-  items.forEach((it, i) => {
-    const first = seen.get(it.id);
-    if (first !== undefined) {
-      ctx.addIssue({ code: 'custom', path: [key, i, 'id'], message: `duplicate ${what} id "${it.id}" (first used at ${key}[${first}])` });
-    } else seen.set(it.id, i);
-  });
 }
 
 export const configSchema = buildConfigSchema();

@@ -29,6 +29,7 @@ test('a seeded random walk replays identically and stays in bounds', () => {
 
 test('CSV replay walks the NAB series with time compression', () => {
   const cfg = generatorSchema.parse({ kind: 'csv', file: nab, speed: 300 });
+  assert.ok(cfg.kind === 'csv');
   const g = createGenerator(cfg);
   assert.equal(g(0), 73.96732207); // first row
   assert.equal(g(1000), 74.93588199999998); // 1 s x 300 = 5 min later: second row
