@@ -65,7 +65,8 @@ export interface DriverDefinition<C extends { id: string; type: string } = { id:
     schema: z.ZodType<{ type: string; id: string }, { type: string }>;
     start(config: { type: string; id: string }, ctx: StageContext): Promise<SimulatorHandle>;
   };
-  /** optional driver-specific checks at validate time that need more than the schema (e.g. OPC UA browse) */
+  /** `fieldgate browse`: lists the device's address space as printable text (OPC UA) */
+  browse?(config: { type: string; id: string }, opts: { node?: string; ctx: StageContext; signal: AbortSignal }): Promise<string>;
 }
 
 // ---- outbox, models, sinks ---------------------------------------------------------------------

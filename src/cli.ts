@@ -1,0 +1,94 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from './config/load.ts';
+import { FgError, errorMessage } from './core/errors.ts';
+import { commands, type CommandContext } from './cli/commands.ts';
+import { UsageError } from './cli/usage.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+const HELP = `fieldgate ${pkg.version}: edge gateway for industrial sensor data
+
+Usage:
+  fieldgate run -c FILE            run the pipeline (SIGTERM/SIGINT drain and exit, SIGHUP reloads)
+  fieldgate validate -c FILE       check a config file (and its models) without starting anything
+  fieldgate schema                 print the config JSON Schema (for # yaml-language-server: $schema=)
+  fieldgate simulate -c FILE       run only the simulators: section of FILE
+  fieldgate browse -c FILE --source ID [--node NODE]   list an OPC UA server's address space
+  fieldgate model inspect FILE.onnx                    print a model's inputs and outputs
+  fieldgate reload [--pid PID | -c FILE]               ask a running fieldgate to reload its config
+
+Options:
+  -c, --config FILE   configuration file (YAML)
+  --debug             print stack traces
+  -h, --help          this help
+  -v, --version       the version
+`;
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  source: { type: 'string' },
+  node: { type: 'string' },
+  pid: { type: 'string' },
+  debug: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} satisfies ParseArgsConfig['options'];
+
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    process.stderr.write(`fieldgate: ${errorMessage(e).split('\n')[0]} (see fieldgate --help)\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.version) {
+    process.stdout.write(`${pkg.version}\n`);
+    return 0;
+  }
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(HELP);
+    return positionals.length === 0 && !values.help ? 2 : 0;
+  }
+  const [name, ...rest] = positionals;
+  const command = commands[name!];
+  if (!command) {
+    process.stderr.write(`fieldgate: unknown command "${name}" (see fieldgate --help)\n`);
+    return 2;
+  }
+  const ctx: CommandContext = {
+    config: values.config,
+    source: values.source,
+    node: values.node,
+    pid: values.pid,
+    debug: values.debug === true,
+    args: rest,
+  };
+  const debug = ctx.debug;
+  try {
+    return await command(ctx);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`fieldgate: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`${e.code}: ${e.errors.length} problem${e.errors.length === 1 ? '' : 's'} in the configuration\n${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof FgError && e.code === 'FG_E_CONFIG_FILE') {
+      process.stderr.write(`fieldgate: ${e.message}\n`);
+      return 2;
+    }
+    const code = e instanceof FgError ? e.code : 'FG_E_UNEXPECTED';
+    process.stderr.write(`${code}: ${errorMessage(e)}\n`);
+    if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

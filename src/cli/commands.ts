@@ -1,0 +1,118 @@
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { findDriver } from '../../drivers/index.ts';
+import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { configSchema } from '../config/schema.ts';
+import { Metrics } from '../core/metrics.ts';
+import { inspectModel, validateModel } from '../inference/index.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
+import { runLifecycle } from './lifecycle.ts';
+import { UsageError } from './usage.ts';
+
+export interface CommandContext {
+  config?: string;
+  source?: string;
+  node?: string;
+  pid?: string;
+  debug: boolean;
+  args: string[];
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+function needConfig(ctx: CommandContext): LoadedConfig {
+  if (!ctx.config) throw new UsageError('missing -c FILE (the configuration file)');
+  return loadConfigFile(ctx.config);
+}
+
+function loggerFor(loaded: LoadedConfig): Logger {
+  return createLogger({ level: loaded.config.log.level, format: loaded.config.log.format });
+}
+
+export const commands: Record<string, Command> = {
+  async run(ctx) {
+    const loaded = needConfig(ctx);
+    return runLifecycle(loaded, loggerFor(loaded), { configPath: ctx.config! });
+  },
+
+  async validate(ctx) {
+    const loaded = needConfig(ctx);
+    const resolvePath = (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p));
+    const problems: string[] = [];
+    for (const m of loaded.config.models) {
+      for (const p of await validateModel(m, resolvePath)) problems.push(`models[${loaded.config.models.indexOf(m)}] (${m.id}): ${p}`);
+    }
+    if (problems.length > 0) {
+      process.stderr.write(`FG_E_MODEL_MISMATCH: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n${problems.join('\n')}\n`);
+      return 1;
+    }
+    const c = loaded.config;
+    process.stdout.write(
+      `${ctx.config}: ok (${c.sources.length} source${c.sources.length === 1 ? '' : 's'}, ${c.models.length} model${c.models.length === 1 ? '' : 's'}, ${c.sinks.length} sink${c.sinks.length === 1 ? '' : 's'})\n`,
+    );
+    return 0;
+  },
+
+  async schema() {
+    const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+    process.stdout.write(`${JSON.stringify({ ...schema, title: 'fieldgate configuration' }, null, 2)}\n`);
+    return 0;
+  },
+
+  async simulate(ctx) {
+    const loaded = needConfig(ctx);
+    if (loaded.config.simulators.length === 0) throw new UsageError(`${ctx.config} has no simulators: section`);
+    const only = { ...loaded.config, sources: [], models: [], sinks: [], health: { ...loaded.config.health, enabled: false } };
+    return runLifecycle({ ...loaded, config: only }, loggerFor(loaded), { configPath: ctx.config!, simulateOnly: true });
+  },
+
+  async browse(ctx) {
+    const loaded = needConfig(ctx);
+    if (!ctx.source) throw new UsageError('browse needs --source ID (an OPC UA source of the config)');
+    const src = (loaded.config.sources as { id: string; type: string }[]).find((s) => s.id === ctx.source);
+    if (!src) throw new UsageError(`no source "${ctx.source}" in ${ctx.config}`);
+    const driver = findDriver(src.type);
+    if (!driver?.browse) throw new UsageError(`source "${ctx.source}" is of type ${src.type}, which cannot be browsed`);
+    const log = createLogger({ level: 'warn', format: loaded.config.log.format });
+    const p = new Pipeline({ config: { ...loaded.config, sources: [], models: [], sinks: [], simulators: [] }, baseDir: loaded.baseDir, log, metrics: new Metrics() });
+    const out = await driver.browse(src, { node: ctx.node, ctx: p.ctx, signal: AbortSignal.timeout(30_000) });
+    process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
+    return 0;
+  },
+
+  async model(ctx) {
+    const [sub, file] = ctx.args;
+    if (sub !== 'inspect' || !file) throw new UsageError('usage: fieldgate model inspect FILE.onnx');
+    process.stdout.write(`${await inspectModel(file)}\n`);
+    return 0;
+  },
+
+  async reload(ctx) {
+    let pid = ctx.pid ? Number(ctx.pid) : undefined;
+    if (pid === undefined) {
+      const loaded = needConfig(ctx);
+      const file = join(loaded.baseDir, loaded.config.gateway.dataDir, 'fieldgate.pid');
+      try {
+        pid = Number(readFileSync(file, 'utf8').trim());
+      } catch {
+        throw new UsageError(`no running fieldgate found (${file} is missing); pass --pid PID`);
+      }
+    }
+    if (!Number.isInteger(pid) || pid! <= 0) throw new UsageError(`--pid must be a process id, got ${ctx.pid}`);
+    try {
+      process.kill(pid!, 'SIGHUP');
+    } catch (e) {
+      throw new UsageError(`cannot signal process ${pid}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    process.stdout.write(`sent SIGHUP to ${pid}; the reload result is in its log\n`);
+    return 0;
+  },
+};
+
+export function writePidFile(dataDir: string): () => void {
+  const file = join(dataDir, 'fieldgate.pid');
+  writeFileSync(file, `${process.pid}\n`);
+  return () => rmSync(file, { force: true });
+}

@@ -1,0 +1,183 @@
+import { accessSync, constants, mkdirSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { findDriver } from '../../drivers/index.ts';
+import { FgError, errorMessage } from '../core/errors.ts';
+import { Metrics } from '../core/metrics.ts';
+import type { ProbeResult } from '../core/probe.ts';
+import type { FieldgateConfig } from '../config/schema.ts';
+import { createModelStage } from '../inference/index.ts';
+import type { Logger } from '../log.ts';
+import { createOutbox } from '../outbox/index.ts';
+import { createSink } from '../sinks/index.ts';
+import type { SimulatorHandle, Stage, StageContext } from './contracts.ts';
+import { Router } from './router.ts';
+import { SourceStage, type SourceStageConfig } from './source-stage.ts';
+
+export interface PipelineOptions {
+  config: FieldgateConfig;
+  /** folder that relative paths in the config are resolved against */
+  baseDir: string;
+  log: Logger;
+  metrics?: Metrics;
+}
+
+export type ModelStage = ReturnType<typeof createModelStage>;
+export type OutboxStage = ReturnType<typeof createOutbox>;
+
+/** A simulator as a stage, so it starts first and stops last. */
+class SimulatorStage implements Stage {
+  readonly kind = 'simulator' as const;
+  private handle?: SimulatorHandle;
+  constructor(readonly name: string, private readonly startFn: () => Promise<SimulatorHandle>, private readonly log: Logger) {}
+  async start(): Promise<void> {
+    this.handle = await this.startFn();
+    this.log.info({ stage: this.name, address: this.handle.address }, 'simulator listening');
+  }
+  async stop(): Promise<void> {
+    await this.handle?.stop();
+    this.handle = undefined;
+  }
+  get address(): string | undefined {
+    return this.handle?.address;
+  }
+  probe(): ProbeResult {
+    return this.handle ? { state: 'up', details: { address: this.handle.address } } : { state: 'down', reason: 'not started' };
+  }
+}
+
+/**
+ * Builds the topology from a config and runs it: simulators, outbox, sinks, models, router,
+ * sources are started in that order; stop() takes them down in the reverse order of the data
+ * flow (sources first, so everything they read is drained and committed before the outbox closes).
+ */
+export class Pipeline {
+  readonly metrics: Metrics;
+  readonly ctx: StageContext;
+  readonly simulators: SimulatorStage[] = [];
+  readonly outbox: OutboxStage;
+  readonly sinks: Stage[] = [];
+  models: ModelStage[] = [];
+  readonly router: Router;
+  sources: SourceStage[] = [];
+  private readonly started: Stage[] = [];
+  private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
+  readonly log: Logger;
+  config: FieldgateConfig;
+
+  constructor(opts: PipelineOptions) {
+    this.config = opts.config;
+    this.log = opts.log;
+    this.metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
+    const resolvePath = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+    this.ctx = {
+      gateway: { id: opts.config.gateway.id, dataDir: resolvePath(opts.config.gateway.dataDir) },
+      log: opts.log,
+      metrics: this.metrics,
+      resolvePath,
+    };
+    const cfg = opts.config;
+    for (const sim of cfg.simulators as { id: string; type: string }[]) {
+      const driver = findDriver(sim.type);
+      if (!driver?.simulator) throw new FgError('FG_E_DRIVER_UNKNOWN', `no simulator for type ${sim.type}`);
+      const d = driver.simulator;
+      this.simulators.push(new SimulatorStage(`simulator.${sim.id}`, () => d.start(sim, this.ctx), opts.log));
+    }
+    this.outbox = createOutbox(cfg.outbox, this.ctx);
+    for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
+    for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.outbox, this.ctx));
+    this.router = new Router(this.outbox, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
+      if ((s as { enabled?: boolean }).enabled === false) continue;
+      this.sources.push(this.createSource(s));
+    }
+  }
+
+  createSource(s: SourceStageConfig): SourceStage {
+    const driver = findDriver(s.type);
+    if (!driver) throw new FgError('FG_E_DRIVER_UNKNOWN', `source ${s.id}: no driver for type "${s.type}"`);
+    const stage = new SourceStage(s, driver, this.ctx);
+    this.router.addInput(stage.channel);
+    return stage;
+  }
+
+  /** Every stage in start order. */
+  stages(): Stage[] {
+    return [...this.simulators, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
+  }
+
+  get running(): boolean {
+    return this.state === 'running';
+  }
+
+  /** Starts every stage in order; if one fails, the ones already started are stopped again. */
+  async start(): Promise<void> {
+    if (this.state !== 'idle') throw new Error(`pipeline already ${this.state}`);
+    this.state = 'starting';
+    ensureDataDir(this.ctx.gateway.dataDir);
+    for (const stage of this.stages()) {
+      try {
+        await stage.start();
+        this.started.push(stage);
+      } catch (err) {
+        this.log.error({ stage: stage.name, err }, 'stage failed to start; stopping the stages already started');
+        await this.stopStarted(5_000);
+        this.state = 'stopped';
+        if (err instanceof FgError) throw err;
+        throw new FgError('FG_E_PIPELINE_START', `${stage.name} failed to start: ${errorMessage(err)}`, { cause: err });
+      }
+    }
+    this.state = 'running';
+    this.log.info(
+      { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
+      'pipeline running',
+    );
+  }
+
+  /**
+   * Stops taking input, drains the channels and the router into the outbox, lets models finish,
+   * stops sinks, commits and closes the outbox, then the simulators. `deadlineMs` bounds the whole.
+   */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    if (this.state === 'stopped' || this.state === 'stopping') return;
+    this.state = 'stopping';
+    await this.stopStarted(deadlineMs);
+    this.state = 'stopped';
+    this.log.info('pipeline stopped');
+  }
+
+  private async stopStarted(deadlineMs: number): Promise<void> {
+    const end = Date.now() + deadlineMs;
+    const left = (): number => Math.max(100, end - Date.now());
+    const started = new Set(this.started);
+    const order: Stage[][] = [this.sources, [this.router], this.models, this.sinks, [this.outbox], this.simulators];
+    for (const group of order) {
+      await Promise.all(
+        group.filter((s) => started.has(s)).map(async (s) => {
+          try {
+            await s.stop(left());
+          } catch (err) {
+            this.log.error({ stage: s.name, err }, 'stage failed to stop cleanly');
+          }
+        }),
+      );
+    }
+    // sources that never started still hold an open channel
+    for (const s of this.sources) s.channel.close();
+    this.started.length = 0;
+  }
+}
+
+/** Creates the data directory and proves it is writable, with the path and the fix when not. */
+export function ensureDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new FgError(
+      'FG_E_DATA_DIR',
+      `data directory ${dir} is not writable (${code}): create it and give the user running fieldgate write access ` +
+        `(e.g. sudo install -d -o $(id -un) ${dir}), or set gateway.dataDir to a writable path`,
+    );
+  }
+}

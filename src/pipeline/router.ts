@@ -1,0 +1,150 @@
+import type { Channel } from '../core/channel.ts';
+import { errorCode, errorMessage } from '../core/errors.ts';
+import type { StageMetrics } from '../core/metrics.ts';
+import type { ProbeResult } from '../core/probe.ts';
+import type { SampleBatch } from '../core/sample.ts';
+import type { Logger } from '../log.ts';
+import type { ModelInput, OutboxWriter, Stage } from './contracts.ts';
+
+/** Outbox writes in flight at once: enough to fill a group commit, bounded so memory is too. */
+const MAX_IN_FLIGHT = 64;
+
+/**
+ * Fans in every source channel, hands each batch to the outbox (the durability point) and to
+ * the models that use its tags. Source channels can be added and removed while it runs (reload).
+ */
+export class Router implements Stage {
+  readonly name = 'router';
+  readonly kind = 'router' as const;
+  private inputs: Channel<SampleBatch>[] = [];
+  private wake?: () => void;
+  private loop?: Promise<void>;
+  private readonly ctl = new AbortController();
+  private readonly inFlight = new Set<Promise<void>>();
+  private lastError?: string;
+  private lastBatchAt = 0;
+  private routed = 0;
+  private draining = false;
+
+  constructor(
+    private readonly outbox: OutboxWriter,
+    private models: readonly ModelInput[],
+    private readonly metrics: StageMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  addInput(ch: Channel<SampleBatch>): void {
+    this.inputs.push(ch);
+    this.wake?.();
+  }
+
+  removeInput(ch: Channel<SampleBatch>): void {
+    this.inputs = this.inputs.filter((c) => c !== ch);
+    this.wake?.();
+  }
+
+  setModels(models: readonly ModelInput[]): void {
+    this.models = models;
+  }
+
+  get batchesRouted(): number {
+    return this.routed;
+  }
+
+  get lastBatchTime(): number {
+    return this.lastBatchAt;
+  }
+
+  async start(): Promise<void> {
+    this.loop = this.run(this.ctl.signal);
+  }
+
+  /**
+   * Ends once every input is closed and drained (sources stop first and close their channels),
+   * then waits for the outbox writes in flight. Past the deadline it stops where it is.
+   */
+  async stop(deadlineMs: number): Promise<void> {
+    this.draining = true;
+    this.wake?.();
+    const timer = setTimeout(() => this.ctl.abort(new DOMException('router drain deadline', 'AbortError')), deadlineMs);
+    try {
+      await this.loop;
+      await Promise.allSettled([...this.inFlight]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  probe(): ProbeResult {
+    const details = { inFlight: this.inFlight.size, batchesRouted: this.routed };
+    if (this.lastError) return { state: 'degraded', reason: `outbox write failed: ${this.lastError}`, details };
+    return { state: 'up', details };
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    let next = 0;
+    while (!signal.aborted) {
+      const inputs = this.inputs;
+      let got = false;
+      let open = 0;
+      for (let k = 0; k < inputs.length; k++) {
+        const i = (next + k) % inputs.length;
+        const ch = inputs[i]!;
+        // up to 16 batches from one source before moving on, so none starves the others
+        for (let n = 0; n < 16; n++) {
+          const batch = ch.tryRecv();
+          if (batch === undefined) break;
+          got = true;
+          await this.route(batch, signal);
+        }
+        if (!ch.closed || ch.depth > 0) open++;
+      }
+      next = inputs.length ? (next + 1) % inputs.length : 0;
+      if (got) continue;
+      if (open === 0 && this.stopping(signal)) return;
+      await this.idle(inputs, signal);
+    }
+  }
+
+  /** True when there is nothing left to drain and no new input can come (stop was called). */
+  private stopping(signal: AbortSignal): boolean {
+    return signal.aborted || (this.draining && this.inputs.every((c) => c.closed && c.depth === 0));
+  }
+
+  /** Waits for any input to become readable, or for a change to the input list. */
+  private idle(inputs: Channel<SampleBatch>[], signal: AbortSignal): Promise<void> {
+    const ac = new AbortController();
+    const sig = AbortSignal.any([signal, ac.signal]);
+    const waits = inputs.filter((c) => !c.closed).map((c) => c.readable(sig));
+    waits.push(new Promise<void>((resolve) => { this.wake = resolve; }));
+    return Promise.race(waits).then(
+      () => { ac.abort(); this.wake = undefined; },
+      () => { ac.abort(); this.wake = undefined; },
+    );
+  }
+
+  private async route(batch: SampleBatch, signal: AbortSignal): Promise<void> {
+    const n = batch.samples.length;
+    this.metrics.received(n);
+    this.lastBatchAt = Date.now();
+    this.routed++;
+    for (const m of this.models) if (m.wants(batch.source)) m.offer(batch);
+    while (this.inFlight.size >= MAX_IN_FLIGHT && !signal.aborted) await Promise.race(this.inFlight);
+    const p: Promise<void> = this.outbox.writeSamples(batch).then(
+      () => {
+        this.inFlight.delete(p);
+        this.lastError = undefined;
+        this.metrics.sent(n);
+      },
+      (err: unknown) => {
+        this.inFlight.delete(p);
+        const code = errorCode(err);
+        this.lastError = errorMessage(err);
+        this.metrics.error(code);
+        this.metrics.dropped(n, 'outbox-error');
+        this.log.error({ code, err, source: batch.source, samples: n }, 'outbox refused a batch; its samples are dropped and counted');
+      },
+    );
+    this.inFlight.add(p);
+  }
+}
