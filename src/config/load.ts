@@ -51,7 +51,7 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   if (doc.errors.length > 0) {
     throw new ConfigError(
       doc.errors.map((e) => {
-        const lp = e.linePos?.[0] ?? { line: 1, col: 1 };
+        const lp = counter.linePos(e.code === 'MISSING_CHAR' ? openingQuote(text, e.pos[0]) : e.pos[0]);
         return { file: name, line: lp.line, col: lp.col, path: '(yaml)', message: yamlMessage(e.code, e.message) };
       }),
       'FG_E_CONFIG_YAML',
@@ -63,7 +63,10 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
     errors.push({ file: name, line, col, path: formatPath(path), message });
   };
 
-  for (const p of substituteSecrets(doc, opts.env ?? process.env, baseDir)) at(p.path, p.message);
+  const substitution = substituteSecrets(doc, opts.env ?? process.env, baseDir);
+  for (const p of substitution) at(p.path, p.message);
+  // a value whose reference failed is not validated again: one problem, one message
+  const unresolved = new Set(substitution.map((p) => formatPath(p.path)));
   const data: unknown = doc.toJS() ?? {};
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     at([], `expected a mapping with sections such as gateway, sources, sinks; got ${describe(data)}`);
@@ -74,7 +77,10 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   const schema = opts.schema ?? configSchema;
   const result = schema.safeParse(data, { reportInput: true });
   if (!result.success) {
-    for (const issue of result.error.issues) reportIssue(issue, schema, data, at);
+    const atChecked: At = (path, message, key) => {
+      if (!unresolved.has(formatPath(path))) at(path, message, key);
+    };
+    for (const issue of result.error.issues) reportIssue(issue, schema, data, atChecked);
   }
   if (errors.length > 0) {
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
@@ -168,6 +174,13 @@ function checkDuplicateIds(data: Record<string, unknown>, at: At): void {
       else seen.set(id, i);
     });
   }
+}
+
+/** The parser reports an unclosed quote at the end of the file; point at where it was opened. */
+function openingQuote(text: string, pos: number): number {
+  let at = pos;
+  for (const m of text.slice(0, pos).matchAll(/(?:^|[:\-[,{]\s*)(["'])/gm)) at = m.index + m[0].length - 1;
+  return at;
 }
 
 function describe(v: unknown): string {

@@ -72,7 +72,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private blockedHead = 0;
   private readers: Waiter[] = [];
   private _closed = false;
-  private sentCount = 0;
+  /** open and not conflating: trySend may take the hot path */
+  private plain: boolean;
+  /** mirrors of `readers.length > 0` and of blocked senders waiting, read on every send/recv */
+  private hasReaders = false;
+  private hasBlocked = false;
   private receivedCount = 0;
   private readonly droppedCount: Record<DropReason, number> = { oldest: 0, newest: 0, conflated: 0 };
   private blockedMsTotal = 0;
@@ -89,6 +93,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.whenFull = opts.whenFull;
     this.buf = new Array<T | undefined>(opts.capacity);
     this.maxBlocked = opts.maxBlockedSenders ?? 1024;
+    this.plain = opts.whenFull !== 'conflate';
     if (opts.whenFull === 'conflate') {
       this.keyOf = opts.keyOf;
       this.slots = new Map();
@@ -109,6 +114,19 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
    * (the value was not taken). Under the drop policies it always returns true: the drop is counted.
    */
   trySend(value: T): boolean {
+    // hot path kept small so it inlines: room, open, no conflation
+    if (this.plain && this.size < this.capacity) {
+      let idx = this.head + this.size;
+      if (idx >= this.capacity) idx -= this.capacity;
+      this.buf[idx] = value;
+      this.size++;
+      if (this.hasReaders) this.wakeReaders();
+      return true;
+    }
+    return this.trySendSlow(value);
+  }
+
+  private trySendSlow(value: T): boolean {
     if (this._closed) throw closedError(this.name);
     if (this.whenFull === 'conflate') return this.sendConflate(value);
     if (this.size < this.capacity) {
@@ -144,21 +162,28 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
         s.onAbort = () => {
           const i = this.blocked.indexOf(s, this.blockedHead);
           if (i >= 0) this.blocked.splice(i, 1);
+          this.hasBlocked = this.blocked.length > this.blockedHead;
           this.blockedMsTotal += performance.now() - s.since;
           reject(signal.reason);
         };
         signal.addEventListener('abort', s.onAbort, { once: true });
       }
       this.blocked.push(s);
+      this.hasBlocked = true;
     });
   }
 
   /** Takes a value if one is queued; undefined when empty. */
   tryRecv(): T | undefined {
     if (this.size === 0) return undefined;
-    const v = this.shift();
+    const h = this.head;
+    const v = this.buf[h];
+    this.buf[h] = undefined;
+    if (this.slots !== undefined) this.forgetSlot(h);
+    this.head = h + 1 === this.capacity ? 0 : h + 1;
+    this.size--;
     this.receivedCount++;
-    if (this.blocked.length > this.blockedHead) this.admitBlocked();
+    if (this.hasBlocked) this.admitBlocked();
     return v;
   }
 
@@ -169,7 +194,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     while (into.length < max && this.size > 0) {
       into.push(this.shift() as T);
       this.receivedCount++;
-      if (this.blocked.length > this.blockedHead) this.admitBlocked();
+      if (this.hasBlocked) this.admitBlocked();
     }
     return into;
   }
@@ -189,6 +214,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (this.size > 0 || this._closed) return RESOLVED;
     if (signal?.aborted) return Promise.reject(signal.reason);
     return new Promise<void>((resolve, reject) => {
+      this.hasReaders = true;
       if (!signal) {
         this.readers.push(resolve);
         return;
@@ -200,6 +226,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       const onAbort = () => {
         const i = this.readers.indexOf(waiter);
         if (i >= 0) this.readers.splice(i, 1);
+        this.hasReaders = this.readers.length > 0;
         reject(signal.reason);
       };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -214,9 +241,11 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   close(): void {
     if (this._closed) return;
     this._closed = true;
+    this.plain = false;
     const blocked = this.blocked.slice(this.blockedHead);
     this.blocked = [];
     this.blockedHead = 0;
+    this.hasBlocked = false;
     for (const s of blocked) {
       if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
       this.blockedMsTotal += performance.now() - s.since;
@@ -231,7 +260,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       whenFull: this.whenFull,
       depth: this.size,
       capacity: this.capacity,
-      sent: this.sentCount,
+      // every accepted value is received, queued, or dropped later (oldest/conflated)
+      sent: this.receivedCount + this.size + this.droppedCount.oldest + this.droppedCount.conflated,
       received: this.receivedCount,
       dropped: { ...this.droppedCount },
       blockedMs: this.blockedMsTotal,
@@ -240,41 +270,46 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     };
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
-    for (;;) {
+  /**
+   * Async iteration until the channel is closed and drained. Hand-written rather than an async
+   * generator: a generator costs several promises per value, this one a single resolved one.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T> {
+    const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+    const next = (): Promise<IteratorResult<T>> => {
       const v = this.tryRecv();
-      if (v !== undefined) {
-        yield v;
-        continue;
-      }
-      if (this._closed) return;
-      await this.readable();
-    }
+      if (v !== undefined) return Promise.resolve({ done: false, value: v });
+      if (this._closed) return Promise.resolve(done);
+      return this.readable().then(next);
+    };
+    return { next };
   }
 
   // ---- internals -------------------------------------------------------------------------
 
   private push(value: T): void {
-    const idx = (this.head + this.size) % this.capacity;
+    let idx = this.head + this.size;
+    if (idx >= this.capacity) idx -= this.capacity;
     this.buf[idx] = value;
     this.size++;
-    this.sentCount++;
-    if (this.readers.length > 0) this.wakeReaders();
+    if (this.hasReaders) this.wakeReaders();
   }
 
   private shift(): T | undefined {
     const v = this.buf[this.head];
     this.buf[this.head] = undefined;
-    if (this.slots) {
-      const k = this.slotKeys![this.head];
-      if (k !== undefined) {
-        this.slots.delete(k);
-        this.slotKeys![this.head] = undefined;
-      }
-    }
+    if (this.slots) this.forgetSlot(this.head);
     this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     this.size--;
     return v;
+  }
+
+  private forgetSlot(at: number): void {
+    const k = this.slotKeys![at];
+    if (k !== undefined) {
+      this.slots!.delete(k);
+      this.slotKeys![at] = undefined;
+    }
   }
 
   private sendConflate(value: T): boolean {
@@ -283,7 +318,6 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     if (at !== undefined) {
       this.buf[at] = value;
       this.droppedCount.conflated++;
-      this.sentCount++;
       return true;
     }
     if (this.size === this.capacity) {
@@ -311,11 +345,13 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       this.push(s.value);
       s.resolve();
     }
+    this.hasBlocked = this.blocked.length > this.blockedHead;
   }
 
   private wakeReaders(): void {
     const rs = this.readers;
     this.readers = [];
+    this.hasReaders = false;
     for (const r of rs) r();
   }
 }
