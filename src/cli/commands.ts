@@ -1,15 +1,12 @@
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { findDriver } from '../../drivers/index.ts';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
-import { configSchema } from '../config/schema.ts';
-import { Metrics } from '../core/metrics.ts';
-import { inspectModel, validateModel } from '../inference/index.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { Pipeline } from '../pipeline/pipeline.ts';
-import { runLifecycle } from './lifecycle.ts';
 import { UsageError } from './usage.ts';
+
+// Heavy modules (drivers, onnxruntime, the pipeline) are imported by the commands that need
+// them, so `--version`, `--help` and `schema` answer at once.
 
 export interface CommandContext {
   config?: string;
@@ -34,6 +31,7 @@ function loggerFor(loaded: LoadedConfig): Logger {
 export const commands: Record<string, Command> = {
   async run(ctx) {
     const loaded = needConfig(ctx);
+    const { runLifecycle } = await import('./lifecycle.ts');
     return runLifecycle(loaded, loggerFor(loaded), { configPath: ctx.config! });
   },
 
@@ -41,6 +39,7 @@ export const commands: Record<string, Command> = {
     const loaded = needConfig(ctx);
     const resolvePath = (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p));
     const problems: string[] = [];
+    const { validateModel } = await import('../inference/index.ts');
     for (const m of loaded.config.models) {
       for (const p of await validateModel(m, resolvePath)) problems.push(`models[${loaded.config.models.indexOf(m)}] (${m.id}): ${p}`);
     }
@@ -56,6 +55,7 @@ export const commands: Record<string, Command> = {
   },
 
   async schema() {
+    const { configSchema } = await import('../config/schema.ts');
     const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
     process.stdout.write(`${JSON.stringify({ ...schema, title: 'fieldgate configuration' }, null, 2)}\n`);
     return 0;
@@ -64,6 +64,7 @@ export const commands: Record<string, Command> = {
   async simulate(ctx) {
     const loaded = needConfig(ctx);
     if (loaded.config.simulators.length === 0) throw new UsageError(`${ctx.config} has no simulators: section`);
+    const { runLifecycle } = await import('./lifecycle.ts');
     const only = { ...loaded.config, sources: [], models: [], sinks: [], health: { ...loaded.config.health, enabled: false } };
     return runLifecycle({ ...loaded, config: only }, loggerFor(loaded), { configPath: ctx.config!, simulateOnly: true });
   },
@@ -73,6 +74,9 @@ export const commands: Record<string, Command> = {
     if (!ctx.source) throw new UsageError('browse needs --source ID (an OPC UA source of the config)');
     const src = (loaded.config.sources as { id: string; type: string }[]).find((s) => s.id === ctx.source);
     if (!src) throw new UsageError(`no source "${ctx.source}" in ${ctx.config}`);
+    const { findDriver } = await import('../../drivers/index.ts');
+    const { Pipeline } = await import('../pipeline/pipeline.ts');
+    const { Metrics } = await import('../core/metrics.ts');
     const driver = findDriver(src.type);
     if (!driver?.browse) throw new UsageError(`source "${ctx.source}" is of type ${src.type}, which cannot be browsed`);
     const log = createLogger({ level: 'warn', format: loaded.config.log.format });
@@ -85,6 +89,7 @@ export const commands: Record<string, Command> = {
   async model(ctx) {
     const [sub, file] = ctx.args;
     if (sub !== 'inspect' || !file) throw new UsageError('usage: fieldgate model inspect FILE.onnx');
+    const { inspectModel } = await import('../inference/index.ts');
     process.stdout.write(`${await inspectModel(file)}\n`);
     return 0;
   },
