@@ -16,7 +16,9 @@ function byType(schemas: z.ZodType[], what: string): z.ZodType {
 
 export const gatewaySchema = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default(hostname().replace(/[^A-Za-z0-9_.-]/g, '-'))
+    // the default is applied by a transform, not .default(), so docs and JSON Schema do not carry this machine's name
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').optional()
+      .transform((v) => v ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-'))
       .describe('this gateway\'s id: in record ids, topics and Sparkplug node ids (default: the host name)'),
     dataDir: z.string().default('./data').describe('where the outbox, certificates and state live'),
   })
