@@ -1,8 +1,10 @@
 // The explicit list of drivers: nothing is discovered by scanning the disk.
 // To add one: create drivers/<name>/ (README.md, config.ts, driver, tests) and list it here.
 import type { DriverDefinition } from '../src/pipeline/contracts.ts';
+import { modbusDriver } from './modbus/index.ts';
 
 export const drivers: readonly DriverDefinition[] = [
+  modbusDriver,
 ];
 
 export function findDriver(type: string): DriverDefinition | undefined {

@@ -1,11 +1,52 @@
 import { z } from 'zod';
+import { duration } from '../config/units.ts';
 
 // Owned by the health issue (#7): the `health:` section.
-export const healthSchema = z
+
+export const probeIntervalSchema = z
+  .strictObject({
+    unhealthy: duration().default(1_000).describe('how often a stage that is down or degraded (or just changed) is probed'),
+    stable: duration().default(15_000).describe('the longest interval: a stage that stays up is probed less and less often, up to this'),
+  })
+  .describe('adaptive probe intervals: short while a stage is unhealthy, doubling up to `stable` while it stays up');
+
+export const watchdogSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
+    heartbeatTimeout: duration().default(60_000)
+      .describe('a source with no completed poll or notification for this long is restarted through its supervisor'),
+  })
+  .describe('restarts sources whose heartbeat stops');
+
+export const readinessSchema = z
+  .strictObject({
+    sources: z.enum(['all', 'any']).default('all').describe('all: every enabled source must be up (degraded counts); any: one is enough'),
+    maxDataAge: duration().default(30_000)
+      .describe('ready only if the router handed a batch to the outbox and the outbox committed within this long'),
+  })
+  .describe('what /readyz requires: the required stages up and data flowing end to end');
+
+export const healthSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('false: no HTTP server, probes or watchdog'),
     host: z.string().default('127.0.0.1').describe('address the HTTP server binds; 127.0.0.1 unless you need it reachable'),
     port: z.number().int().min(0).max(65535).default(8080).describe('0 picks a free port'),
+    token: z.string().min(8).optional()
+      .describe('bearer token for everything but /healthz and /readyz; write it as ${env:NAME} or ${file:/path}. The dashboard takes it once as /?token=...'),
+    probes: probeIntervalSchema.prefault({}),
+    watchdog: watchdogSchema.prefault({}),
+    readiness: readinessSchema.prefault({}),
+    eventLoopBlocked: duration().default(5_000).describe('/healthz answers 503 when the event loop was blocked longer than this'),
+    watchConfig: z.boolean().default(false).describe('reload the configuration when its file changes (as SIGHUP does)'),
+    statusLine: z.enum(['auto', 'on', 'off']).default('auto')
+      .describe('one-line live status on the terminal: auto shows it when stdout is a TTY and logs go elsewhere'),
+    keep: z
+      .strictObject({
+        predictions: z.number().int().min(1).max(10_000).default(300).describe('latest predictions kept for the dashboard'),
+        events: z.number().int().min(1).max(10_000).default(100).describe('latest events kept for the dashboard'),
+      })
+      .prefault({})
+      .describe('bounded rings behind /api/status'),
   })
-  .describe('health probes, /healthz /readyz /metrics /api/status and the dashboard');
+  .describe('health probes, watchdog, /healthz /readyz /metrics /api/status and the dashboard');
 export type HealthConfig = z.output<typeof healthSchema>;

@@ -11,6 +11,8 @@ export const outboxSchema = z
     maxBytes: size().default(512_000_000).describe('bound on the outbox file'),
     maxAge: duration().optional().describe('records older than this are dropped (counted)'),
     whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),
+    checkpointInterval: duration().default(1000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written'),
+    dropLogInterval: duration().default(10_000).describe('drops are counted always and logged at most once per this interval'),
   })
   .describe('the SQLite store-and-forward outbox');
 
