@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { drivers } from '../../drivers/index.ts';
+import { brokerSchema } from '../broker/config.ts';
 import { healthSchema } from '../health/config.ts';
 import { modelSchema } from '../inference/config.ts';
 import { outboxSchema } from '../outbox/config.ts';
@@ -47,6 +48,7 @@ export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
       models: z.array(modelSchema).default([]).describe('ONNX models run on windows of samples'),
       outbox: outboxSchema.prefault({}),
       sinks: z.array(sinkSchema).default([]).describe('upstreams the outbox forwards to'),
+      broker: brokerSchema.prefault({}),
       health: healthSchema.prefault({}),
       log: logSchema.prefault({}),
     });
