@@ -2,9 +2,11 @@
 // To add one: create drivers/<name>/ (README.md, config.ts, driver, tests) and list it here.
 import type { DriverDefinition } from '../src/pipeline/contracts.ts';
 import { modbusDriver } from './modbus/index.ts';
+import { opcuaDriver } from './opcua/index.ts';
 
 export const drivers: readonly DriverDefinition[] = [
   modbusDriver,
+  opcuaDriver,
 ];
 
 export function findDriver(type: string): DriverDefinition | undefined {

@@ -1,6 +1,11 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
+import type { DriverDefinition } from '../pipeline/contracts.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
+import { type ReloadResult, reloadFromFile } from '../pipeline/reload.ts';
 import { writePidFile } from './commands.ts';
 
 export interface LifecycleOptions {
@@ -8,6 +13,17 @@ export interface LifecycleOptions {
   simulateOnly?: boolean;
   /** drain deadline on SIGTERM/SIGINT */
   drainMs?: number;
+  /**
+   * show the one-line live status on stdout (the caller decided with wantStatusLine() and sent
+   * the logs to stderr with statusLineLogDestination(), both in src/health/status-line.ts)
+   */
+  statusLine?: boolean;
+  /** drivers other than drivers/index.ts (tests) */
+  drivers?: readonly DriverDefinition[];
+  /** how a reload reads the file (default loadConfigFile); tests with their own drivers pass theirs */
+  load?: (file: string) => LoadedConfig;
+  /** called with the pipeline once it runs (tests) */
+  onStarted?: (pipeline: Pipeline) => void;
 }
 
 /**
@@ -15,9 +31,35 @@ export interface LifecycleOptions {
  * A second signal exits at once (130). SIGHUP reloads the configuration (see reload.ts).
  */
 export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: LifecycleOptions): Promise<number> {
-  const pipeline = new Pipeline({ config: loaded.config, baseDir: loaded.baseDir, log });
+  const pipeline = new Pipeline({ config: loaded.config, baseDir: loaded.baseDir, log, drivers: opts.drivers });
   await pipeline.start();
   const removePid = opts.simulateOnly ? () => {} : writePidFile(pipeline.ctx.gateway.dataDir);
+  opts.onStarted?.(pipeline);
+
+  // reloads run one at a time; a signal during one queues exactly one more
+  let reloading: Promise<ReloadResult | undefined> = Promise.resolve(undefined);
+  let queued = false;
+  const reload = (why: string): void => {
+    if (opts.simulateOnly || queued) return;
+    queued = true;
+    reloading = reloading.then(async () => {
+      queued = false;
+      if (!pipeline.running) return undefined;
+      log.info({ why, file: opts.configPath }, 'reloading the configuration');
+      try {
+        return await reloadFromFile(pipeline, opts.configPath, { load: opts.load, deadlineMs: opts.drainMs });
+      } catch (err) {
+        log.error({ code: 'FG_E_RELOAD', err }, 'reload failed');
+        return undefined;
+      }
+    });
+  };
+  const onHup = (): void => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const watcher = loaded.config.health.watchConfig && !opts.simulateOnly ? watchFile(opts.configPath, () => reload('file changed'), log) : undefined;
+  const stopStatus = opts.statusLine && pipeline.health
+    ? startStatusLine({ stream: process.stdout, status: () => pipeline.health!.status() })
+    : undefined;
 
   let stopping: Promise<void> | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
@@ -25,8 +67,10 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
       log.warn({ signal: sig }, 'second signal: exiting at once');
       process.exit(130);
     }
+    stopStatus?.();
     log.info({ signal: sig, drainMs: opts.drainMs ?? 10_000 }, 'stopping: draining the pipeline');
-    stopping = pipeline.stop(opts.drainMs ?? 10_000);
+    // a reload in progress finishes first, so it cannot start stages into a stopping pipeline
+    stopping = reloading.then(() => pipeline.stop(opts.drainMs ?? 10_000));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -46,6 +90,33 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
   clearInterval(keepAlive);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
+  process.off('SIGHUP', onHup);
+  watcher?.close();
   removePid();
   return 0;
+}
+
+/**
+ * Watches the config file for changes. Editors often replace the file (write a new one, rename),
+ * so the folder is watched and events are filtered by name; bursts are debounced.
+ */
+function watchFile(file: string, onChange: () => void, log: Logger): { close(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let w: FSWatcher | undefined;
+  try {
+    w = watch(dirname(file), { persistent: false }, (_event, name) => {
+      if (name !== null && name !== basename(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 300);
+    });
+    w.on('error', (err) => log.warn({ err, file }, 'config file watch failed; use SIGHUP or `fieldgate reload`'));
+  } catch (err) {
+    log.warn({ err, file }, 'cannot watch the config file; use SIGHUP or `fieldgate reload`');
+  }
+  return {
+    close() {
+      clearTimeout(timer);
+      w?.close();
+    },
+  };
 }

@@ -1,15 +1,17 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { findDriver } from '../../drivers/index.ts';
+import { drivers as registeredDrivers } from '../../drivers/index.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
+import { HealthStage } from '../health/stage.ts';
+import { Taps } from '../health/taps.ts';
 import { createModelStage } from '../inference/index.ts';
 import type { Logger } from '../log.ts';
 import { createOutbox } from '../outbox/index.ts';
 import { createSink } from '../sinks/index.ts';
-import type { SimulatorHandle, Stage, StageContext } from './contracts.ts';
+import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from './contracts.ts';
 import { Router } from './router.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 
@@ -19,13 +21,15 @@ export interface PipelineOptions {
   baseDir: string;
   log: Logger;
   metrics?: Metrics;
+  /** the drivers sources and simulators are looked up in (default: drivers/index.ts); tests pass their own */
+  drivers?: readonly DriverDefinition[];
 }
 
 export type ModelStage = ReturnType<typeof createModelStage>;
 export type OutboxStage = ReturnType<typeof createOutbox>;
 
 /** A simulator as a stage, so it starts first and stops last. */
-class SimulatorStage implements Stage {
+export class SimulatorStage implements Stage {
   readonly kind = 'simulator' as const;
   private handle?: SimulatorHandle;
   constructor(readonly name: string, private readonly startFn: () => Promise<SimulatorHandle>, private readonly log: Logger) {}
@@ -63,10 +67,18 @@ export class Pipeline {
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   readonly log: Logger;
   config: FieldgateConfig;
+  readonly drivers: readonly DriverDefinition[];
+  /** latest predictions and events, and when the outbox last accepted samples (health, dashboard) */
+  readonly taps: Taps;
+  /** what the router and the models write through: the outbox, tapped */
+  readonly writer: OutboxWriter;
+  /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
+  health?: HealthStage;
 
   constructor(opts: PipelineOptions) {
     this.config = opts.config;
     this.log = opts.log;
+    this.drivers = opts.drivers ?? registeredDrivers;
     this.metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
     const resolvePath = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
     this.ctx = {
@@ -76,33 +88,59 @@ export class Pipeline {
       resolvePath,
     };
     const cfg = opts.config;
-    for (const sim of cfg.simulators as { id: string; type: string }[]) {
-      const driver = findDriver(sim.type);
-      if (!driver?.simulator) throw new FgError('FG_E_DRIVER_UNKNOWN', `no simulator for type ${sim.type}`);
-      const d = driver.simulator;
-      this.simulators.push(new SimulatorStage(`simulator.${sim.id}`, () => d.start(sim, this.ctx), opts.log));
-    }
+    this.taps = new Taps(cfg.health.keep);
+    for (const sim of cfg.simulators as { id: string; type: string }[]) this.simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
+    this.writer = this.taps.wrap(this.outbox);
     for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
-    for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.outbox, this.ctx));
-    this.router = new Router(this.outbox, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
+    this.router = new Router(this.writer, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    if (cfg.health.enabled) this.health = this.createHealth(cfg);
     for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
       if ((s as { enabled?: boolean }).enabled === false) continue;
       this.sources.push(this.createSource(s));
     }
   }
 
+  findDriver(type: string): DriverDefinition | undefined {
+    return this.drivers.find((d) => d.type === type);
+  }
+
+  createSimulator(sim: { id: string; type: string }): SimulatorStage {
+    const d = this.findDriver(sim.type)?.simulator;
+    if (!d) throw new FgError('FG_E_DRIVER_UNKNOWN', `no simulator for type ${sim.type}`);
+    return new SimulatorStage(`simulator.${sim.id}`, () => d.start(sim, this.ctx), this.log);
+  }
+
+  createHealth(cfg: FieldgateConfig): HealthStage {
+    return new HealthStage({ config: cfg.health, view: this, gatewayId: this.ctx.gateway.id, log: this.log });
+  }
+
   createSource(s: SourceStageConfig): SourceStage {
-    const driver = findDriver(s.type);
+    const driver = this.findDriver(s.type);
     if (!driver) throw new FgError('FG_E_DRIVER_UNKNOWN', `source ${s.id}: no driver for type "${s.type}"`);
     const stage = new SourceStage(s, driver, this.ctx);
     this.router.addInput(stage.channel);
     return stage;
   }
 
-  /** Every stage in start order. */
+  /** Every stage in start order (health first: a port in use is refused before any device is touched). */
   stages(): Stage[] {
-    return [...this.simulators, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
+    const all: Stage[] = [...this.simulators, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
+    return this.health ? [this.health, ...all] : all;
+  }
+
+  /** Starts one stage while running (reload) and tracks it so stop() takes it down. */
+  async startStage(stage: Stage): Promise<void> {
+    await stage.start();
+    this.started.push(stage);
+  }
+
+  /** Stops one stage while running (reload) and forgets it. */
+  async stopStage(stage: Stage, deadlineMs: number): Promise<void> {
+    const i = this.started.indexOf(stage);
+    if (i >= 0) this.started.splice(i, 1);
+    await stage.stop(deadlineMs);
   }
 
   get running(): boolean {
@@ -127,6 +165,7 @@ export class Pipeline {
       }
     }
     this.state = 'running';
+    this.health?.activate();
     this.log.info(
       { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
       'pipeline running',
@@ -140,6 +179,7 @@ export class Pipeline {
   async stop(deadlineMs = 10_000): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    this.health?.draining();
     await this.stopStarted(deadlineMs);
     this.state = 'stopped';
     this.log.info('pipeline stopped');
@@ -149,7 +189,7 @@ export class Pipeline {
     const end = Date.now() + deadlineMs;
     const left = (): number => Math.max(100, end - Date.now());
     const started = new Set(this.started);
-    const order: Stage[][] = [this.sources, [this.router], this.models, this.sinks, [this.outbox], this.simulators];
+    const order: Stage[][] = [this.sources, [this.router], this.models, this.sinks, [this.outbox], this.simulators, this.health ? [this.health] : []];
     for (const group of order) {
       await Promise.all(
         group.filter((s) => started.has(s)).map(async (s) => {

@@ -1,16 +1,12 @@
 import { z } from 'zod';
+import { fileSinkSchema } from './file/config.ts';
+import { httpSinkSchema } from './http/config.ts';
+import { mqttSinkSchema } from './mqtt/config.ts';
 
-// Owned by the sinks issue (#5): the `sinks:` list, one schema per sink type.
-const sinkBase = {
-  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique sink id; also its outbox cursor name'),
-  enabled: z.boolean().default(true),
-};
+// Owned by the sinks issue (#5): the `sinks:` list, one schema per sink type, each beside its code.
+export { fileSinkSchema, type FileSinkConfig } from './file/config.ts';
+export { httpSinkSchema, type HttpSinkConfig } from './http/config.ts';
+export { mqttSinkSchema, type MqttSinkConfig } from './mqtt/config.ts';
 
-export const fileSinkSchema = z.strictObject({
-  ...sinkBase,
-  type: z.literal('file'),
-  path: z.string().describe('JSON lines file'),
-});
-
-export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema]);
+export const sinkSchema = z.discriminatedUnion('type', [mqttSinkSchema, httpSinkSchema, fileSinkSchema]);
 export type SinkConfig = z.output<typeof sinkSchema>;

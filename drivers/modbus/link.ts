@@ -1,0 +1,269 @@
+/**
+ * One Modbus connection on top of modbus-serial: opens TCP, RTU-over-TCP or serial RTU, and
+ * schedules reads. Requests wait in one queue per unit id and are dispatched round-robin
+ * between units, so a device with many reads cannot starve its neighbours; at most
+ * `maxInFlight` are outstanding (always 1 on a serial bus or RTU line), with an optional pause
+ * between requests. Every read settles exactly once: with the response data, or a ReadError.
+ */
+import type net from 'node:net';
+import ModbusSerial from 'modbus-serial';
+import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import { FgError, type ErrorCode } from '../../src/core/errors.ts';
+import type { Area } from './codec.ts';
+import type { ModbusSourceConfig } from './config.ts';
+
+/** Why a read gave no data; `reason` is the sample's bad-quality reason. */
+export class ReadError extends Error {
+  constructor(
+    readonly reason: string,
+    readonly code: ErrorCode,
+    /** Modbus exception code, when the device answered with one */
+    readonly exception?: number,
+  ) {
+    super(reason);
+    this.name = 'ReadError';
+  }
+}
+
+export const DISCONNECTED = new ReadError('disconnected', 'FG_E_MODBUS_DISCONNECTED');
+const TIMEOUT = new ReadError('timeout', 'FG_E_MODBUS_TIMEOUT');
+
+type ReadResult = { buffer: Buffer };
+type Callback = (err: unknown, res?: ReadResult) => void;
+
+interface Job {
+  unit: number;
+  fc: 1 | 2 | 3 | 4;
+  start: number;
+  count: number;
+  timeout: number;
+  resolve(b: Buffer): void;
+  reject(e: ReadError): void;
+  settled: boolean;
+}
+
+const FC: Record<Area, 1 | 2 | 3 | 4> = { coil: 1, discrete: 2, holding: 3, input: 4 };
+
+interface ModbusErrorShape {
+  modbusCode?: number;
+  errno?: string;
+  name?: string;
+  message?: string;
+}
+
+/** Maps a modbus-serial error to the sample reason and error code. */
+export function classify(e: unknown): ReadError {
+  const err = (e ?? {}) as ModbusErrorShape;
+  if (typeof err.modbusCode === 'number') return new ReadError(`exception ${err.modbusCode}`, 'FG_E_MODBUS_EXCEPTION', err.modbusCode);
+  if (err.errno === 'ETIMEDOUT' || err.name === 'TransactionTimedOutError') return TIMEOUT;
+  if (err.name === 'PortNotOpenError' || err.message === 'Port Not Open') return DISCONNECTED;
+  return new ReadError(`decode error: ${err.message ?? String(e)}`, 'FG_E_MODBUS_DECODE');
+}
+
+export class ModbusLink {
+  private client?: ModbusRTU;
+  private open = false;
+  private readonly queues = new Map<number, Job[]>();
+  /** units with queued jobs, in round-robin order */
+  private readonly ready: number[] = [];
+  private readonly inFlight = new Set<Job>();
+  private readonly maxInFlight: number;
+  private pumping = false;
+  private again = false;
+  private delayTimer?: NodeJS.Timeout;
+  private closeListeners: ((why: string) => void)[] = [];
+  /** requests sent since start */
+  requests = 0;
+  lastError?: string;
+
+  constructor(
+    private readonly cfg: Pick<ModbusSourceConfig, 'connection' | 'requestDelay'>,
+  ) {
+    this.maxInFlight = cfg.connection.transport === 'tcp' ? cfg.connection.maxInFlight : 1;
+  }
+
+  get connected(): boolean {
+    return this.open;
+  }
+
+  get describe(): string {
+    const c = this.cfg.connection;
+    return c.transport === 'rtu' ? `rtu:${c.path}` : `${c.transport}://${c.host}:${c.port}`;
+  }
+
+  /** Calls fn at the next connection loss (once). */
+  onCloseOnce(fn: (why: string) => void): void {
+    this.closeListeners.push(fn);
+  }
+
+  /** Opens the connection; throws FG_E_MODBUS_CONNECT. */
+  async connect(signal: AbortSignal): Promise<void> {
+    await this.close();
+    const c = this.cfg.connection;
+    const client = new ModbusSerial.default();
+    client.on('error', (e: unknown) => {
+      this.lastError = e instanceof Error ? e.message : String(e);
+    });
+    let opening: Promise<void>;
+    switch (c.transport) {
+      case 'tcp':
+        opening = client.connectTCP(c.host, { port: c.port });
+        break;
+      case 'rtu-over-tcp':
+        opening = client.connectTelnet(c.host, { port: c.port });
+        break;
+      case 'rtu':
+        opening = client.connectRTUBuffered(c.path, { baudRate: c.baudRate, parity: c.parity, dataBits: c.dataBits, stopBits: c.stopBits });
+        break;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    try {
+      await Promise.race([
+        opening,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no connection within ${c.connectTimeout} ms`)), c.connectTimeout);
+          onAbort = () => reject(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+        }),
+      ]);
+    } catch (e) {
+      opening.catch(() => {});
+      destroyClient(client);
+      if (signal.aborted) throw signal.reason;
+      const msg = e instanceof Error ? e.message : String(e);
+      this.lastError = msg;
+      throw new FgError('FG_E_MODBUS_CONNECT', `${this.describe}: ${msg}`, { cause: e });
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+    }
+    this.client = client;
+    this.open = true;
+    this.lastError = undefined;
+    const lost = (why: string) => this.lost(client, why);
+    client.on('close', () => lost('connection closed'));
+    // modbus-serial skips its 'close' event when the socket errored first (a reset): watch the socket too
+    const socket = (client as unknown as { _port?: { _client?: net.Socket } })._port?._client;
+    socket?.once('close', () => lost('connection closed'));
+    socket?.once('error', (e) => lost(e.message));
+  }
+
+  /** Queues a read; resolves with the response data (registers big-endian, or packed bits). */
+  read(unit: number, area: Area, start: number, count: number, timeout: number): Promise<Buffer> {
+    if (!this.open) return Promise.reject(DISCONNECTED);
+    return new Promise<Buffer>((resolve, reject) => {
+      const job: Job = { unit, fc: FC[area], start, count, timeout, resolve, reject, settled: false };
+      let q = this.queues.get(unit);
+      if (!q) this.queues.set(unit, (q = []));
+      if (q.length === 0) this.ready.push(unit);
+      q.push(job);
+      this.pump();
+    });
+  }
+
+  /** Closes the connection and fails every queued or outstanding read. */
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.open = false;
+    this.failAll();
+    if (client) destroyClient(client);
+  }
+
+  private lost(client: ModbusRTU, why: string): void {
+    if (client !== this.client || !this.open) return;
+    this.open = false;
+    this.lastError = why;
+    this.client = undefined;
+    this.failAll();
+    destroyClient(client);
+    const listeners = this.closeListeners;
+    this.closeListeners = [];
+    for (const fn of listeners) fn(why);
+  }
+
+  private failAll(): void {
+    clearTimeout(this.delayTimer);
+    this.delayTimer = undefined;
+    for (const job of this.inFlight) settle(job, DISCONNECTED);
+    this.inFlight.clear();
+    for (const q of this.queues.values()) for (const job of q) settle(job, DISCONNECTED);
+    this.queues.clear();
+    this.ready.length = 0;
+  }
+
+  private readonly pumpLater = (): void => this.pump();
+
+  private pump(): void {
+    if (this.pumping) {
+      this.again = true;
+      return;
+    }
+    this.pumping = true;
+    do {
+      this.again = false;
+      while (this.inFlight.size < this.maxInFlight && this.ready.length > 0 && !this.delayTimer) {
+        const unit = this.ready.shift()!;
+        const q = this.queues.get(unit)!;
+        const job = q.shift()!;
+        if (q.length > 0) this.ready.push(unit);
+        this.dispatch(job);
+      }
+    } while (this.again);
+    this.pumping = false;
+  }
+
+  private dispatch(job: Job): void {
+    const client = this.client;
+    if (!client || !this.open) {
+      settle(job, DISCONNECTED);
+      return;
+    }
+    this.inFlight.add(job);
+    this.requests++;
+    const done: Callback = (err, res) => {
+      if (!this.inFlight.delete(job)) return; // already failed by a disconnect
+      if (this.cfg.requestDelay > 0) {
+        this.delayTimer = setTimeout(() => {
+          this.delayTimer = undefined;
+          this.pump();
+        }, this.cfg.requestDelay);
+      }
+      // The next request goes out in a microtask queued before the caller's continuation, so it
+      // is on the wire while this response is decoded. Not synchronously: modbus-serial's RTU
+      // ports reset their expected-frame state after this callback returns, which would erase
+      // the state of a request written from inside it.
+      queueMicrotask(this.pumpLater);
+      if (err) settle(job, classify(err));
+      else settle(job, res!.buffer);
+    };
+    // modbus-serial reads its timeout when the request is written, so per-device timeouts work
+    client.setTimeout(job.timeout);
+    switch (job.fc) {
+      case 1: client.writeFC1(job.unit, job.start, job.count, done); break;
+      case 2: client.writeFC2(job.unit, job.start, job.count, done); break;
+      case 3: client.writeFC3(job.unit, job.start, job.count, done); break;
+      case 4: client.writeFC4(job.unit, job.start, job.count, done); break;
+    }
+  }
+}
+
+function settle(job: Job, r: Buffer | ReadError): void {
+  if (job.settled) return;
+  job.settled = true;
+  if (r instanceof ReadError) job.reject(r);
+  else job.resolve(r);
+}
+
+function destroyClient(client: ModbusRTU): void {
+  try {
+    const port = (client as unknown as { _port?: { destroy?: unknown; isOpen?: boolean } })._port;
+    // destroy() also cancels modbus-serial's pending timeout timers; a serial port has no
+    // destroy(), so it is closed afterwards
+    client.destroy(() => {});
+    if (port && typeof port.destroy !== 'function' && port.isOpen) client.close(() => {});
+  } catch {
+    // closing a half-open port can throw; the handle is gone either way
+  }
+}

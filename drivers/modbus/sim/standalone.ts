@@ -1,0 +1,25 @@
+/**
+ * Runs one Modbus simulator in its own process, for benchmarks that must not share an event
+ * loop with the client under test: `node --import tsx drivers/modbus/sim/standalone.ts '<json config>'`.
+ * Prints "READY <port>" once listening; stops on SIGTERM/SIGINT or when stdin closes.
+ * (`fieldgate simulate -c FILE` is the user-facing way to run simulators.)
+ */
+import { modbusSimulatorSchema } from './config.ts';
+import { startModbusSimulator } from './server.ts';
+
+const cfg = modbusSimulatorSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
+const sim = await startModbusSimulator(cfg);
+process.stdout.write(`READY ${sim.port}\n`);
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write(`REQUESTS ${sim.requests}\n`);
+  await sim.stop();
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+process.stdin.on('end', stop);
+process.stdin.on('close', stop);
+process.stdin.resume();

@@ -1,0 +1,58 @@
+// The OPC UA driver as drivers/index.ts lists it. node-opcua takes seconds to load, so this file
+// and the schemas stay free of it: the client, simulator and browser are imported on first use.
+import { defineDriver } from '../registry.ts';
+import type { ProbeResult } from '../../src/core/probe.ts';
+import type { SimulatorHandle, Source, SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
+import { formatBrowse, type BrowseEntry } from './browse-format.ts';
+import type { BrowseOptions } from './browse.ts';
+import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
+import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from './sim/config.ts';
+import type { OpcuaSimulatorHandle } from './sim/server.ts';
+
+export { formatBrowse, type BrowseEntry } from './browse-format.ts';
+export type { BrowseOptions } from './browse.ts';
+export { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
+export { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from './sim/config.ts';
+export type { OpcuaSimulatorHandle } from './sim/server.ts';
+
+/** Lists the address space below `opts.node` (default Objects) using the source's connection settings. */
+export async function browseOpcua(config: OpcuaSourceConfig, opts: BrowseOptions): Promise<BrowseEntry[]> {
+  return (await import('./browse.ts')).browseOpcua(config, opts);
+}
+
+export async function startOpcuaSimulator(config: OpcuaSimulatorConfig, ctx: StageContext): Promise<OpcuaSimulatorHandle> {
+  return (await import('./sim/server.ts')).startOpcuaSimulator(config, ctx);
+}
+
+/** A Source whose implementation is loaded when it first runs. */
+function lazySource(config: OpcuaSourceConfig, ctx: SourceContext): Source {
+  let inner: Source | undefined;
+  return {
+    async run(signal) {
+      inner ??= (await import('./source.ts')).createOpcuaSource(config, ctx);
+      return inner.run(signal);
+    },
+    probe(): ProbeResult {
+      return inner ? inner.probe() : { state: 'down', reason: `starting: connecting to ${config.endpoint}` };
+    },
+  };
+}
+
+export const opcuaDriver = defineDriver<OpcuaSourceConfig>({
+  type: 'opcua',
+  description: 'OPC UA client (node-opcua): subscriptions that survive reconnects, or polling; Sign/SignAndEncrypt; read-only',
+  schema: opcuaSourceSchema,
+  // notifications cannot wait for a slow consumer: the oldest batch goes first, and is counted
+  channelDefaults: { capacity: 1024, whenFull: 'drop-oldest' },
+  create: lazySource,
+  simulator: {
+    schema: opcuaSimulatorSchema,
+    start: (config: { type: string; id: string }, ctx: StageContext): Promise<SimulatorHandle> =>
+      startOpcuaSimulator(config as OpcuaSimulatorConfig, ctx),
+  },
+  // `fieldgate browse -c FILE --source ID [--node NODE]`: children of NODE (default Objects) as a table
+  browse: async (config, opts) =>
+    formatBrowse(await browseOpcua(config as OpcuaSourceConfig, {
+      dataDir: opts.ctx.gateway.dataDir, node: opts.node, signal: opts.signal, resolvePath: opts.ctx.resolvePath,
+    })),
+});

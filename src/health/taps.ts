@@ -1,0 +1,45 @@
+import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
+import type { OutboxWriter } from '../pipeline/contracts.ts';
+import { Ring } from './ring.ts';
+
+/**
+ * What the health side sees of the data flow, tapped where it enters the outbox: the latest
+ * predictions and events (bounded rings for the dashboard) and when the outbox last accepted a
+ * batch of samples (readiness: data flows end to end). One `.then` per batch, nothing per value.
+ */
+export class Taps {
+  readonly predictions: Ring<Prediction>;
+  readonly events: Ring<GatewayEvent>;
+  /** ms since epoch when the outbox last accepted (committed) samples; 0 = never */
+  lastAcceptedAt = 0;
+  batchesAccepted = 0;
+
+  constructor(opts: { predictions?: number; events?: number } = {}) {
+    this.predictions = new Ring(opts.predictions ?? 300);
+    this.events = new Ring(opts.events ?? 100);
+  }
+
+  /** Records a gateway event (health transitions, restarts, reloads) next to the models' events. */
+  event(e: Omit<GatewayEvent, 'ts'> & { ts?: number }): void {
+    this.events.push({ ...e, ts: e.ts ?? Date.now() });
+  }
+
+  /** An OutboxWriter that forwards to `inner` and records what was accepted. */
+  wrap(inner: OutboxWriter): OutboxWriter {
+    const onSamples = (): void => {
+      this.lastAcceptedAt = Date.now();
+      this.batchesAccepted++;
+    };
+    return {
+      writeSamples: (batch: SampleBatch) => inner.writeSamples(batch).then(onSamples),
+      writePredictions: (list: Prediction[]) => {
+        for (const p of list) this.predictions.push(p);
+        return inner.writePredictions(list);
+      },
+      writeEvents: (list: GatewayEvent[]) => {
+        for (const e of list) this.events.push(e);
+        return inner.writeEvents(list);
+      },
+    };
+  }
+}

@@ -1,0 +1,164 @@
+import type { Sample, SampleBatch } from '../core/sample.ts';
+import { splitTagRef, type ModelInputConfig } from './config.ts';
+
+/** A window ready for the model: `window` rows of `features` values, time-major, normalised. */
+export interface Window {
+  data: Float32Array;
+  /** timestamp of the window's last row (source time) */
+  ts: number;
+  /** when the window was completed (performance.now()), for the deadline */
+  assembledAt: number;
+}
+
+export interface AssemblerCounts {
+  /** samples of wanted tags that were bad, non-numeric or non-finite */
+  badSamples: number;
+  /** bad samples replaced by the tag's last good value */
+  imputed: number;
+  /** windows not emitted because they contained a bad row */
+  skippedWindows: number;
+  /** driving samples not newer than the previous row */
+  outOfOrder: number;
+  windows: number;
+}
+
+type Scale = (x: number) => number;
+
+function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale {
+  if (!n) return (x) => x;
+  if ('mean' in n) return (x) => (x - n.mean) / n.std;
+  const span = n.max - n.min;
+  return (x) => (x - n.min) / span;
+}
+
+function numeric(s: Sample): number | undefined {
+  if (s.quality === 'bad') return undefined;
+  const v = s.value;
+  const x = typeof v === 'number' ? v : typeof v === 'boolean' ? (v ? 1 : 0) : typeof v === 'bigint' ? Number(v) : NaN;
+  return Number.isFinite(x) ? x : undefined;
+}
+
+/**
+ * Sliding windows over the configured tags, aligned by timestamp.
+ *
+ * The first feature's tag drives the clock: each of its samples makes one row. Every other tag
+ * contributes its latest value at or before that row's timestamp (sample-and-hold), so a slower
+ * tag repeats its last value until it changes; a held value older than `maxHold` makes the row
+ * bad. Within a batch, samples are taken in timestamp order, held tags before the driving tag at
+ * equal timestamps. A bad sample (quality bad, non-numeric, NaN) either marks its row bad, and
+ * every window holding that row is skipped (`onBad: skip`), or is replaced by the tag's last good
+ * value (`onBad: impute`). Both are counted.
+ */
+export class WindowAssembler {
+  readonly counts: AssemblerCounts = { badSamples: 0, imputed: 0, skippedWindows: 0, outOfOrder: 0, windows: 0 };
+  private readonly cfg: ModelInputConfig;
+  private readonly nf: number;
+  /** "source\0tag" -> feature index */
+  private readonly index = new Map<string, number>();
+  private readonly sources = new Set<string>();
+  private readonly scale: Scale[];
+  /** latest value per feature (normalised), NaN while bad or unknown */
+  private readonly held: Float64Array;
+  private readonly heldTs: Float64Array;
+  private readonly lastGood: Float64Array;
+  /** ring of rows */
+  private readonly rows: Float32Array;
+  private readonly rowBad: Uint8Array;
+  private head = 0; // next row slot
+  private filled = 0;
+  private badInRing = 0;
+  /** rows since the last window; starts so the first full window is emitted */
+  private sinceEmit: number;
+  private lastRowTs = -Infinity;
+
+  constructor(cfg: ModelInputConfig) {
+    this.cfg = cfg;
+    this.nf = cfg.features.length;
+    cfg.features.forEach((f, i) => {
+      const { source, tag } = splitTagRef(f.tag);
+      this.index.set(`${source}\0${tag}`, i);
+      this.sources.add(source);
+    });
+    this.scale = cfg.features.map((f) => scaler(f.normalise));
+    this.held = new Float64Array(this.nf).fill(NaN);
+    this.heldTs = new Float64Array(this.nf).fill(-Infinity);
+    this.lastGood = new Float64Array(this.nf).fill(NaN);
+    this.rows = new Float32Array(cfg.window * this.nf);
+    this.rowBad = new Uint8Array(cfg.window);
+    this.sinceEmit = cfg.stride - 1;
+  }
+
+  wants(source: string): boolean {
+    return this.sources.has(source);
+  }
+
+  /** Takes a batch; returns the windows it completed, oldest first. */
+  push(batch: SampleBatch, now = performance.now()): Window[] {
+    const mine: { s: Sample; f: number }[] = [];
+    for (const s of batch.samples) {
+      const f = this.index.get(`${s.source}\0${s.tag}`);
+      if (f !== undefined) mine.push({ s, f });
+    }
+    if (mine.length === 0) return [];
+    // held tags first at equal timestamps, so a row sees values stamped with its own time
+    mine.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+    const out: Window[] = [];
+    for (const { s, f } of mine) {
+      let x = numeric(s);
+      if (x === undefined) {
+        this.counts.badSamples++;
+        if (this.cfg.onBad === 'impute' && !Number.isNaN(this.lastGood[f]!)) {
+          this.counts.imputed++;
+          x = this.lastGood[f]!;
+        }
+      } else {
+        x = this.scale[f]!(x);
+        this.lastGood[f] = x;
+      }
+      if (f !== 0) {
+        this.held[f] = x ?? NaN;
+        this.heldTs[f] = s.ts;
+        continue;
+      }
+      if (s.ts <= this.lastRowTs) {
+        this.counts.outOfOrder++;
+        continue;
+      }
+      this.lastRowTs = s.ts;
+      this.addRow(x, s.ts);
+      if (this.filled === this.cfg.window && ++this.sinceEmit >= this.cfg.stride) {
+        this.sinceEmit = 0;
+        if (this.badInRing > 0) this.counts.skippedWindows++;
+        else out.push(this.emit(s.ts, now));
+      }
+    }
+    return out;
+  }
+
+  private addRow(first: number | undefined, ts: number): void {
+    const at = this.head * this.nf;
+    let bad = first === undefined;
+    this.rows[at] = first ?? NaN;
+    for (let f = 1; f < this.nf; f++) {
+      const v = this.held[f]!;
+      const stale = this.cfg.maxHold !== undefined && ts - this.heldTs[f]! > this.cfg.maxHold;
+      if (Number.isNaN(v) || stale) bad = true;
+      this.rows[at + f] = v;
+    }
+    if (this.filled === this.cfg.window && this.rowBad[this.head]) this.badInRing--;
+    this.rowBad[this.head] = bad ? 1 : 0;
+    if (bad) this.badInRing++;
+    this.head = (this.head + 1) % this.cfg.window;
+    if (this.filled < this.cfg.window) this.filled++;
+  }
+
+  private emit(ts: number, now: number): Window {
+    // the ring is full: the oldest row sits at head
+    const data = new Float32Array(this.rows.length);
+    const split = this.head * this.nf;
+    data.set(this.rows.subarray(split), 0);
+    data.set(this.rows.subarray(0, split), this.rows.length - split);
+    this.counts.windows++;
+    return { data, ts, assembledAt: now };
+  }
+}

@@ -1,0 +1,117 @@
+import type { GatewayEvent, Prediction, Quality, Sample, SampleValue } from '../core/sample.ts';
+
+/**
+ * What a sink reads from its cursor: one row of the outbox log, in commit order.
+ * `id` is stable across restarts and replays: `<gateway>:<epoch>:<seq>`.
+ */
+export type OutboxRecord =
+  | { kind: 'sample'; seq: number; id: string; sample: Sample }
+  | { kind: 'prediction'; seq: number; id: string; prediction: Prediction }
+  | { kind: 'event'; seq: number; id: string; event: GatewayEvent };
+
+export type RecordKind = OutboxRecord['kind'];
+
+/** The row as SQLite returns it (column names of the `records` table). */
+export interface RecordRow {
+  seq: number;
+  kind: number;
+  source: string;
+  tag: string;
+  ts: number;
+  vtype: number;
+  quality: number;
+  value: number | string | null;
+  reason: string | null;
+  extra: string | null;
+}
+
+export const KIND_SAMPLE = 0;
+export const KIND_PREDICTION = 1;
+export const KIND_EVENT = 2;
+
+// value types: the `value` column has no affinity, so vtype says how to read it back
+const V_NULL = 0;
+const V_NUMBER = 1;
+const V_BOOL = 2;
+const V_STRING = 3;
+/** int64/uint64 as decimal text: exact for the whole uint64 range, and reads never need safeIntegers */
+const V_BIGINT = 4;
+
+const QUALITIES: readonly Quality[] = ['good', 'uncertain', 'bad'];
+const QUALITY_CODE: Record<Quality, number> = { good: 0, uncertain: 1, bad: 2 };
+
+export function valueType(v: SampleValue): number {
+  switch (typeof v) {
+    case 'number': return V_NUMBER;
+    case 'boolean': return V_BOOL;
+    case 'string': return V_STRING;
+    case 'bigint': return V_BIGINT;
+    default: return V_NULL;
+  }
+}
+
+/** The value as bound to the `value` column. */
+export function valueColumn(v: SampleValue): number | string | null {
+  switch (typeof v) {
+    case 'boolean': return v ? 1 : 0;
+    case 'bigint': return v.toString();
+    default: return v;
+  }
+}
+
+export function qualityCode(q: Quality): number {
+  return QUALITY_CODE[q] ?? 2;
+}
+
+function decodeValue(vtype: number, v: number | string | null): SampleValue {
+  switch (vtype) {
+    case V_NUMBER: return typeof v === 'number' ? v : Number(v);
+    case V_BOOL: return v === 1;
+    case V_STRING: return v === null ? null : String(v);
+    case V_BIGINT: return v === null ? null : BigInt(v);
+    default: return null;
+  }
+}
+
+/** Turns a row back into the record that was written; `prefix` is `<gateway>:<epoch>:`. */
+export function decodeRow(row: RecordRow, prefix: string): OutboxRecord {
+  const id = prefix + row.seq;
+  if (row.kind === KIND_SAMPLE) {
+    const sample: Sample = {
+      source: row.source,
+      tag: row.tag,
+      ts: row.ts,
+      value: decodeValue(row.vtype, row.value),
+      quality: QUALITIES[row.quality] ?? 'bad',
+    };
+    if (row.reason !== null) sample.reason = row.reason;
+    return { kind: 'sample', seq: row.seq, id, sample };
+  }
+  const extra = JSON.parse(row.extra ?? '{}') as Record<string, unknown>;
+  if (row.kind === KIND_PREDICTION) {
+    return {
+      kind: 'prediction', seq: row.seq, id,
+      prediction: { model: row.tag, ts: row.ts, outputs: extra.outputs as Record<string, number>, latencyMs: extra.latencyMs as number },
+    };
+  }
+  const event: GatewayEvent = {
+    source: row.source, kind: row.tag, ts: row.ts,
+    severity: extra.severity as GatewayEvent['severity'], message: String(row.value ?? ''),
+  };
+  if (extra.data !== undefined) event.data = extra.data as GatewayEvent['data'];
+  return { kind: 'event', seq: row.seq, id, event };
+}
+
+/** JSON-safe view of a sample value: int64 travels as a decimal string. */
+export function jsonValue(v: SampleValue): number | boolean | string | null {
+  return typeof v === 'bigint' ? v.toString() : v;
+}
+
+/** Source of a record: the sample's source, the prediction's model, the event's stage. */
+export function recordSource(r: OutboxRecord): string {
+  switch (r.kind) {
+    case 'sample': return r.sample.source;
+    case 'prediction': return r.prediction.model;
+    default: return r.event.source;
+  }
+}

@@ -1,0 +1,214 @@
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigError, type LoadedConfig, loadConfigFile } from '../config/load.ts';
+import type { FieldgateConfig } from '../config/schema.ts';
+import { errorCode, errorMessage } from '../core/errors.ts';
+import { createModelStage } from '../inference/index.ts';
+import { createSink } from '../sinks/index.ts';
+import type { Stage } from './contracts.ts';
+import type { Pipeline } from './pipeline.ts';
+import type { SourceStage, SourceStageConfig } from './source-stage.ts';
+
+export interface ReloadResult {
+  ok: boolean;
+  /** what changed, in words: "source.a restarted (config changed)", ... */
+  changes: string[];
+  /** why the new file was refused (located config errors), when ok is false */
+  errors: string[];
+}
+
+export interface ReloadOptions {
+  /** how long a stopped stage may take to drain (default 10 s) */
+  deadlineMs?: number;
+  /** reads and validates the file (default loadConfigFile; tests with their own drivers pass a schema-aware one) */
+  load?: (file: string) => LoadedConfig;
+}
+
+interface WithId { id: string; enabled?: boolean }
+
+/**
+ * SIGHUP / `fieldgate reload` / file watch: validates the file first (a bad file changes nothing
+ * and logs the located errors), then restarts only the stages whose configuration changed.
+ */
+export async function reloadFromFile(pipeline: Pipeline, file: string, opts: ReloadOptions = {}): Promise<ReloadResult> {
+  const log = pipeline.log;
+  let loaded: LoadedConfig;
+  try {
+    loaded = (opts.load ?? loadConfigFile)(file);
+  } catch (e) {
+    const errors = e instanceof ConfigError ? e.message.split('\n') : [`${errorCode(e)}: ${errorMessage(e)}`];
+    log.error({ code: 'FG_E_RELOAD', file, cause: errorCode(e), errors }, 'reload refused: the new configuration is invalid; the previous one keeps running');
+    pipeline.taps.event({ source: 'reload', kind: 'reload-refused', severity: 'warning', message: `reload refused: ${errors[0] ?? 'invalid configuration'}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}` });
+    return { ok: false, changes: [], errors };
+  }
+  return applyConfig(pipeline, loaded.config, opts);
+}
+
+/** Moves a running pipeline to `next`, restarting only what changed. The outbox is never restarted. */
+export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opts: ReloadOptions = {}): Promise<ReloadResult> {
+  const deadlineMs = opts.deadlineMs ?? 10_000;
+  const log = pipeline.log;
+  if (!pipeline.running) {
+    return { ok: false, changes: [], errors: ['the pipeline is not running'] };
+  }
+  const prev = pipeline.config;
+  const changes: string[] = [];
+  const errors: string[] = [];
+
+  // sections that need a process restart: keep what runs, and say so
+  const applied: FieldgateConfig = { ...next, gateway: prev.gateway, outbox: prev.outbox, log: prev.log };
+  if (!isDeepStrictEqual(prev.gateway, next.gateway)) changes.push('gateway settings changed: they take effect at the next restart');
+  if (!isDeepStrictEqual(prev.outbox, next.outbox)) changes.push('outbox settings changed: they take effect at the next restart (the outbox keeps its contents)');
+
+  // pino children copy their level when created, so a new level could not reach running stages
+  if (!isDeepStrictEqual(prev.log, next.log)) changes.push('log settings changed: they take effect at the next restart');
+
+  // simulators first: the sources that connect to them come after
+  await reconcile({
+    label: 'simulator', prev: prev.simulators as WithId[], next: next.simulators as WithId[], changes,
+    find: (id) => pipeline.simulators.find((s) => s.name === `simulator.${id}`),
+    stop: async (stage) => {
+      await pipeline.stopStage(stage, deadlineMs);
+      remove(pipeline.simulators, stage);
+    },
+    start: async (cfg) => {
+      const stage = pipeline.createSimulator(cfg as { id: string; type: string });
+      await pipeline.startStage(stage);
+      pipeline.simulators.push(stage);
+    },
+  });
+
+  await reconcile({
+    label: 'sink', prev: prev.sinks, next: next.sinks, changes,
+    find: (id) => pipeline.sinks.find((s) => s.name === `sink.${id}` || s.name === `sink:${id}` || s.name === id),
+    stop: async (stage) => {
+      await pipeline.stopStage(stage, deadlineMs);
+      remove(pipeline.sinks, stage);
+    },
+    start: async (cfg) => {
+      const stage = createSink(cfg as FieldgateConfig['sinks'][number], pipeline.outbox, pipeline.ctx);
+      await pipeline.startStage(stage);
+      pipeline.sinks.push(stage);
+    },
+  });
+
+  await reconcile({
+    label: 'model', prev: prev.models, next: next.models, changes,
+    find: (id) => pipeline.models.find((m) => m.name === `model:${id}` || m.name === `model.${id}`),
+    stop: async (stage) => {
+      // the router stops offering to it first, so nothing arrives while it drains
+      pipeline.models = pipeline.models.filter((m) => m !== stage);
+      pipeline.router.setModels(pipeline.models);
+      await pipeline.stopStage(stage, deadlineMs);
+    },
+    start: async (cfg) => {
+      const stage = createModelStage(cfg as FieldgateConfig['models'][number], pipeline.writer, pipeline.ctx);
+      await pipeline.startStage(stage);
+      pipeline.models = [...pipeline.models, stage];
+      pipeline.router.setModels(pipeline.models);
+    },
+  });
+
+  await reconcile({
+    label: 'source', prev: prev.sources as WithId[], next: next.sources as WithId[], changes,
+    find: (id) => pipeline.sources.find((s) => s.config.id === id),
+    stop: async (stage) => {
+      const src = stage as SourceStage;
+      await pipeline.stopStage(src, deadlineMs);
+      // what it queued still reaches the outbox: the router drains the closed channel, then forgets it
+      await drained(src, deadlineMs);
+      pipeline.router.removeInput(src.channel);
+      src.dispose();
+      remove(pipeline.sources, src);
+    },
+    start: async (cfg) => {
+      const stage = pipeline.createSource(cfg as SourceStageConfig);
+      pipeline.sources.push(stage);
+      await pipeline.startStage(stage);
+    },
+  });
+
+  if (!isDeepStrictEqual(prev.health, next.health)) {
+    const old = pipeline.health;
+    if (old) await pipeline.stopStage(old, deadlineMs);
+    pipeline.health = undefined;
+    if (next.health.enabled) {
+      const fresh = pipeline.createHealth(applied);
+      try {
+        await pipeline.startStage(fresh);
+        fresh.activate();
+        pipeline.health = fresh;
+        changes.push(`health restarted (${fresh.url ?? 'no server'})`);
+      } catch (e) {
+        errors.push(`health: ${errorMessage(e)}; the previous health settings stay`);
+        applied.health = prev.health;
+        if (old) {
+          const again = pipeline.createHealth(prev);
+          await pipeline.startStage(again);
+          again.activate();
+          pipeline.health = again;
+        }
+      }
+    } else {
+      changes.push('health disabled');
+    }
+  }
+  pipeline.health?.topologyChanged();
+
+  pipeline.config = applied;
+  const ok = errors.length === 0;
+  const summary = changes.length ? changes.join('; ') : 'nothing changed';
+  if (ok) log.info({ changes }, `configuration reloaded: ${summary}`);
+  else log.error({ code: 'FG_E_RELOAD', changes, errors }, 'configuration partly reloaded');
+  pipeline.taps.event({
+    source: 'reload', kind: ok ? 'reload' : 'reload-partial', severity: ok ? 'info' : 'warning',
+    message: `reload: ${summary}${ok ? '' : `; errors: ${errors.join('; ')}`}`,
+  });
+  return { ok, changes, errors };
+}
+
+/** Stops what was removed or changed, then starts what was added or changed (by id, deep equality). */
+async function reconcile(args: {
+  label: string;
+  prev: readonly WithId[];
+  next: readonly WithId[];
+  changes: string[];
+  find: (id: string) => Stage | undefined;
+  stop: (stage: Stage) => Promise<void>;
+  start: (cfg: WithId) => Promise<void>;
+}): Promise<void> {
+  const enabled = (list: readonly WithId[]): Map<string, WithId> =>
+    new Map(list.filter((c) => c.enabled !== false).map((c) => [c.id, c]));
+  const before = enabled(args.prev);
+  const after = enabled(args.next);
+  const toStart: WithId[] = [];
+  for (const [id, cfg] of before) {
+    const now = after.get(id);
+    if (now && isDeepStrictEqual(cfg, now)) continue;
+    const stage = args.find(id);
+    if (stage) await args.stop(stage);
+    if (now) {
+      toStart.push(now);
+      args.changes.push(`${args.label} ${id} restarted (configuration changed)`);
+    } else {
+      args.changes.push(`${args.label} ${id} removed`);
+    }
+  }
+  for (const [id, cfg] of after) {
+    if (!before.has(id)) {
+      toStart.push(cfg);
+      args.changes.push(`${args.label} ${id} added`);
+    }
+  }
+  for (const cfg of toStart) await args.start(cfg);
+}
+
+/** Waits until the router has taken everything queued in a stopped source's channel. */
+async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (src.channel.depth > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
+function remove<T>(list: T[], item: T): void {
+  const i = list.indexOf(item);
+  if (i >= 0) list.splice(i, 1);
+}

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { duration } from '../config/units.ts';
+
+/** Fields every sink has. */
+export const sinkBaseShape = {
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique sink id; also its outbox cursor name'),
+  enabled: z.boolean().default(true).describe('set false to keep a sink in the file without running it (its cursor is removed at start)'),
+  batchSize: z.number().int().positive().default(500).describe('records read from the outbox per chunk'),
+  backoff: z
+    .strictObject({
+      initial: duration().default(500).describe('first retry delay ceiling'),
+      max: duration().default(30_000).describe('longest retry delay'),
+    })
+    .prefault({})
+    .describe('retry backoff (exponential, full jitter) while the upstream is down'),
+};

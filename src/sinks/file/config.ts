@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { size } from '../../config/units.ts';
+import { sinkBaseShape } from '../common.ts';
+
+export const fileSinkSchema = z
+  .strictObject({
+    ...sinkBaseShape,
+    type: z.literal('file'),
+    path: z.string().describe('JSON lines file (relative paths are relative to the config file)'),
+    maxBytes: size().default(10_000_000).describe('rotate when the file would grow past this'),
+    keep: z.number().int().nonnegative().default(3).describe('rotated files kept: path.1 (newest) .. path.N'),
+    fsync: z.boolean().default(false).describe('fsync after each chunk before the cursor moves (survives power loss)'),
+  })
+  .describe('append JSON lines to a local file, with size-based rotation');
+
+export type FileSinkConfig = z.output<typeof fileSinkSchema>;

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { duration } from '../../config/units.ts';
+import { sinkBaseShape } from '../common.ts';
+
+export const mqttSinkSchema = z
+  .strictObject({
+    ...sinkBaseShape,
+    type: z.literal('mqtt'),
+    url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\//, 'expected mqtt://, mqtts://, ws:// or wss://').describe('broker URL, e.g. mqtts://broker:8883'),
+    protocolVersion: z.enum(['3.1.1', '5']).default('3.1.1').describe('MQTT protocol version'),
+    clientId: z.string().optional().describe('default fieldgate-<gateway>-<sink id>'),
+    username: z.string().optional(),
+    password: z.string().optional().describe('use ${env:NAME} or ${file:/path}; never logged'),
+    tls: z
+      .strictObject({
+        ca: z.string().optional().describe('CA certificate file (PEM)'),
+        cert: z.string().optional().describe('client certificate file (PEM)'),
+        key: z.string().optional().describe('client key file (PEM)'),
+        rejectUnauthorized: z.boolean().default(true).describe('verify the broker certificate'),
+      })
+      .optional()
+      .describe('TLS settings for mqtts:// and wss://'),
+    qos: z.union([z.literal(0), z.literal(1)]).default(1).describe('1: the cursor moves on PUBACK; 0: when written to the socket (may lose records)'),
+    retain: z.boolean().default(false),
+    payload: z.enum(['json', 'sparkplug-b']).default('json'),
+    messages: z.enum(['batch', 'sample']).default('batch').describe('json: one message per batch of a source, or one per sample'),
+    topic: z.string().optional().describe(
+      'json topic template with {gateway} {kind} {source} {tag} ({tag} only with messages: sample); ' +
+      'default fieldgate/{gateway}/{kind}/{source} (batch) or fieldgate/{gateway}/{kind}/{source}/{tag} (sample)',
+    ),
+    sparkplug: z
+      .strictObject({
+        groupId: z.string().regex(/^[^/+#]+$/, 'no / + or #').default('fieldgate').describe('Sparkplug group id'),
+        edgeNodeId: z.string().regex(/^[^/+#]+$/, 'no / + or #').optional().describe('edge node id; default the gateway id'),
+      })
+      .prefault({})
+      .describe('Sparkplug B settings (payload: sparkplug-b)'),
+    maxInFlight: z.number().int().positive().default(16).describe('chunks published and not yet acknowledged'),
+    keepalive: duration().default(30_000),
+    connectTimeout: duration().default(10_000),
+  })
+  .superRefine((c, ctx) => {
+    if (c.topic?.includes('{tag}') && c.messages === 'batch' && c.payload === 'json') {
+      ctx.addIssue({ code: 'custom', path: ['topic'], message: '{tag} needs messages: sample (a batch holds many tags)' });
+    }
+  })
+  .describe('publish to an MQTT broker (JSON or Sparkplug B)');
+
+export type MqttSinkConfig = z.output<typeof mqttSinkSchema>;

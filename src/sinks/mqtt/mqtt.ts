@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { FgError, errorMessage } from '../../core/errors.ts';
+import type { StageMetrics } from '../../core/metrics.ts';
+import type { OutboxRecord } from '../../outbox/index.ts';
+import type { StageContext } from '../../pipeline/contracts.ts';
+import type { SendResult, Transport } from '../runner.ts';
+import type { MqttSinkConfig } from './config.ts';
+import { type OutgoingMessage, jsonMessages } from './json.ts';
+import { SparkplugSession } from './sparkplug.ts';
+
+/**
+ * Publishes chunks to an MQTT broker with mqtt.js. mqtt.js's own reconnect is off: the sink runner
+ * reconnects with backoff and re-sends unconfirmed chunks, so a chunk is confirmed only by the
+ * PUBACKs of the connection it was sent on.
+ */
+export class MqttTransport implements Transport {
+  readonly target: string;
+  private client?: MqttClient;
+  private lost?: Promise<never>;
+  private will?: OutgoingMessage;
+  private readonly sparkplug?: SparkplugSession;
+  private readonly template: string;
+  private readonly tls: Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
+
+  constructor(private readonly cfg: MqttSinkConfig, private readonly ctx: StageContext, private readonly sm: StageMetrics) {
+    const u = new URL(cfg.url);
+    this.target = `${u.protocol}//${u.host}`; // never the credentials a URL may carry
+    this.template = cfg.topic ?? (cfg.messages === 'sample' ? 'fieldgate/{gateway}/{kind}/{source}/{tag}' : 'fieldgate/{gateway}/{kind}/{source}');
+    if (cfg.payload === 'sparkplug-b') {
+      this.sparkplug = new SparkplugSession({
+        groupId: cfg.sparkplug.groupId, edgeNodeId: cfg.sparkplug.edgeNodeId ?? ctx.gateway.id, qos: cfg.qos,
+      });
+    }
+    // certificate files are read once, at creation, so a missing file fails before anything starts
+    const t = cfg.tls;
+    this.tls = t
+      ? {
+        ca: t.ca ? readFileSync(ctx.resolvePath(t.ca)) : undefined,
+        cert: t.cert ? readFileSync(ctx.resolvePath(t.cert)) : undefined,
+        key: t.key ? readFileSync(ctx.resolvePath(t.key)) : undefined,
+        rejectUnauthorized: t.rejectUnauthorized,
+      }
+      : {};
+  }
+
+  async connect(signal: AbortSignal): Promise<void> {
+    await this.close();
+    const will = this.sparkplug?.newSession();
+    this.will = will;
+    const opts: IClientOptions = {
+      clientId: this.cfg.clientId ?? `fieldgate-${this.ctx.gateway.id}-${this.cfg.id}`,
+      username: this.cfg.username,
+      password: this.cfg.password,
+      protocolVersion: this.cfg.protocolVersion === '5' ? 5 : 4,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: this.cfg.connectTimeout,
+      keepalive: Math.ceil(this.cfg.keepalive / 1000),
+      ...this.tls,
+      will: will ? { topic: will.topic, payload: will.payload as Buffer, qos: will.qos, retain: false } : undefined,
+    };
+    const client = mqtt.connect(this.cfg.url, opts);
+    client.on('error', () => undefined); // surfaced through connect/close below, never an unhandled 'error'
+    this.client = client;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const fail = (e: unknown) => {
+          cleanup();
+          reject(new FgError('FG_E_SINK_CONNECT', `cannot connect to ${this.target}: ${errorMessage(e)}`, { cause: e }));
+        };
+        const onClose = () => fail(new Error('connection closed'));
+        const onAbort = () => fail(signal.reason);
+        const cleanup = () => {
+          client.off('connect', onConnect);
+          client.off('error', fail);
+          client.off('close', onClose);
+          signal.removeEventListener('abort', onAbort);
+        };
+        const onConnect = () => { cleanup(); resolve(); };
+        client.once('connect', onConnect);
+        client.once('error', fail);
+        client.once('close', onClose);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    this.lost = new Promise<never>((_, reject) => {
+      client.once('close', () => reject(new FgError('FG_E_SINK_PUBLISH', `connection to ${this.target} lost`)));
+    });
+    this.lost.catch(() => undefined);
+    if (this.sparkplug) await this.publish([this.sparkplug.nodeBirth()]);
+  }
+
+  whenLost(): Promise<never> | undefined {
+    return this.lost;
+  }
+
+  async send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult> {
+    let messages: OutgoingMessage[];
+    if (this.sparkplug) {
+      const enc = this.sparkplug.encode(records);
+      if (enc.skipped > 0) this.sm.dropped(enc.skipped, 'no-sparkplug-mapping');
+      messages = enc.messages;
+    } else {
+      messages = jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos });
+    }
+    if (signal.aborted) throw signal.reason;
+    await this.publish(messages);
+    return { ok: true };
+  }
+
+  /** Resolves when every message is confirmed (PUBACK for QoS 1, written for QoS 0). */
+  private async publish(messages: OutgoingMessage[]): Promise<void> {
+    const client = this.client;
+    if (!client || !this.lost || !client.connected) throw new FgError('FG_E_SINK_PUBLISH', `not connected to ${this.target}`);
+    const acks = messages.map((m) => client.publishAsync(m.topic, m.payload as Buffer, { qos: m.qos, retain: this.cfg.retain }));
+    await Promise.race([Promise.all(acks), this.lost]).finally(() => {
+      for (const a of acks) a.catch(() => undefined);
+    });
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    this.lost = undefined;
+    if (!client) return;
+    if (this.will && client.connected) {
+      // a clean shutdown sends no will: publish NDEATH ourselves so the host sees the node go
+      await client.publishAsync(this.will.topic, this.will.payload as Buffer, { qos: 0 }).catch(() => undefined);
+    }
+    // force: do not wait for in-flight PUBACKs; the runner re-sends what was not confirmed
+    // (its listeners stay: mqtt.js clears its own timers in them; our 'error' listener is a no-op)
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+  }
+}

@@ -1,0 +1,203 @@
+import { createRequire } from 'node:module';
+import type { SampleValue } from '../../core/sample.ts';
+import type { OutboxRecord } from '../../outbox/index.ts';
+import type { OutgoingMessage } from './json.ts';
+
+// sparkplug-payload is CommonJS with a namespace getter: get('spBv1.0') -> { encodePayload, decodePayload }
+type SpModule = typeof import('sparkplug-payload/lib/sparkplugbpayload.js');
+type UPayload = import('sparkplug-payload/lib/sparkplugbpayload.js').UPayload;
+type UMetric = import('sparkplug-payload/lib/sparkplugbpayload.js').UMetric;
+type TypeStr = import('sparkplug-payload/lib/sparkplugbpayload.js').TypeStr;
+const sp = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): SpModule | null }).get('spBv1.0')!;
+
+export const encodePayload = sp.encodePayload;
+export const decodePayload = sp.decodePayload;
+
+/** Sparkplug has no data type for "unknown yet": a metric first seen as null is born a Double. */
+function typeOf(v: SampleValue): TypeStr {
+  switch (typeof v) {
+    case 'boolean': return 'Boolean';
+    case 'string': return 'String';
+    case 'bigint': return v > 0x7fff_ffff_ffff_ffffn ? 'UInt64' : 'Int64';
+    default: return 'Double';
+  }
+}
+
+/** A Long-shaped value protobufjs encodes as-is (no dependency on the `long` package). */
+function longOf(v: bigint): { low: number; high: number; unsigned: boolean } {
+  const u = BigInt.asUintN(64, v);
+  return { low: Number(u & 0xffff_ffffn) | 0, high: Number(u >> 32n) | 0, unsigned: v >= 0n };
+}
+
+function metricValue(type: TypeStr, v: SampleValue): UMetric['value'] {
+  if (v === null) return null;
+  if (type === 'Int64' || type === 'UInt64') return longOf(typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))) as unknown as UMetric['value'];
+  if (type === 'Double') return typeof v === 'number' ? v : Number(v);
+  if (type === 'Boolean') return Boolean(v);
+  return String(v);
+}
+
+// OPC-style quality codes, the convention Sparkplug host applications read from a "Quality" property
+const QUALITY: Record<string, number> = { good: 192, uncertain: 64, bad: 0 };
+
+interface MetricDef { alias: number; type: TypeStr; last: SampleValue; ts: number }
+interface Device { metrics: Map<string, MetricDef>; born: boolean }
+interface Point { name: string; value: SampleValue; ts: number; quality: string; id: string }
+
+export interface SparkplugOptions { groupId: string; edgeNodeId: string; qos: 0 | 1 }
+
+/**
+ * One edge node's Sparkplug B 3.0 session state: bdSeq per MQTT session (the NDEATH will carries
+ * the same bdSeq as the NBIRTH), seq 0..255 over every message after NBIRTH (which has seq 0),
+ * aliases per metric, DBIRTH before a device's first DDATA of the session, and a new DBIRTH
+ * (after a DDEATH) when a device shows a metric it was not born with.
+ * Samples become DDATA of device <source>; predictions DDATA of device <model>.
+ * Events have no Sparkplug mapping here: they are skipped and counted by the caller.
+ */
+export class SparkplugSession {
+  private bdSeq = -1;
+  private seq = 0;
+  private nextAlias = 1;
+  private readonly devices = new Map<string, Device>();
+  private readonly prefix: string;
+
+  constructor(private readonly o: SparkplugOptions) {
+    this.prefix = `spBv1.0/${o.groupId}`;
+  }
+
+  /** Starts a new MQTT session: returns the will (NDEATH) to connect with. */
+  newSession(): OutgoingMessage {
+    this.bdSeq = (this.bdSeq + 1) % 256;
+    for (const d of this.devices.values()) d.born = false;
+    return {
+      topic: `${this.prefix}/NDEATH/${this.o.edgeNodeId}`,
+      payload: Buffer.from(encodePayload({ timestamp: Date.now(), metrics: [this.bdSeqMetric()] })),
+      qos: 1,
+    };
+  }
+
+  get currentBdSeq(): number {
+    return this.bdSeq;
+  }
+
+  /** NBIRTH, the first message of a session (seq 0). */
+  nodeBirth(): OutgoingMessage {
+    this.seq = 0;
+    for (const d of this.devices.values()) d.born = false;
+    const payload: UPayload = {
+      timestamp: Date.now(),
+      seq: 0,
+      metrics: [this.bdSeqMetric(), { name: 'Node Control/Rebirth', type: 'Boolean', value: false }],
+    };
+    return { topic: `${this.prefix}/NBIRTH/${this.o.edgeNodeId}`, payload: Buffer.from(encodePayload(payload)), qos: 0 };
+  }
+
+  /**
+   * The messages for a chunk of records. Each run of consecutive records of one device becomes
+   * one DDATA carrying every record (with its id), preceded by a DBIRTH when the device is not
+   * born in this session, or by DDEATH + DBIRTH when the run shows a metric it was not born with.
+   * `skipped` counts events.
+   */
+  encode(records: OutboxRecord[]): { messages: OutgoingMessage[]; skipped: number } {
+    const messages: OutgoingMessage[] = [];
+    let skipped = 0;
+    let device: string | undefined;
+    let run: Point[] = [];
+    const flush = () => {
+      if (device !== undefined && run.length > 0) this.encodeRun(device, run, messages);
+      run = [];
+    };
+    for (const r of records) {
+      let dev: string;
+      if (r.kind === 'sample') {
+        dev = r.sample.source;
+        if (dev !== device) { flush(); device = dev; }
+        run.push({ name: r.sample.tag, value: r.sample.value, ts: r.sample.ts, quality: r.sample.quality, id: r.id });
+      } else if (r.kind === 'prediction') {
+        dev = r.prediction.model;
+        if (dev !== device) { flush(); device = dev; }
+        for (const [k, v] of Object.entries(r.prediction.outputs)) run.push({ name: k, value: v, ts: r.prediction.ts, quality: 'good', id: r.id });
+      } else {
+        skipped++;
+      }
+    }
+    flush();
+    return { messages, skipped };
+  }
+
+  private encodeRun(dev: string, run: Point[], out: OutgoingMessage[]): void {
+    const d = this.device(dev);
+    let changed = false;
+    for (const p of run) {
+      const def = d.metrics.get(p.name);
+      const t = typeOf(p.value);
+      if (!def) {
+        d.metrics.set(p.name, { alias: this.nextAlias++, type: t, last: p.value, ts: p.ts });
+        changed = true;
+      } else if (p.value !== null && def.type !== t) {
+        def.type = t;
+        def.last = p.value;
+        changed = true;
+      }
+    }
+    if (changed && d.born) {
+      out.push(this.deviceDeath(dev));
+      d.born = false;
+    }
+    if (!d.born) {
+      out.push(this.deviceBirth(dev, d));
+      d.born = true;
+    }
+    const metrics: UMetric[] = [];
+    for (const p of run) {
+      const def = d.metrics.get(p.name)!;
+      def.last = p.value;
+      def.ts = p.ts;
+      const m: UMetric = { alias: def.alias, type: def.type, value: metricValue(def.type, p.value), timestamp: p.ts };
+      if (p.value === null) m.isNull = true;
+      m.properties = { recordId: { type: 'String', value: p.id } };
+      if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
+      metrics.push(m);
+    }
+    out.push(this.data(dev, metrics));
+  }
+
+  private device(id: string): Device {
+    let d = this.devices.get(id);
+    if (!d) {
+      d = { metrics: new Map(), born: false };
+      this.devices.set(id, d);
+    }
+    return d;
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) % 256;
+    return this.seq;
+  }
+
+  private bdSeqMetric(): UMetric {
+    return { name: 'bdSeq', type: 'Int64', value: this.bdSeq };
+  }
+
+  private deviceBirth(id: string, d: Device): OutgoingMessage {
+    const metrics: UMetric[] = [];
+    for (const [name, def] of d.metrics) {
+      const m: UMetric = { name, alias: def.alias, type: def.type, value: metricValue(def.type, def.last), timestamp: def.ts };
+      if (def.last === null) m.isNull = true;
+      metrics.push(m);
+    }
+    const payload: UPayload = { timestamp: Date.now(), seq: this.nextSeq(), metrics };
+    return { topic: `${this.prefix}/DBIRTH/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
+  }
+
+  private deviceDeath(id: string): OutgoingMessage {
+    const payload: UPayload = { timestamp: Date.now(), seq: this.nextSeq() };
+    return { topic: `${this.prefix}/DDEATH/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
+  }
+
+  private data(id: string, metrics: UMetric[]): OutgoingMessage {
+    const payload: UPayload = { timestamp: Date.now(), seq: this.nextSeq(), metrics };
+    return { topic: `${this.prefix}/DDATA/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
+  }
+}

@@ -1,0 +1,206 @@
+import { Backoff, sleep } from '../core/backoff.ts';
+import { FgError, errorCode, errorMessage } from '../core/errors.ts';
+import type { StageMetrics } from '../core/metrics.ts';
+import type { ProbeResult } from '../core/probe.ts';
+import type { Outbox, OutboxCursor, OutboxRecord } from '../outbox/index.ts';
+import type { Stage, StageContext } from '../pipeline/contracts.ts';
+
+/** What a sink's upstream confirmed for one chunk of records. */
+export type SendResult = { ok: true } | { ok: false; rejected: string };
+
+/**
+ * The protocol half of a sink. `send` resolves only on the upstream's confirmation (PUBACK, 2xx,
+ * a completed file write) and throws when the chunk should be retried (connection lost, 5xx, timeout).
+ */
+export interface Transport {
+  /** where records go, for log lines and the probe (no credentials) */
+  readonly target: string;
+  connect(signal: AbortSignal): Promise<void>;
+  send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult>;
+  /** drops the connection; the runner connects again after backoff */
+  close(): Promise<void>;
+  /** for session protocols: rejects when the connection drops, so an idle sink reconnects at once */
+  whenLost?(): Promise<never> | undefined;
+}
+
+export interface RunnerOptions {
+  id: string;
+  /** records read from the cursor per chunk (one HTTP request, one or more MQTT messages) */
+  batchSize: number;
+  /** chunks sent but not yet confirmed */
+  maxInFlight: number;
+  backoff: { initial: number; max: number };
+}
+
+interface InFlight {
+  last: number;
+  n: number;
+  done: boolean;
+  result?: SendResult;
+  p: Promise<SendResult>;
+}
+
+/**
+ * Reads a sink's cursor in order, sends chunks with a bounded window in flight, and moves the
+ * cursor over a chunk only once it and every chunk before it are confirmed. On a failure the
+ * unconfirmed chunks are sent again after backoff (same record ids: the upstream can dedupe).
+ */
+export class SinkRunner implements Stage {
+  readonly kind = 'sink' as const;
+  readonly name: string;
+  private readonly cursor: OutboxCursor;
+  private readonly sm: StageMetrics;
+  private readonly backoff: Backoff;
+  private loop?: Promise<void>;
+  private idle?: AbortController;
+  private hard?: AbortController;
+  private stopping = false;
+  private connected = false;
+  private lastError?: { code: string; message: string; at: number };
+  private lastErrorLog = 0;
+  private sent = 0;
+  private deadLetter = 0;
+  private inFlightCount = 0;
+  /** set when a backlog starts draining after an outage, to report the drain rate */
+  private drain?: { from: number; at: number; backlog: number };
+  private lastDrainRate?: number;
+
+  constructor(private readonly opts: RunnerOptions, private readonly transport: Transport, outbox: Outbox, private readonly ctx: StageContext) {
+    this.name = `sink:${opts.id}`;
+    this.cursor = outbox.cursor(opts.id);
+    this.sm = ctx.metrics.stage(this.name);
+    this.backoff = new Backoff({ initialMs: opts.backoff.initial, maxMs: opts.backoff.max });
+  }
+
+  async start(): Promise<void> {
+    if (this.loop) return;
+    this.stopping = false;
+    this.idle = new AbortController();
+    this.hard = new AbortController();
+    this.loop = this.run();
+  }
+
+  /** Stops reading, waits for in-flight confirmations until the deadline, then closes. */
+  async stop(deadlineMs: number): Promise<void> {
+    if (!this.loop) return;
+    this.stopping = true;
+    this.idle?.abort(new DOMException('sink stopping', 'AbortError'));
+    const t = setTimeout(() => this.hard?.abort(new DOMException('sink stop deadline', 'AbortError')), deadlineMs);
+    try {
+      await this.loop;
+    } finally {
+      clearTimeout(t);
+      this.loop = undefined;
+      await this.transport.close();
+      this.connected = false;
+    }
+  }
+
+  probe(): ProbeResult {
+    const details = {
+      target: this.transport.target, backlog: this.cursor.backlog(), acked: this.cursor.acked, sent: this.sent,
+      deadLetter: this.deadLetter, inFlight: this.inFlightCount, lastDrainRate: this.lastDrainRate, lastError: this.lastError,
+    };
+    if (!this.loop) return { state: 'down', reason: 'sink not running', details };
+    if (!this.connected) {
+      const why = this.lastError ? `${this.lastError.code}: ${this.lastError.message}` : 'connecting';
+      return { state: 'down', reason: `upstream ${this.transport.target} unreachable (${why}); backlog ${details.backlog} records`, details };
+    }
+    return { state: 'up', details };
+  }
+
+  private async run(): Promise<void> {
+    const idle = this.idle!.signal;
+    const hard = this.hard!.signal;
+    while (!this.stopping) {
+      try {
+        await this.transport.connect(hard);
+        this.connected = true;
+        this.lastError = undefined;
+        const backlog = this.cursor.backlog();
+        if (backlog > 0) this.drain = { from: this.sent, at: performance.now(), backlog };
+        this.ctx.log.info({ sink: this.opts.id, target: this.transport.target, backlog }, 'sink connected');
+      } catch (e) {
+        if (this.stopping) break;
+        this.failed(e, 'FG_E_SINK_CONNECT');
+        await sleep(this.backoff.next(), idle).catch(() => undefined);
+        continue;
+      }
+      try {
+        await this.pump(idle, hard);
+      } catch (e) {
+        this.connected = false;
+        await this.transport.close();
+        if (this.stopping) break;
+        this.failed(e, 'FG_E_SINK_PUBLISH');
+        await sleep(this.backoff.next(), idle).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Sends until stopped or until a send fails (then throws). */
+  private async pump(idle: AbortSignal, hard: AbortSignal): Promise<void> {
+    const window: InFlight[] = [];
+    let readPos = this.cursor.acked;
+    try {
+      for (;;) {
+        while (!this.stopping && window.length < this.opts.maxInFlight) {
+          const recs = this.cursor.read(readPos, this.opts.batchSize);
+          if (recs.length === 0) break;
+          readPos = recs[recs.length - 1]!.seq;
+          const f: InFlight = { last: readPos, n: recs.length, done: false, p: this.transport.send(recs, hard) };
+          f.p.then((r) => { f.done = true; f.result = r; }, () => undefined);
+          window.push(f);
+        }
+        this.inFlightCount = window.length;
+        if (window.length === 0) {
+          if (this.stopping) return;
+          this.drainDone();
+          const waiting = this.cursor.waitFor(readPos, idle).catch(() => undefined);
+          const lost = this.transport.whenLost?.();
+          await (lost ? Promise.race([waiting, lost]) : waiting);
+          continue;
+        }
+        await window[0]!.p;
+        while (window.length > 0 && window[0]!.done) {
+          const f = window.shift()!;
+          if (f.result && !f.result.ok) {
+            this.deadLetter += f.n;
+            this.sm.dropped(f.n, 'rejected');
+            this.sm.error('FG_E_SINK_REJECTED');
+            this.ctx.log.error({ code: 'FG_E_SINK_REJECTED', sink: this.opts.id, records: f.n, lastSeq: f.last, why: f.result.rejected }, 'upstream rejected a batch; counted as dead-lettered');
+          } else {
+            this.sent += f.n;
+            this.sm.sent(f.n);
+          }
+          this.cursor.ack(f.last);
+          this.backoff.reset();
+        }
+      }
+    } finally {
+      this.inFlightCount = 0;
+      for (const f of window) f.p.catch(() => undefined);
+    }
+  }
+
+  private drainDone(): void {
+    if (!this.drain) return;
+    const secs = (performance.now() - this.drain.at) / 1000;
+    const n = this.sent - this.drain.from;
+    this.lastDrainRate = Math.round(n / Math.max(secs, 0.001));
+    this.ctx.log.info({ sink: this.opts.id, records: n, seconds: Math.round(secs * 10) / 10, perSecond: this.lastDrainRate }, 'sink backlog drained');
+    this.drain = undefined;
+  }
+
+  private failed(e: unknown, fallback: 'FG_E_SINK_CONNECT' | 'FG_E_SINK_PUBLISH'): void {
+    const code = e instanceof FgError ? e.code : errorCode(e) === 'FG_E_UNEXPECTED' ? fallback : errorCode(e);
+    this.lastError = { code, message: errorMessage(e), at: Date.now() };
+    this.sm.error(code);
+    // one line per ~10 s while the upstream stays down, not one per retry
+    const now = Date.now();
+    if (now - this.lastErrorLog > 10_000) {
+      this.lastErrorLog = now;
+      this.ctx.log.warn({ code, sink: this.opts.id, target: this.transport.target, err: errorMessage(e), backlog: this.cursor.backlog() }, 'sink upstream unavailable; retrying with backoff');
+    }
+  }
+}

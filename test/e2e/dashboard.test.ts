@@ -1,0 +1,104 @@
+// The dashboard in a real headless Chromium (Debian's chromium driven by playwright-core): the
+// page loads, shows every stage of a running pipeline with its health, and updates when a source
+// goes down. Screenshots land in test-output/ for humans to look at.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { startModbusSimulator } from '../../drivers/modbus/sim/server.ts';
+import { simConfig } from '../../drivers/modbus/testing.ts';
+import type { StatusDocument } from '../../src/health/status.ts';
+import { silentLogger } from '../../src/log.ts';
+import { Pipeline } from '../../src/pipeline/pipeline.ts';
+import { get, tempDir, testConfig, testDrivers, until } from '../integration/health-testkit.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const OUT = join(ROOT, 'test-output');
+const tmp = tempDir('fg-dash-');
+after(() => tmp.cleanup());
+
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) {
+  process.stdout.write(`# dashboard test skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)\n`);
+}
+
+test('the dashboard shows every stage with its health and follows a source going down', { skip: haveChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, async () => {
+  const { chromium } = await import('playwright-core');
+  const mk = (extra: Record<string, unknown> = {}) => simConfig({
+    devices: [{ unit: 1, registers: [{ area: 'holding', address: 0, type: 'float32', value: { kind: 'sine', amplitude: 6, offset: 88, period: '4s' } }] }],
+    ...extra,
+  });
+  const press = await startModbusSimulator(mk());
+  const pump = await startModbusSimulator(mk());
+  const source = (id: string, port: number) => ({
+    type: 'modbus', id, interval: '20ms', timeout: '200ms', reconnect: { initial: '100ms', max: '300ms' },
+    connection: { transport: 'tcp', host: '127.0.0.1', port, connectTimeout: '300ms' },
+    devices: [{ unit: 1, tags: [{ name: 'temperature', area: 'holding', address: 0, type: 'float32' }] }],
+  });
+  const cfg = testConfig({
+    gateway: { id: 'dash-demo', dataDir: tmp.dir },
+    sources: [source('press', press.port), source('pump', pump.port)],
+    models: [{
+      id: 'nab', path: join(ROOT, 'models/nab-machine-temp/model.onnx'),
+      input: { name: 'window', window: 288, features: [{ tag: 'press/temperature', normalise: { mean: 88.3591, std: 9.78623 } }] },
+      outputs: [{ name: 'score' }, { name: 't2' }],
+      thresholds: [{ field: 'score', above: 1, clear: 0.7 }],
+      workers: { min: 1, max: 1 }, watch: false,
+    }],
+    health: { port: 0, probes: { unhealthy: '200ms', stable: '1s' }, readiness: { maxDataAge: '2s' } },
+  }, tmp.dir);
+  const p = new Pipeline({ config: cfg, baseDir: tmp.dir, log: silentLogger(), drivers: testDrivers });
+  await p.start();
+  const profile = tempDir('fg-chromium-');
+  const browser = await chromium.launchPersistentContext(profile.dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  try {
+    const url = p.health!.url!;
+    const page = browser.pages()[0] ?? await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    await page.goto(`${url}/`);
+    await page.waitForSelector('[data-stage="source.press"][data-state="up"]', { timeout: 15_000 });
+
+    // every stage the server knows is drawn, with the server's health state
+    const st = JSON.parse((await get(`${url}/api/status`)).body) as StatusDocument;
+    for (const s of st.stages) {
+      const el = page.locator(`[data-stage="${s.name}"]`);
+      assert.equal(await el.count(), 1, `${s.name} is drawn`);
+      assert.match(String(await el.getAttribute('data-state')), /^(up|degraded|down)$/);
+    }
+    assert.ok(st.stages.some((s) => s.kind === 'model'), 'the model is a stage');
+    assert.equal(await page.locator('#gw').textContent(), 'dash-demo');
+    // let the model fill its window so the predictions chart has something to show
+    await until('predictions', async () => (JSON.parse((await get(`${url}/api/status`)).body) as StatusDocument).predictions.length > 20, 30_000, 250)
+      .catch(() => undefined);
+    await page.waitForTimeout(1_500);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: join(OUT, 'dashboard-running.png'), fullPage: true });
+
+    // one device goes away: its stage turns red and an event appears, the other stays up
+    await pump.stop();
+    await page.waitForSelector('[data-stage="source.pump"][data-state="down"]', { timeout: 15_000 });
+    assert.equal(await page.locator('[data-stage="source.press"]').getAttribute('data-state'), 'up');
+    await page.waitForSelector('#events li.critical', { timeout: 5_000 });
+    assert.match(String(await page.locator('#events li.critical').first().textContent()), /source\.pump is down/);
+    assert.match(String(await page.locator('#ready').textContent()), /not ready/);
+    await page.screenshot({ path: join(OUT, 'dashboard-source-down.png'), fullPage: true });
+    assert.deepEqual(errors, [], 'no script errors on the page');
+    process.stdout.write(`# screenshots: ${join(OUT, 'dashboard-running.png')}, ${join(OUT, 'dashboard-source-down.png')}\n`);
+  } finally {
+    await browser.close();
+    profile.cleanup();
+    await p.stop(5_000);
+    await press.stop();
+    await pump.stop();
+  }
+});
