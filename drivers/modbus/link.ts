@@ -224,18 +224,24 @@ export class ModbusLink {
     this.requests++;
     const done: Callback = (err, res) => {
       if (!this.inFlight.delete(job)) return; // already failed by a disconnect
-      if (this.cfg.requestDelay > 0) {
+      const failed = err ? classify(err) : undefined;
+      // RTU frames carry no transaction id: after a timeout, wait out a late answer and discard
+      // it, or it could be taken for the answer to the next request
+      const quiet = failed === TIMEOUT && this.maxInFlight === 1 && this.cfg.connection.transport !== 'tcp' ? RTU_QUIET_MS : 0;
+      const pause = Math.max(this.cfg.requestDelay, quiet);
+      if (pause > 0) {
         this.delayTimer = setTimeout(() => {
           this.delayTimer = undefined;
+          if (quiet > 0) discardReceived(client);
           this.pump();
-        }, this.cfg.requestDelay);
+        }, pause);
       }
       // The next request goes out in a microtask queued before the caller's continuation, so it
       // is on the wire while this response is decoded. Not synchronously: modbus-serial's RTU
       // ports reset their expected-frame state after this callback returns, which would erase
       // the state of a request written from inside it.
       queueMicrotask(this.pumpLater);
-      if (err) settle(job, classify(err));
+      if (failed) settle(job, failed);
       else settle(job, res!.buffer);
     };
     // modbus-serial reads its timeout when the request is written, so per-device timeouts work
@@ -247,6 +253,15 @@ export class ModbusLink {
       case 4: client.writeFC4(job.unit, job.start, job.count, done); break;
     }
   }
+}
+
+/** How long an RTU line is left quiet after a timeout before the next request. */
+const RTU_QUIET_MS = 50;
+
+/** Drops bytes modbus-serial's RTU ports buffered so far (a late or partial frame). */
+function discardReceived(client: ModbusRTU): void {
+  const port = (client as unknown as { _port?: { _buffer?: Buffer } })._port;
+  if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
 }
 
 function settle(job: Job, r: Buffer | ReadError): void {
