@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -8,6 +9,8 @@ export interface LogOptions {
   format?: 'json' | 'pretty' | 'auto';
   /** where lines go; defaults to stdout (stderr for the CLI's own messages is separate) */
   destination?: DestinationStream;
+  /** whether the destination is a terminal, for format 'auto' (default: whether stdout is) */
+  tty?: boolean;
 }
 
 /** Values substituted from ${env:...} and ${file:...}; never printed, whatever field holds them. */
@@ -35,18 +38,25 @@ const REDACT_PATHS = [
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const format = opts.format ?? 'auto';
-  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true && !opts.destination);
+  const tty = opts.tty ?? (opts.destination ? false : process.stdout.isTTY === true);
+  const human = format === 'pretty' || (format === 'auto' && tty);
   const options: LoggerOptions = {
     level: opts.level ?? 'info',
     base: { pid: process.pid },
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     hooks: { streamWrite: redactSecrets },
   };
-  if (pretty) {
-    return pino({
-      ...options,
-      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+  if (human) {
+    // pino-pretty as a stream in this thread (not a transport worker): secrets are redacted
+    // by streamWrite before it formats, and a custom destination (the status line's) is kept
+    const stream = pretty({
+      colorize: tty,
+      translateTime: 'SYS:HH:MM:ss.l',
+      ignore: 'pid,hostname',
+      destination: opts.destination ?? 1,
+      sync: true,
     });
+    return pino(options, stream);
   }
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

@@ -120,3 +120,34 @@ describe('opcua security: SignAndEncrypt, explicit trust, user identity', () => 
     }
   });
 });
+
+describe('opcua security: every mode and policy the driver offers', () => {
+  let data: Awaited<ReturnType<typeof tempDataDir>>;
+  let sim: OpcuaSimulatorHandle;
+  before(async () => {
+    data = await tempDataDir();
+    // the simulator's defaults: None, Sign and SignAndEncrypt with all four policies
+    sim = await startSim(data.dir, { variables: [{ path: 'Line1/Temp', generator: { kind: 'constant', value: 21.5 } }] });
+  });
+  after(async () => {
+    await sim?.stop();
+    await data?.remove();
+  });
+
+  for (const [mode, policy] of [
+    ['Sign', 'Basic256Sha256'], ['Sign', 'Aes128_Sha256_RsaOaep'], ['SignAndEncrypt', 'Aes128_Sha256_RsaOaep'], ['Sign', 'Aes256_Sha256_RsaPss'],
+  ] as const) {
+    it(`${mode} / ${policy}`, async () => {
+      const src = runSource(data.dir, {
+        endpoint: sim.address, securityMode: mode, securityPolicy: policy, trustedServerThumbprints: [sim.thumbprint],
+        publishingInterval: '100ms', tags: [{ name: 'temp', nodeId: 'ns=1;s=Line1.Temp' }],
+      });
+      try {
+        await src.until(() => src.latest.has('temp'), 10_000, `data over ${mode}/${policy}`);
+        assert.deepEqual([src.latest.get('temp')!.sample.value, src.latest.get('temp')!.sample.quality], [21.5, 'good']);
+      } finally {
+        await src.stop();
+      }
+    });
+  }
+});

@@ -9,7 +9,7 @@ import {
   type NotificationMessage,
 } from 'node-opcua';
 import { Backoff, sleep } from '../../src/core/backoff.ts';
-import { FgError, errorCode, errorMessage } from '../../src/core/errors.ts';
+import { errorCode, errorMessage } from '../../src/core/errors.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import type { Sample } from '../../src/core/sample.ts';
 import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
@@ -322,4 +322,3 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
   };
 }
 
-export { FgError };

@@ -17,6 +17,8 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 
 export interface NabCheck {
   predictions: number;
+  /** samples the assembler refused (timestamps not newer than the previous one) */
+  outOfOrder: number;
   events: { ts: number; window: number; score: number }[];
   windowsHit: number;
   windowsTotal: number;
@@ -54,15 +56,18 @@ export async function checkOnNab(): Promise<NabCheck> {
       stage.offer(batch);
       if (i % 2400 === 0) await new Promise((r) => setImmediate(r));
     }
-    await outbox.waitFor(ts.length - meta.input.window + 1, 60_000);
+    const assembled = (stage.probe().details!.assembler as { windows: number }).windows;
+    await outbox.waitFor(assembled, 60_000);
   } finally {
     await stage.stop(5_000);
   }
+  const outOfOrder = (stage.probe().details!.assembler as { outOfOrder: number }).outOfOrder;
   const raised = outbox.events.filter((e) => e.kind === 'anomaly');
   const events = raised.map((e) => ({ ts: e.ts, window: windowOf(windows, e.ts), score: Number(e.data?.value ?? NaN) }));
   const perWindow = windows.map((_, w) => events.filter((e) => e.window === w).length);
   return {
     predictions: outbox.predictions.length,
+    outOfOrder,
     events,
     windowsHit: perWindow.filter((n) => n > 0).length,
     windowsTotal: windows.length,
@@ -73,7 +78,7 @@ export async function checkOnNab(): Promise<NabCheck> {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const r = await checkOnNab();
-  console.log(`predictions: ${r.predictions}`);
+  console.log(`predictions: ${r.predictions} (samples refused as out of order: ${r.outOfOrder})`);
   for (const e of r.events) console.log(`event ${new Date(e.ts).toISOString()} score ${e.score.toFixed(2)} ${e.window >= 0 ? `in window ${e.window + 1}` : 'OUTSIDE the labelled windows'}`);
   console.log(`labelled windows with >= 1 event: ${r.windowsHit} of ${r.windowsTotal} (events per window: ${r.perWindow.join(', ')})`);
   console.log(`events outside the labelled windows: ${r.outside}`);

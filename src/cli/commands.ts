@@ -32,7 +32,11 @@ export const commands: Record<string, Command> = {
   async run(ctx) {
     const loaded = needConfig(ctx);
     const { runLifecycle } = await import('./lifecycle.ts');
-    return runLifecycle(loaded, loggerFor(loaded), { configPath: ctx.config! });
+    const { statusLineLogDestination } = await import('../health/status-line.ts');
+    // on a TTY the live status line takes stdout and the logs go to stderr
+    const destination = statusLineLogDestination(loaded.config.health);
+    const log = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, destination });
+    return runLifecycle(loaded, log, { configPath: ctx.config!, statusLine: destination !== undefined });
   },
 
   async validate(ctx) {

@@ -235,6 +235,25 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   }
 
   /**
+   * Calls `cb` once when a value is queued or the channel closes (at once, synchronously, if
+   * either is already true). Returns a function that cancels the registration. For consumers
+   * that wait on many channels at once without an AbortSignal listener per channel.
+   */
+  onReadable(cb: () => void): () => void {
+    if (this.size > 0 || this._closed) {
+      cb();
+      return noop;
+    }
+    this.readers.push(cb);
+    this.hasReaders = true;
+    return () => {
+      const i = this.readers.indexOf(cb);
+      if (i >= 0) this.readers.splice(i, 1);
+      this.hasReaders = this.readers.length > 0;
+    };
+  }
+
+  /**
    * Closes the channel: queued values stay readable, waiting receivers finish (they get
    * undefined once drained), blocked senders are rejected, later sends throw FG_E_CHANNEL_CLOSED.
    */
@@ -355,6 +374,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     for (const r of rs) r();
   }
 }
+
+function noop(): void {}
 
 function closedError(name: string): FgError {
   return new FgError('FG_E_CHANNEL_CLOSED', `channel ${name} is closed`);

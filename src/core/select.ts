@@ -28,22 +28,41 @@ export async function select<T extends {} | null>(
       if (!ch.closed) open++;
     }
     if (open === 0) return undefined;
-    await anyReadable(channels, signal);
+    await anyReadable(channels.filter((c) => !c.closed), signal);
   }
 }
 
-/** Resolves when any open channel has a value or closes. */
-async function anyReadable<T extends {} | null>(channels: readonly Channel<T>[], signal?: AbortSignal): Promise<void> {
-  const ac = new AbortController();
-  const sig = signal ? AbortSignal.any([signal, ac.signal]) : ac.signal;
-  try {
-    await Promise.race(
-      channels.filter((c) => !c.closed || c.depth > 0).map((c) => c.readable(sig)),
-    );
-  } finally {
-    // release the other waiters so nothing stays registered on idle channels
-    ac.abort();
-  }
+/**
+ * Resolves when any of the channels has a value or closes, or when `extra` registers a wake-up
+ * (used by the router when its input list changes). One registration per channel, all cancelled
+ * once it settles, so idle channels accumulate nothing.
+ */
+export function anyReadable<T extends {} | null>(
+  channels: readonly Channel<T>[],
+  signal?: AbortSignal,
+  extra?: (wake: () => void) => void,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const cancels: (() => void)[] = [];
+    let settled = false;
+    const finish = (err?: unknown): void => {
+      if (settled) return;
+      settled = true;
+      for (const c of cancels) c();
+      signal?.removeEventListener('abort', onAbort);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onAbort = (): void => finish(signal!.reason);
+    if (signal?.aborted) return finish(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const wake = (): void => finish();
+    for (const c of channels) {
+      if (settled) break;
+      cancels.push(c.onReadable(wake));
+    }
+    if (!settled) extra?.(wake);
+  });
 }
 
 /**

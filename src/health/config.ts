@@ -39,7 +39,7 @@ export const healthSchema = z
     eventLoopBlocked: duration().default(5_000).describe('/healthz answers 503 when the event loop was blocked longer than this'),
     watchConfig: z.boolean().default(false).describe('reload the configuration when its file changes (as SIGHUP does)'),
     statusLine: z.enum(['auto', 'on', 'off']).default('auto')
-      .describe('one-line live status on the terminal: auto shows it when stdout is a TTY and logs go elsewhere'),
+      .describe('one-line live status on the terminal: on (or auto) shows it when stdout is a TTY, with the logs on stderr; off never'),
     keep: z
       .strictObject({
         predictions: z.number().int().min(1).max(10_000).default(300).describe('latest predictions kept for the dashboard'),

@@ -13,21 +13,32 @@ function terminal(): Terminal {
 }
 
 /**
- * Whether `fieldgate run` shows the one-line status: `on` always (on a TTY), `auto` only when
- * stdout is a terminal and the logs can go elsewhere (stderr redirected to a file or journal),
- * so log lines never tear the status line; `off` never.
+ * Whether `fieldgate run` shows the one-line status: when stdout is a terminal, unless `off`.
+ * The logs then go to stderr; when that is the same terminal, each log line first erases the
+ * status line, which is drawn again on its next tick, so the two never tear each other.
  */
 export function wantStatusLine(mode: HealthConfig['statusLine'], t: Terminal = terminal()): boolean {
-  if (mode === 'off' || !t.stdoutIsTTY) return false;
-  return mode === 'on' || !t.stderrIsTTY;
+  return mode !== 'off' && t.stdoutIsTTY;
 }
 
 /**
  * Where the logger should write when the status line takes stdout: stderr. Undefined when the
  * status line is not shown (logs stay where they are). For src/cli/commands.ts `run`.
  */
-export function statusLineLogDestination(health: Pick<HealthConfig, 'statusLine'>, t: Terminal = terminal()): DestinationStream | undefined {
-  return wantStatusLine(health.statusLine, t) ? pino.destination({ fd: 2, sync: false }) : undefined;
+export function statusLineLogDestination(
+  health: Pick<HealthConfig, 'statusLine'>,
+  t: Terminal = terminal(),
+  stderr: Pick<NodeJS.WriteStream, 'write'> = process.stderr,
+): DestinationStream | undefined {
+  if (!wantStatusLine(health.statusLine, t)) return undefined;
+  if (!t.stderrIsTTY) return pino.destination({ fd: 2, sync: false });
+  // stdout and stderr are the same terminal: erase the status line before each log line;
+  // the status line is drawn again on its next tick, below the log line
+  return {
+    write(line: string): void {
+      stderr.write(`\r\x1b[2K${line}`);
+    },
+  };
 }
 
 /** One line: samples/s, predictions/s, backlog and health, shortened to the terminal's width. */

@@ -10,8 +10,8 @@ import { Checkpointer } from './checkpointer.ts';
 import type { OutboxConfig } from './config.ts';
 import { gauge } from './gauges.ts';
 import {
-  KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordRow,
-  decodeRow, qualityCode, valueColumn, valueType,
+  KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
+  decodeTuple, qualityCode, valueColumn, valueType,
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
 
@@ -147,7 +147,7 @@ export class OutboxImpl implements Outbox {
 
   private st!: {
     insert: Statement;
-    read: Statement<[number, number], RecordRow>;
+    read: Statement<[number, number], RecordTuple>;
     setLastSeq: Statement;
     insertCommit: Statement;
     upsertCursor: Statement;
@@ -343,7 +343,8 @@ export class OutboxImpl implements Outbox {
   private prepare(db: Db): void {
     this.st = {
       insert: db.prepare('INSERT INTO records (seq, kind, source, tag, ts, vtype, quality, value, reason, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      read: db.prepare<[number, number], RecordRow>('SELECT * FROM records WHERE seq > ? ORDER BY seq LIMIT ?'),
+      // raw(): arrays instead of objects, measurably cheaper per row for the sinks' reads
+      read: db.prepare<[number, number], RecordTuple>('SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(true),
       setLastSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'lastSeq'"),
       insertCommit: db.prepare('INSERT OR REPLACE INTO commits (last_seq, at) VALUES (?, ?)'),
       upsertCursor: db.prepare('INSERT INTO cursors (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
@@ -527,7 +528,7 @@ export class OutboxImpl implements Outbox {
     if (!this.db) return [];
     const rows = this.st.read.all(afterSeq, limit);
     const out = new Array<OutboxRecord>(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = decodeRow(rows[i]!, this.idPrefix);
+    for (let i = 0; i < rows.length; i++) out[i] = decodeTuple(rows[i]!, this.idPrefix);
     return out;
   }
 

@@ -25,6 +25,13 @@ export interface RecordRow {
   extra: string | null;
 }
 
+/** The same columns in table order, as a raw() statement returns them. */
+export type RecordTuple = [number, number, string, string, number, number, number, number | string | null, string | null, string | null];
+
+export function decodeTuple(t: RecordTuple, prefix: string): OutboxRecord {
+  return decodeRow({ seq: t[0], kind: t[1], source: t[2], tag: t[3], ts: t[4], vtype: t[5], quality: t[6], value: t[7], reason: t[8], extra: t[9] }, prefix);
+}
+
 export const KIND_SAMPLE = 0;
 export const KIND_PREDICTION = 1;
 export const KIND_EVENT = 2;

@@ -1,4 +1,5 @@
 import type { Channel } from '../core/channel.ts';
+import { anyReadable } from '../core/select.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
@@ -111,15 +112,14 @@ export class Router implements Stage {
     return signal.aborted || (this.draining && this.inputs.every((c) => c.closed && c.depth === 0));
   }
 
-  /** Waits for any input to become readable, or for a change to the input list. */
+  /** Waits for any input to become readable, or for a change to the input list (wake). */
   private idle(inputs: Channel<SampleBatch>[], signal: AbortSignal): Promise<void> {
-    const ac = new AbortController();
-    const sig = AbortSignal.any([signal, ac.signal]);
-    const waits = inputs.filter((c) => !c.closed).map((c) => c.readable(sig));
-    waits.push(new Promise<void>((resolve) => { this.wake = resolve; }));
-    return Promise.race(waits).then(
-      () => { ac.abort(); this.wake = undefined; },
-      () => { ac.abort(); this.wake = undefined; },
+    // closed inputs would wake at once; an abort just ends the wait (run() checks the signal)
+    return anyReadable(inputs.filter((c) => !c.closed), signal, (wake) => {
+      this.wake = wake;
+    }).then(
+      () => { this.wake = undefined; },
+      () => { this.wake = undefined; },
     );
   }
 

@@ -151,6 +151,9 @@ export class SinkRunner implements Stage {
           const f: InFlight = { last: readPos, n: recs.length, done: false, p: this.transport.send(recs, hard) };
           f.p.then((r) => { f.done = true; f.result = r; }, () => undefined);
           window.push(f);
+          // reading and encoding a chunk is synchronous: yield between chunks so a full window
+          // is filled over several loop turns, not in one long block
+          await new Promise<void>((r) => setImmediate(r));
         }
         this.inFlightCount = window.length;
         if (window.length === 0) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, test } from 'node:test';
-import { formatStatusLine, startStatusLine, wantStatusLine } from '../../src/health/status-line.ts';
+import { formatStatusLine, startStatusLine, statusLineLogDestination, wantStatusLine } from '../../src/health/status-line.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { tempDir, testConfig, testDrivers, tickerControl, until } from './health-testkit.ts';
@@ -10,9 +10,15 @@ import { tempDir, testConfig, testDrivers, tickerControl, until } from './health
 const tmp = tempDir('fg-statusline-');
 after(() => tmp.cleanup());
 
-test('auto shows the line only when stdout is a terminal and the logs go elsewhere', () => {
+test('auto shows the line when stdout is a terminal; log lines on the same terminal erase it first', () => {
   assert.equal(wantStatusLine('auto', { stdoutIsTTY: true, stderrIsTTY: false }), true);
-  assert.equal(wantStatusLine('auto', { stdoutIsTTY: true, stderrIsTTY: true }), false, 'logs would tear the line');
+  assert.equal(wantStatusLine('auto', { stdoutIsTTY: true, stderrIsTTY: true }), true);
+  const written: string[] = [];
+  const dest = statusLineLogDestination({ statusLine: 'auto' }, { stdoutIsTTY: true, stderrIsTTY: true }, { write: (s: string) => written.push(s) > 0 });
+  assert.ok(dest);
+  dest.write('{"msg":"hello"}\n');
+  assert.deepEqual(written, ['\r\x1b[2K{"msg":"hello"}\n'], 'the status line is erased before the log line');
+  assert.equal(statusLineLogDestination({ statusLine: 'auto' }, { stdoutIsTTY: false, stderrIsTTY: true }), undefined);
   assert.equal(wantStatusLine('auto', { stdoutIsTTY: false, stderrIsTTY: false }), false, 'plain logs when piped');
   assert.equal(wantStatusLine('on', { stdoutIsTTY: true, stderrIsTTY: true }), true);
   assert.equal(wantStatusLine('on', { stdoutIsTTY: false, stderrIsTTY: true }), false, 'never into a pipe or file');

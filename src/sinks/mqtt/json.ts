@@ -33,8 +33,12 @@ export function jsonMessages(records: OutboxRecord[], o: { gateway: string; temp
   }
   // per-source order is the promise; one message per topic per chunk keeps messages large
   const groups = new Map<string, RecordJson[]>();
+  const topics = new Map<string, string>(); // kind+source -> topic: render once per chunk, not per record
   for (const r of records) {
-    const t = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source: recordSource(r) });
+    const source = recordSource(r);
+    const key = `${r.kind}\u0000${source}`;
+    let t = topics.get(key);
+    if (t === undefined) topics.set(key, (t = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source })));
     let g = groups.get(t);
     if (!g) groups.set(t, (g = []));
     g.push(recordJson(r));

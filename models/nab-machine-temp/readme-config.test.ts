@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { modelSchema } from '../../src/inference/config.ts';
+import { validateModel } from '../../src/inference/index.ts';
+
+const here = new URL('.', import.meta.url);
+
+describe('nab-machine-temp README', () => {
+  it('its config example is valid and matches the committed model (names, shapes, sha256)', async () => {
+    const readme = readFileSync(new URL('README.md', here), 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)![1]!;
+    const [entry] = (parse(yaml) as { models: unknown[] }).models;
+    const cfg = modelSchema.parse({ ...(entry as object), path: 'model.onnx' });
+    const meta = parse(readFileSync(new URL('model.yaml', here), 'utf8')) as { sha256: string };
+    assert.equal(cfg.sha256, meta.sha256);
+    assert.deepEqual(await validateModel(cfg, (p) => new URL(p, here).pathname), []);
+  });
+});
