@@ -53,6 +53,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
       colorize: tty,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
+      singleLine: true,
       destination: opts.destination ?? 1,
       sync: true,
     });

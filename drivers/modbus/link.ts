@@ -29,6 +29,8 @@ export const DISCONNECTED = new ReadError('disconnected', 'FG_E_MODBUS_DISCONNEC
 const TIMEOUT = new ReadError('timeout', 'FG_E_MODBUS_TIMEOUT');
 
 type ReadResult = { buffer: Buffer };
+/** Gets the response data, or the error; called exactly once, possibly synchronously. */
+export type ReadCallback = (err: ReadError | undefined, data?: Buffer) => void;
 type Callback = (err: unknown, res?: ReadResult) => void;
 
 interface Job {
@@ -37,8 +39,7 @@ interface Job {
   start: number;
   count: number;
   timeout: number;
-  resolve(b: Buffer): void;
-  reject(e: ReadError): void;
+  done: ReadCallback;
   settled: boolean;
 }
 
@@ -151,15 +152,26 @@ export class ModbusLink {
 
   /** Queues a read; resolves with the response data (registers big-endian, or packed bits). */
   read(unit: number, area: Area, start: number, count: number, timeout: number): Promise<Buffer> {
-    if (!this.open) return Promise.reject(DISCONNECTED);
     return new Promise<Buffer>((resolve, reject) => {
-      const job: Job = { unit, fc: FC[area], start, count, timeout, resolve, reject, settled: false };
-      let q = this.queues.get(unit);
-      if (!q) this.queues.set(unit, (q = []));
-      if (q.length === 0) this.ready.push(unit);
-      q.push(job);
-      this.pump();
+      this.submit(unit, area, start, count, timeout, (err, data) => (err ? reject(err) : resolve(data!)));
     });
+  }
+
+  /**
+   * The callback form of read, for the poll loop: no promise per request. `done` is called
+   * exactly once, synchronously when the link is down.
+   */
+  submit(unit: number, area: Area, start: number, count: number, timeout: number, done: ReadCallback): void {
+    if (!this.open) {
+      done(DISCONNECTED);
+      return;
+    }
+    const job: Job = { unit, fc: FC[area], start, count, timeout, done, settled: false };
+    let q = this.queues.get(unit);
+    if (!q) this.queues.set(unit, (q = []));
+    if (q.length === 0) this.ready.push(unit);
+    q.push(job);
+    this.pump();
   }
 
   /** Closes the connection and fails every queued or outstanding read. */
@@ -267,8 +279,8 @@ function discardReceived(client: ModbusRTU): void {
 function settle(job: Job, r: Buffer | ReadError): void {
   if (job.settled) return;
   job.settled = true;
-  if (r instanceof ReadError) job.reject(r);
-  else job.resolve(r);
+  if (r instanceof ReadError) job.done(r);
+  else job.done(undefined, r);
 }
 
 function destroyClient(client: ModbusRTU): void {

@@ -55,14 +55,15 @@ class Rebuild extends Error {}
 
 export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): Source {
   quietNodeOpcua(ctx.log);
-  const log = ctx.log.child({ source: cfg.id, driver: 'opcua' });
+  const log = ctx.log.child({ driver: 'opcua' }) // the pipeline's child logger already carries stage and source;
   const state: State = { phase: 'connecting', reason: `connecting to ${cfg.endpoint}`, badTags: new Map(), lastActivity: 0, connectedAt: 0, repairs: 0, rebuilds: 0 };
 
   const send = (samples: Sample[]): void => {
     if (samples.length === 0) return;
     ctx.stageMetrics.received(samples.length);
     // drop policies never wait; under `block` a notification that finds the channel full is dropped and counted
-    if (!ctx.out.trySend({ source: cfg.id, samples, receivedAt: Date.now() })) ctx.stageMetrics.dropped(samples.length, 'channel-full');
+    if (ctx.out.trySend({ source: cfg.id, samples, receivedAt: Date.now() })) ctx.stageMetrics.sent(samples.length);
+    else ctx.stageMetrics.dropped(samples.length, 'channel-full');
   };
 
   const markBad = (bad: { tag: OpcuaTag; reason: string }[]): void => {

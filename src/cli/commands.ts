@@ -35,7 +35,12 @@ export const commands: Record<string, Command> = {
     const { statusLineLogDestination } = await import('../health/status-line.ts');
     // on a TTY the live status line takes stdout and the logs go to stderr
     const destination = statusLineLogDestination(loaded.config.health);
-    const log = createLogger({ level: loaded.config.log.level, format: loaded.config.log.format, destination });
+    const log = createLogger({
+      level: loaded.config.log.level,
+      format: loaded.config.log.format,
+      destination,
+      tty: destination ? process.stderr.isTTY === true : undefined,
+    });
     return runLifecycle(loaded, log, { configPath: ctx.config!, statusLine: destination !== undefined });
   },
 

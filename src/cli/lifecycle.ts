@@ -5,6 +5,7 @@ import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
 import type { DriverDefinition } from '../pipeline/contracts.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
+import { whereToLook } from './where-to-look.ts';
 import { type ReloadResult, reloadFromFile } from '../pipeline/reload.ts';
 import { writePidFile } from './commands.ts';
 
@@ -35,6 +36,12 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
   await pipeline.start();
   const removePid = opts.simulateOnly ? () => {} : writePidFile(pipeline.ctx.gateway.dataDir);
   opts.onStarted?.(pipeline);
+  if (!opts.simulateOnly) {
+    const look = whereToLook(pipeline);
+    // a person at a terminal gets a short plain list; a log collector gets one structured line
+    if (process.stderr.isTTY) process.stderr.write(`\nfieldgate ${pipeline.ctx.gateway.id} is running\n${look.map((l) => `  ${l}`).join('\n')}\n\n`);
+    else log.info({ whereToLook: look }, 'where to look');
+  }
 
   // reloads run one at a time; a signal during one queues exactly one more
   let reloading: Promise<ReloadResult | undefined> = Promise.resolve(undefined);

@@ -108,7 +108,7 @@ export class HealthStage implements Stage {
     this.loop.start();
     this.phase = 'starting';
     void this.rates.prime();
-    this.log.info({ url: server.url, dashboard: `${server.url}/`, token: config.token ? 'required' : 'none' }, 'health server listening');
+    this.log.info({ url: server.url, dashboard: `${server.url}/`, auth: config.token ? 'bearer token' : 'none' }, 'health server listening');
   }
 
   /**
@@ -119,12 +119,13 @@ export class HealthStage implements Stage {
     if (!this.server || this.running) return;
     this.phase = 'running';
     this.running = true;
+    // sources connect in the background after start(): give them a moment before crying wolf
+    // (set before the first probe round, which runs at once)
+    this.graceTimer = setTimeout(() => this.endGrace(), START_GRACE_MS);
+    this.graceTimer.unref();
     this.probes.start();
     this.watchdog?.start();
     this.topologyChanged();
-    // sources connect in the background after start(): give them a moment before crying wolf
-    this.graceTimer = setTimeout(() => this.endGrace(), START_GRACE_MS);
-    this.graceTimer.unref();
   }
 
   private endGrace(): void {
@@ -224,7 +225,8 @@ export class HealthStage implements Stage {
     const severity = h.state === 'down' ? 'critical' : h.state === 'degraded' ? 'warning' : 'info';
     const message = `${h.name} is ${h.state}${h.reason ? `: ${h.reason}` : ''}`;
     this.opts.view.taps.event({ source: h.name, kind: 'health', severity, message, data: { state: h.state, previous: prev ?? 'none' } });
-    const fields = { stage: h.name, state: h.state, previous: prev, reason: h.reason };
+    // `target`, not `stage`: this logger's own stage field is 'health'
+    const fields = { target: h.name, state: h.state, previous: prev, reason: h.reason };
     if (h.state === 'up') this.log.info(fields, 'stage is up again');
     else this.log.warn(fields, `stage is ${h.state}`);
   }

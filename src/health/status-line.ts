@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { DestinationStream } from 'pino';
 import type { HealthConfig } from './config.ts';
@@ -34,11 +35,12 @@ export function statusLineLogDestination(
   if (!t.stderrIsTTY) return pino.destination({ fd: 2, sync: false });
   // stdout and stderr are the same terminal: erase the status line before each log line;
   // the status line is drawn again on its next tick, below the log line
-  return {
-    write(line: string): void {
-      stderr.write(`\r\x1b[2K${line}`);
+  return new Writable({
+    write(chunk: Buffer | string, _enc, done): void {
+      stderr.write(`\r\x1b[2K${chunk.toString()}`);
+      done();
     },
-  };
+  });
 }
 
 /** One line: samples/s, predictions/s, backlog and health, shortened to the terminal's width. */

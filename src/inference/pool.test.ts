@@ -123,6 +123,29 @@ describe('WorkerPool', () => {
     assert.equal(pool.workers, 0);
   });
 
+  it('autoscales between min and max on backlog, with cooldown, and back down when idle', async () => {
+    const events: string[] = [];
+    const pool = new WorkerPool(poolOptions(linear, { min: 1, max: 2, cooldownMs: 1000, onEvent: (e) => e.type === 'scale' && events.push(`${e.from}->${e.to}`) }));
+    await pool.start();
+    try {
+      const t = performance.now() + 10_000;
+      pool.autoscale(50, t); // backlog 50 > 1 worker x 2 in flight
+      pool.autoscale(50, t + 10); // within cooldown: no change
+      for (let i = 0; i < 200 && pool.threads().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.workers, 2);
+      pool.autoscale(50, t + 2000); // at max: stays
+      assert.equal(pool.workers, 2);
+      pool.autoscale(0, t + 4000); // idle: one retires
+      for (let i = 0; i < 200 && pool.threads().length > 1; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(pool.workers, 1);
+      pool.autoscale(0, t + 6000); // at min: stays
+      assert.deepEqual(events, ['1->2', '2->1']);
+      assert.equal((await pool.run(2, () => rowsOf(2, 3))).outputs.y!.length, 2 * OUT);
+    } finally {
+      await pool.stop(1000);
+    }
+  });
+
   it('refuses a corrupt model file with FG_E_MODEL_LOAD', async () => {
     const bad = writeModel(tmp.dir, 'corrupt.onnx', new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
     const pool = new WorkerPool(poolOptions(bad));

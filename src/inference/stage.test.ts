@@ -75,7 +75,7 @@ describe('ModelStage', () => {
     assert.equal(outbox.predictions.length, 0);
     assert.deepEqual(stage.probe().details!.dropped, { deadline: 2 });
     const text = await ctx.metrics.registry.metrics();
-    assert.match(text, /fieldgate_records_dropped_total\{stage="model:m",reason="deadline"\} 2/);
+    assert.match(text, /fieldgate_records_dropped_total\{stage="model.m",reason="deadline"\} 2/);
   });
 
   it('refuses a model that does not match its config, showing both sides', async () => {

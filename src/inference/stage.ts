@@ -62,7 +62,7 @@ export class ModelStage implements Stage, ModelInput {
     this.cfg = cfg;
     this.outbox = outbox;
     this.ctx = ctx;
-    this.name = `model:${cfg.id}`;
+    this.name = `model.${cfg.id}`;
     this.metrics = ctx.metrics.stage(this.name);
     this.file = ctx.resolvePath(cfg.path);
     this.assembler = new WindowAssembler(cfg.input);

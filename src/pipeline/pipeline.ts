@@ -5,6 +5,7 @@ import { FgError, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
+import { BrokerStage } from '../broker/broker.ts';
 import { HealthStage } from '../health/stage.ts';
 import { Taps } from '../health/taps.ts';
 import { createModelStage } from '../inference/index.ts';
@@ -74,6 +75,8 @@ export class Pipeline {
   readonly writer: OutboxWriter;
   /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
   health?: HealthStage;
+  /** the embedded MQTT broker, when broker.enabled */
+  broker?: BrokerStage;
 
   constructor(opts: PipelineOptions) {
     this.config = opts.config;
@@ -92,6 +95,7 @@ export class Pipeline {
     for (const sim of cfg.simulators as { id: string; type: string }[]) this.simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = this.taps.wrap(this.outbox);
+    if (cfg.broker.enabled) this.broker = new BrokerStage(cfg.broker, this.ctx);
     for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
     this.router = new Router(this.writer, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
@@ -126,7 +130,8 @@ export class Pipeline {
 
   /** Every stage in start order (health first: a port in use is refused before any device is touched). */
   stages(): Stage[] {
-    const all: Stage[] = [...this.simulators, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
+    const broker = this.broker ? [this.broker] : [];
+    const all: Stage[] = [...this.simulators, ...broker, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
     return this.health ? [this.health, ...all] : all;
   }
 
@@ -157,7 +162,9 @@ export class Pipeline {
         await stage.start();
         this.started.push(stage);
       } catch (err) {
-        this.log.error({ stage: stage.name, err }, 'stage failed to start; stopping the stages already started');
+        // a coded error is the user's to fix and is printed by the caller: no stack trace for it
+        const detail = err instanceof FgError ? { code: err.code, reason: err.message } : { err };
+        this.log.error({ stage: stage.name, ...detail }, 'stage failed to start; stopping the stages already started');
         await this.stopStarted(5_000);
         this.state = 'stopped';
         if (err instanceof FgError) throw err;
@@ -189,7 +196,10 @@ export class Pipeline {
     const end = Date.now() + deadlineMs;
     const left = (): number => Math.max(100, end - Date.now());
     const started = new Set(this.started);
-    const order: Stage[][] = [this.sources, [this.router], this.models, this.sinks, [this.outbox], this.simulators, this.health ? [this.health] : []];
+    const order: Stage[][] = [
+      this.sources, [this.router], this.models, this.sinks, this.broker ? [this.broker] : [], [this.outbox], this.simulators,
+      this.health ? [this.health] : [],
+    ];
     for (const group of order) {
       await Promise.all(
         group.filter((s) => started.has(s)).map(async (s) => {

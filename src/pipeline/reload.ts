@@ -79,7 +79,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
 
   await reconcile({
     label: 'sink', prev: prev.sinks, next: next.sinks, changes,
-    find: (id) => pipeline.sinks.find((s) => s.name === `sink.${id}` || s.name === `sink:${id}` || s.name === id),
+    find: (id) => pipeline.sinks.find((s) => s.name === `sink.${id}`),
     stop: async (stage) => {
       await pipeline.stopStage(stage, deadlineMs);
       remove(pipeline.sinks, stage);
@@ -93,7 +93,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
 
   await reconcile({
     label: 'model', prev: prev.models, next: next.models, changes,
-    find: (id) => pipeline.models.find((m) => m.name === `model:${id}` || m.name === `model.${id}`),
+    find: (id) => pipeline.models.find((m) => m.name === `model.${id}`),
     stop: async (stage) => {
       // the router stops offering to it first, so nothing arrives while it drains
       pipeline.models = pipeline.models.filter((m) => m !== stage);

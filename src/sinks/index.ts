@@ -13,7 +13,7 @@ export { sinkSchema, type SinkConfig } from './config.ts';
  * Create it before or after `outbox.start()`; start it after the outbox, stop it before.
  */
 export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext): Stage {
-  const sm = ctx.metrics.stage(`sink:${cfg.id}`);
+  const sm = ctx.metrics.stage(`sink.${cfg.id}`);
   let transport: Transport;
   let maxInFlight: number;
   switch (cfg.type) {

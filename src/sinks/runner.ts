@@ -66,7 +66,7 @@ export class SinkRunner implements Stage {
   private lastDrainRate?: number;
 
   constructor(private readonly opts: RunnerOptions, private readonly transport: Transport, outbox: Outbox, private readonly ctx: StageContext) {
-    this.name = `sink:${opts.id}`;
+    this.name = `sink.${opts.id}`;
     this.cursor = outbox.cursor(opts.id);
     this.sm = ctx.metrics.stage(this.name);
     this.backoff = new Backoff({ initialMs: opts.backoff.initial, maxMs: opts.backoff.max });
