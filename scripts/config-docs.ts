@@ -24,18 +24,19 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   pattern?: string;
   additionalProperties?: boolean | JsonSchema;
+  /** set by duration() and size() in src/config/units.ts */
+  'x-unit'?: 'duration' | 'size';
 }
 
 const OUT = fileURLToPath(new URL('../docs/config.md', import.meta.url));
 
 function typeOf(s: JsonSchema): string {
+  if (s['x-unit']) return s['x-unit'];
   if (s.const !== undefined) return `\`${JSON.stringify(s.const)}\``;
   if (s.enum) return s.enum.map((v) => `\`${String(v)}\``).join(' \\| ');
   const alts = s.anyOf ?? s.oneOf;
   if (alts) {
     const parts = alts.map(typeOf);
-    if (s.description?.startsWith('duration')) return 'duration';
-    if (s.description?.startsWith('size')) return 'size';
     return [...new Set(parts)].join(' \\| ');
   }
   if (s.type === 'array') return `list of ${s.items ? typeOf(s.items) : 'any'}`;
@@ -55,10 +56,29 @@ function cell(v: unknown): string {
   return String(v).replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
-function fmtDefault(v: unknown): string {
+function fmtDefault(v: unknown, unit?: string): string {
   if (v === undefined) return '';
+  if (unit === 'duration' && typeof v === 'number') return `\`${humanDuration(v)}\``;
+  if (unit === 'size' && typeof v === 'number') return `\`${humanSize(v)}\``;
   if (typeof v === 'object' && v !== null && Object.keys(v).length === 0) return '';
   return `\`${JSON.stringify(v)}\``;
+}
+
+function humanDuration(ms: number): string {
+  for (const [unit, n] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1_000]] as const) {
+    if (ms >= n && ms % n === 0) return `${ms / n}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+function humanSize(b: number): string {
+  for (const [unit, n] of [['GB', 1e9], ['MB', 1e6], ['KB', 1e3]] as const) {
+    if (b >= n && b % n === 0) return `${b / n}${unit}`;
+  }
+  for (const [unit, n] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
+    if (b >= n && b % n === 0) return `${b / n}${unit}`;
+  }
+  return `${b}`;
 }
 
 /** One table row per field, nested mappings flattened as a.b.c. */
@@ -68,7 +88,7 @@ function rows(s: JsonSchema, prefix: string, out: string[]): void {
     if (key === '$schema') continue;
     const path = prefix ? `${prefix}.${key}` : key;
     const required = req.has(key) && prop.default === undefined ? 'yes' : '';
-    out.push(`| \`${path}\` | ${typeOf(prop)} | ${required} | ${fmtDefault(prop.default)} | ${cell(prop.description ?? '')} |`);
+    out.push(`| \`${path}\` | ${typeOf(prop)} | ${required} | ${fmtDefault(prop.default, prop['x-unit'])} | ${cell(prop.description ?? '')} |`);
     if (prop.type === 'object' && prop.properties) rows(prop, path, out);
     if (prop.type === 'array' && prop.items?.type === 'object' && prop.items.properties) rows(prop.items, `${path}[]`, out);
   }

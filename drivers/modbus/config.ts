@@ -54,8 +54,8 @@ export const breakerSchema = z
   .strictObject({
     failureRate: z.number().min(0.01).max(1).default(0.5).describe('failure ratio that opens the breaker'),
     minCalls: z.number().int().min(1).default(3).describe('requests in the window before the ratio counts'),
-    window: duration().default(30_000).describe('sliding window of the failure ratio'),
-    cooldown: duration().default(10_000).describe('how long a failing device is left alone before one probe request'),
+    window: duration().prefault(30_000).describe('sliding window of the failure ratio'),
+    cooldown: duration().prefault(10_000).describe('how long a failing device is left alone before one probe request'),
   })
   .describe('per-device circuit breaker: a dead unit id is backed off so it cannot stall its neighbours');
 
@@ -82,13 +82,13 @@ export const connectionSchema = z
       host: z.string().min(1).describe('device or gateway address'),
       port: z.number().int().min(1).max(65535).default(502),
       maxInFlight: z.number().int().min(1).max(32).default(1).describe('requests outstanding at once; raise only if the device allows it'),
-      connectTimeout: duration().default(5_000),
+      connectTimeout: duration().prefault(5_000),
     }),
     z.strictObject({
       transport: z.literal('rtu-over-tcp').describe('RTU frames (with CRC) over a TCP socket, for serial-to-Ethernet converters'),
       host: z.string().min(1),
       port: z.number().int().min(1).max(65535).default(502),
-      connectTimeout: duration().default(5_000),
+      connectTimeout: duration().prefault(5_000),
     }),
     z.strictObject({
       transport: z.literal('rtu').describe('Modbus RTU on a serial port'),
@@ -97,7 +97,7 @@ export const connectionSchema = z
       parity: z.enum(['none', 'even', 'odd']).default('even').describe('the Modbus spec default is even'),
       dataBits: z.union([z.literal(7), z.literal(8)]).default(8),
       stopBits: z.union([z.literal(1), z.literal(2)]).default(1),
-      connectTimeout: duration().default(5_000),
+      connectTimeout: duration().prefault(5_000),
     }),
   ])
   .describe('how to reach the devices: tcp, rtu-over-tcp or rtu (serial)');
@@ -108,14 +108,14 @@ export const modbusSourceSchema = z
     type: z.literal('modbus'),
     channel: channelSchema.optional().describe('overrides the driver default {capacity: 64, whenFull: block}'),
     connection: connectionSchema,
-    interval: duration().default(1_000).describe('default poll interval; 0 polls back to back (benchmarks)'),
-    timeout: duration().default(1_000).describe('default request timeout'),
+    interval: duration().prefault(1_000).describe('default poll interval; 0 polls back to back (benchmarks)'),
+    timeout: duration().prefault(1_000).describe('default request timeout'),
     retries: z.number().int().min(0).max(5).default(0).describe('extra attempts after a timeout, within the same poll'),
-    requestDelay: duration().default(0).describe('pause between two requests on this connection, for slow devices or RS-485 turnaround'),
+    requestDelay: duration().prefault(0).describe('pause between two requests on this connection, for slow devices or RS-485 turnaround'),
     reconnect: z
       .strictObject({
-        initial: duration().default(500),
-        max: duration().default(30_000),
+        initial: duration().prefault(500),
+        max: duration().prefault(30_000),
       })
       .prefault({})
       .describe('reconnect backoff: exponential with full jitter between initial and max'),

@@ -171,7 +171,7 @@ export class ModbusLink {
     if (!q) this.queues.set(unit, (q = []));
     if (q.length === 0) this.ready.push(unit);
     q.push(job);
-    this.pump();
+    this.schedulePump();
   }
 
   /** Closes the connection and fails every queued or outstanding read. */
@@ -205,7 +205,22 @@ export class ModbusLink {
     this.ready.length = 0;
   }
 
-  private readonly pumpLater = (): void => this.pump();
+  private pumpScheduled = false;
+  private readonly pumpLater = (): void => {
+    this.pumpScheduled = false;
+    this.pump();
+  };
+
+  /**
+   * Dispatches in a microtask, never from inside a caller's stack: a read submitted from a
+   * response callback must not be written while modbus-serial is still handling that response
+   * (its RTU ports reset their expected-frame state afterwards). Submits in one loop share it.
+   */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    queueMicrotask(this.pumpLater);
+  }
 
   private pump(): void {
     if (this.pumping) {
@@ -248,11 +263,8 @@ export class ModbusLink {
           this.pump();
         }, pause);
       }
-      // The next request goes out in a microtask queued before the caller's continuation, so it
-      // is on the wire while this response is decoded. Not synchronously: modbus-serial's RTU
-      // ports reset their expected-frame state after this callback returns, which would erase
-      // the state of a request written from inside it.
-      queueMicrotask(this.pumpLater);
+      // the next request goes out in a microtask (see schedulePump)
+      this.schedulePump();
       if (failed) settle(job, failed);
       else settle(job, res!.buffer);
     };

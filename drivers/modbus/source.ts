@@ -15,6 +15,13 @@ import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, ModbusLink, ReadError } from './link.ts';
 import { describePlan, planSource, splitRead, type DevicePlan, type PlannedTag, type PollGroup, type Read } from './plan.ts';
 
+/** The reads of one poll still outstanding, and where their samples go. */
+interface PollRun {
+  out: Sample[];
+  pending: number;
+  finish: () => void;
+}
+
 interface TagState {
   value: SampleValue;
   quality: Quality;
@@ -191,7 +198,12 @@ export class ModbusSource implements Source {
   async poll(g: PollGroup): Promise<void> {
     const t0 = performance.now();
     const samples: Sample[] = [];
-    await Promise.all(g.devices.map((d) => Promise.all(d.reads.slice().map((r) => this.execRead(d, r, samples)))));
+    // callbacks, not a promise per read: the poll waits once, for its last read
+    await new Promise<void>((finish) => {
+      const run: PollRun = { out: samples, pending: 1, finish };
+      for (const d of g.devices) for (const r of d.reads.slice()) this.startRead(d, r, run, 0);
+      this.readDone(run);
+    });
     this.polls++;
     this.latency[this.latencyN++ % LATENCY_RING] = performance.now() - t0;
     if (samples.length === 0) return;
@@ -205,45 +217,68 @@ export class ModbusSource implements Source {
     }
   }
 
-  private async execRead(d: DevicePlan, read: Read, out: Sample[]): Promise<void> {
-    if (!this.link.connected) return this.markBad(read, DISCONNECTED, out);
-    const breaker = this.breakers[d.index]!;
-    if (!breaker.allow()) return this.markBad(read, BREAKER_OPEN, out);
-    let attempt = 0;
-    let buf: Buffer;
-    for (;;) {
-      try {
-        buf = await this.link.read(d.unit, read.area, read.start, read.count, d.timeout);
-        breaker.success();
-        break;
-      } catch (e) {
-        const err = e instanceof ReadError ? e : new ReadError(`decode error: ${errorMessage(e)}`, 'FG_E_MODBUS_DECODE');
-        if (err === DISCONNECTED) {
-          // not the device's fault; only a half-open probe must report back
-          if (breaker.state === 'half-open') breaker.failure('disconnected');
-          return this.markBad(read, err, out);
-        }
-        if (err.reason === 'timeout' && attempt < this.cfg.retries) {
-          attempt++;
-          continue;
-        }
-        this.ctx.stageMetrics.error(err.code);
-        if (err.exception !== undefined && !DEAD_DEVICE_EXCEPTIONS.has(err.exception)) {
-          breaker.success(); // the device answered: it is alive
-          const parts = err.exception === 2 ? splitRead(read) : undefined;
-          if (parts) {
-            // remember the split: later polls issue the pieces directly
-            const i = d.reads.indexOf(read);
-            if (i >= 0) d.reads.splice(i, 1, ...parts);
-            this.splits++;
-            this.ctx.log.debug({ device: d.name, area: read.area, start: read.start, count: read.count }, 'modbus read refused (illegal data address); split');
-            await Promise.all(parts.map((p) => this.execRead(d, p, out)));
-            return;
-          }
-        } else breaker.failure(err.reason);
-        return this.markBad(read, err, out);
-      }
+  private readDone(run: PollRun): void {
+    if (--run.pending === 0) run.finish();
+  }
+
+  /** Issues one read of the plan (attempt > 0: a retry after a timeout). */
+  private startRead(d: DevicePlan, read: Read, run: PollRun, attempt: number): void {
+    run.pending++;
+    if (!this.link.connected) {
+      this.markBad(read, DISCONNECTED, run.out);
+      this.readDone(run);
+      return;
     }
+    if (attempt === 0 && !this.breakers[d.index]!.allow()) {
+      this.markBad(read, BREAKER_OPEN, run.out);
+      this.readDone(run);
+      return;
+    }
+    this.link.submit(d.unit, read.area, read.start, read.count, d.timeout, (err, buf) => {
+      try {
+        if (err) this.onReadError(d, read, run, attempt, err);
+        else this.decode(d, read, buf!, run.out);
+      } catch (e) {
+        // a bug here must not hang the poll or vanish inside modbus-serial's handler
+        this.ctx.stageMetrics.error(errorCode(e));
+        this.ctx.log.error({ err: errorMessage(e), device: d.name }, 'modbus read handling failed');
+      } finally {
+        this.readDone(run);
+      }
+    });
+  }
+
+  private onReadError(d: DevicePlan, read: Read, run: PollRun, attempt: number, err: ReadError): void {
+    const breaker = this.breakers[d.index]!;
+    if (err === DISCONNECTED) {
+      // not the device's fault; only a half-open probe must report back
+      if (breaker.state === 'half-open') breaker.failure('disconnected');
+      this.markBad(read, err, run.out);
+      return;
+    }
+    if (err.reason === 'timeout' && attempt < this.cfg.retries) {
+      this.startRead(d, read, run, attempt + 1);
+      return;
+    }
+    this.ctx.stageMetrics.error(err.code);
+    if (err.exception !== undefined && !DEAD_DEVICE_EXCEPTIONS.has(err.exception)) {
+      breaker.success(); // the device answered: it is alive
+      const parts = err.exception === 2 ? splitRead(read) : undefined;
+      if (parts) {
+        // remember the split: later polls issue the pieces directly
+        const i = d.reads.indexOf(read);
+        if (i >= 0) d.reads.splice(i, 1, ...parts);
+        this.splits++;
+        this.ctx.log.debug({ device: d.name, area: read.area, start: read.start, count: read.count }, 'modbus read refused (illegal data address); split');
+        for (const p of parts) this.startRead(d, p, run, 0);
+        return;
+      }
+    } else breaker.failure(err.reason);
+    this.markBad(read, err, run.out);
+  }
+
+  private decode(d: DevicePlan, read: Read, buf: Buffer, out: Sample[]): void {
+    this.breakers[d.index]!.success();
     const ts = Date.now();
     const source = this.cfg.id;
     const tags = read.tags;

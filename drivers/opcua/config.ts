@@ -82,20 +82,20 @@ export const opcuaSourceSchema = z
       .describe("server certificates trusted by SHA-1 thumbprint, besides those in <dataDir>/pki/opcua/client/trusted/certs"),
     identity: identitySchema.default({ kind: 'anonymous' }),
     mode: z.enum(['subscription', 'polling']).default('subscription').describe('polling uses the Read service, for servers whose subscriptions misbehave'),
-    publishingInterval: duration().default(1_000).describe('subscription publishing interval'),
-    samplingInterval: duration().default(1_000).describe('default sampling interval of each monitored item'),
+    publishingInterval: duration().prefault(1_000).describe('subscription publishing interval'),
+    samplingInterval: duration().prefault(1_000).describe('default sampling interval of each monitored item'),
     queueSize: z.number().int().positive().default(1).describe('server-side queue per monitored item'),
     discardOldest: z.boolean().default(true).describe('when a server queue is full, drop its oldest value'),
     deadband: deadbandSchema.optional(),
     maxNotificationsPerPublish: z.number().int().nonnegative().default(0).describe('0 lets the server choose its maximum'),
-    pollInterval: duration().default(1_000).describe('polling mode: time between Read requests'),
+    pollInterval: duration().prefault(1_000).describe('polling mode: time between Read requests'),
     chunkSize: z.number().int().positive().max(50_000).default(1_000).describe('monitored items per CreateMonitoredItems call, nodes per Read call'),
-    requestTimeout: duration().default(10_000).describe('timeout of each service call'),
-    keepAliveInterval: duration().default(5_000).describe('session keep-alive and staleness check; a silent subscription for 3 intervals is rebuilt'),
+    requestTimeout: duration().prefault(10_000).describe('timeout of each service call'),
+    keepAliveInterval: duration().prefault(5_000).describe('session keep-alive and staleness check; a silent subscription for 3 intervals is rebuilt'),
     reconnect: z
       .strictObject({
-        initialDelay: duration().default(250),
-        maxDelay: duration().default(5_000),
+        initialDelay: duration().prefault(250),
+        maxDelay: duration().prefault(5_000),
       })
       .prefault({})
       .describe('backoff between reconnection attempts'),

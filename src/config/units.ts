@@ -35,7 +35,7 @@ export function duration() {
       }
       return ms;
     })
-    .meta({ description: 'duration: a number of milliseconds or a string such as 250ms, 5s, 2m, 1h, 1d' });
+    .meta({ description: 'duration: a number of milliseconds or a string such as 250ms, 5s, 2m, 1h, 1d', 'x-unit': 'duration' });
 }
 
 /** A size field: accepts '64KB', '512MB', '1GiB' or bytes; yields bytes. */
@@ -50,5 +50,5 @@ export function size() {
       }
       return b;
     })
-    .meta({ description: 'size: a number of bytes or a string such as 64KB, 512MB, 1GiB (KB/MB/GB decimal, KiB/MiB/GiB binary)' });
+    .meta({ description: 'size: a number of bytes or a string such as 64KB, 512MB, 1GiB (KB/MB/GB decimal, KiB/MiB/GiB binary)', 'x-unit': 'size' });
 }

@@ -5,15 +5,15 @@ import { duration } from '../config/units.ts';
 
 export const probeIntervalSchema = z
   .strictObject({
-    unhealthy: duration().default(1_000).describe('how often a stage that is down or degraded (or just changed) is probed'),
-    stable: duration().default(15_000).describe('the longest interval: a stage that stays up is probed less and less often, up to this'),
+    unhealthy: duration().prefault(1_000).describe('how often a stage that is down or degraded (or just changed) is probed'),
+    stable: duration().prefault(15_000).describe('the longest interval: a stage that stays up is probed less and less often, up to this'),
   })
   .describe('adaptive probe intervals: short while a stage is unhealthy, doubling up to `stable` while it stays up');
 
 export const watchdogSchema = z
   .strictObject({
     enabled: z.boolean().default(true),
-    heartbeatTimeout: duration().default(60_000)
+    heartbeatTimeout: duration().prefault(60_000)
       .describe('a source with no completed poll or notification for this long is restarted through its supervisor'),
   })
   .describe('restarts sources whose heartbeat stops');
@@ -21,7 +21,7 @@ export const watchdogSchema = z
 export const readinessSchema = z
   .strictObject({
     sources: z.enum(['all', 'any']).default('all').describe('all: every enabled source must be up (degraded counts); any: one is enough'),
-    maxDataAge: duration().default(30_000)
+    maxDataAge: duration().prefault(30_000)
       .describe('ready only if the router handed a batch to the outbox and the outbox committed within this long'),
   })
   .describe('what /readyz requires: the required stages up and data flowing end to end');
@@ -36,7 +36,7 @@ export const healthSchema = z
     probes: probeIntervalSchema.prefault({}),
     watchdog: watchdogSchema.prefault({}),
     readiness: readinessSchema.prefault({}),
-    eventLoopBlocked: duration().default(5_000).describe('/healthz answers 503 when the event loop was blocked longer than this'),
+    eventLoopBlocked: duration().prefault(5_000).describe('/healthz answers 503 when the event loop was blocked longer than this'),
     watchConfig: z.boolean().default(false).describe('reload the configuration when its file changes (as SIGHUP does)'),
     statusLine: z.enum(['auto', 'on', 'off']).default('auto')
       .describe('one-line live status on the terminal: on (or auto) shows it when stdout is a TTY, with the logs on stderr; off never'),

@@ -80,7 +80,7 @@ export const thresholdSchema = z
 export const batchingSchema = z
   .strictObject({
     maxBatch: z.number().int().positive().max(4096).default(64).describe('windows per model run at most (models with a dynamic batch dimension)'),
-    maxWait: duration().default(10).describe('how long the first window of a batch waits for more'),
+    maxWait: duration().prefault(10).describe('how long the first window of a batch waits for more'),
     queue: z.number().int().positive().default(1024).describe('windows the request channel holds; when full the oldest is dropped and counted'),
   })
   .describe('micro-batching');
@@ -90,8 +90,8 @@ export const workersSchema = z
     min: z.number().int().positive().default(1).describe('workers always running'),
     max: z.number().int().positive().default(2).describe('workers at most'),
     intraOpNumThreads: z.number().int().positive().default(1).describe('threads per ONNX session'),
-    targetP99: duration().default(100).describe('scale up when run latency p99 exceeds this or the queue backs up'),
-    cooldown: duration().default(10_000).describe('least time between two scaling decisions'),
+    targetP99: duration().prefault(100).describe('scale up when run latency p99 exceeds this or the queue backs up'),
+    cooldown: duration().prefault(10_000).describe('least time between two scaling decisions'),
   })
   .refine((w) => w.max >= w.min, { message: 'workers.max must be >= workers.min' })
   .describe('the worker pool (worker_threads, one ONNX session each)');
@@ -100,8 +100,8 @@ export const modelBreakerSchema = z
   .strictObject({
     failureRate: z.number().min(0).max(1).default(0.5),
     minCalls: z.number().int().positive().default(3),
-    window: duration().default(30_000),
-    cooldown: duration().default(10_000),
+    window: duration().prefault(30_000),
+    cooldown: duration().prefault(10_000),
   })
   .describe('circuit breaker over model runs: while open, predictions pause and ingestion goes on');
 
@@ -116,7 +116,7 @@ export const modelSchema = z
     thresholds: z.array(thresholdSchema).default([]),
     batching: batchingSchema.prefault({}),
     workers: workersSchema.prefault({}),
-    deadline: duration().default(5_000).describe('a window not computed within this time of being assembled is dropped and counted'),
+    deadline: duration().prefault(5_000).describe('a window not computed within this time of being assembled is dropped and counted'),
     breaker: modelBreakerSchema.prefault({}),
     watch: z.boolean().default(true).describe('hot-swap the model when its file changes'),
   })

@@ -6,13 +6,13 @@ export const outboxSchema = z
   .strictObject({
     path: z.string().optional().describe('SQLite file; default <dataDir>/outbox.db'),
     synchronous: z.enum(['normal', 'full']).default('normal').describe('full survives power loss, normal survives a process crash'),
-    commitInterval: duration().default(50).describe('longest time rows wait for their group commit'),
+    commitInterval: duration().prefault(50).describe('longest time rows wait for their group commit'),
     commitRows: z.number().int().positive().default(1000).describe('rows that trigger a commit at once; a commit blocks the event loop ~1 ms per 200-300 rows on a small CPU, so keep it near 1000'),
-    maxBytes: size().default(512_000_000).describe('bound on the outbox file'),
+    maxBytes: size().prefault(512_000_000).describe('bound on the outbox file'),
     maxAge: duration().optional().describe('records older than this are dropped (counted)'),
     whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),
-    checkpointInterval: duration().default(1000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written'),
-    dropLogInterval: duration().default(10_000).describe('drops are counted always and logged at most once per this interval'),
+    checkpointInterval: duration().prefault(1000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written'),
+    dropLogInterval: duration().prefault(10_000).describe('drops are counted always and logged at most once per this interval'),
   })
   .describe('the SQLite store-and-forward outbox');
 

@@ -8,8 +8,8 @@ export const sinkBaseShape = {
   batchSize: z.number().int().positive().default(500).describe('records read from the outbox per chunk'),
   backoff: z
     .strictObject({
-      initial: duration().default(500).describe('first retry delay ceiling'),
-      max: duration().default(30_000).describe('longest retry delay'),
+      initial: duration().prefault(500).describe('first retry delay ceiling'),
+      max: duration().prefault(30_000).describe('longest retry delay'),
     })
     .prefault({})
     .describe('retry backoff (exponential, full jitter) while the upstream is down'),

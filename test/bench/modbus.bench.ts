@@ -89,18 +89,20 @@ interface Result {
   p50: number;
   p99: number;
   cpu: number;
+  /** share of `cpu` spent in the kernel (socket syscalls) */
+  sys: number;
   simCpu: number;
   extra?: string;
 }
 
-function measure<T>(simPid: number, fn: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: number; simCpu: number }> {
+function measure<T>(simPid: number, fn: () => Promise<T>): Promise<{ value: T; seconds: number; cpu: number; sys: number; simCpu: number }> {
   const c0 = process.cpuUsage();
   const s0 = procCpu(simPid);
   const t0 = performance.now();
   return fn().then((value) => {
     const seconds = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
-    return { value, seconds, cpu: (c.user + c.system) / 1e6 / seconds, simCpu: (procCpu(simPid) - s0) / seconds };
+    return { value, seconds, cpu: (c.user + c.system) / 1e6 / seconds, sys: c.system / 1e6 / seconds, simCpu: (procCpu(simPid) - s0) / seconds };
   });
 }
 
@@ -141,7 +143,7 @@ async function bare(port: number, simPid: number, seconds = SECONDS): Promise<Re
   );
   await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
   lat.sort((a, b) => a - b);
-  return { name: 'A bare modbus-serial (ceiling)', requests, samples: 0, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, simCpu: m.simCpu };
+  return { name: 'A bare modbus-serial (ceiling)', requests, samples: 0, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, sys: m.sys, simCpu: m.simCpu };
 }
 
 // ---- B/C: the driver ------------------------------------------------------------------------
@@ -204,7 +206,7 @@ async function driver(name: string, port: number, simPid: number, interval: numb
   ac.abort();
   await Promise.all([...runs, ...consumers]);
   const extra = `overruns ${overruns}, batches starting with a bad sample ${bad}${interval === 0 ? ' (interval 0 counts none)' : ''}`;
-  return { name, requests, samples, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, simCpu: m.simCpu, extra };
+  return { name, requests, samples, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, sys: m.sys, simCpu: m.simCpu, extra };
 }
 
 function median(xs: number[]): number {
@@ -216,7 +218,7 @@ function print(r: Result): void {
   const f = (n: number, d = 0) => n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   console.log(`${r.name}`);
   console.log(`  requests/s ${f(r.requests / r.seconds)}   samples/s ${f(r.samples / r.seconds)}   latency p50 ${f(r.p50, 2)} ms  p99 ${f(r.p99, 2)} ms`);
-  console.log(`  CPU: this process ${f(r.cpu * 100)}% of a core (${f((r.cpu * r.seconds * 1e6) / r.requests, 1)} us per request), simulator ${f(r.simCpu * 100)}%${r.extra ? `   ${r.extra}` : ''}`);
+  console.log(`  CPU: this process ${f(r.cpu * 100)}% of a core (${f(((r.cpu - r.sys) * r.seconds * 1e6) / r.requests, 1)} us user + ${f((r.sys * r.seconds * 1e6) / r.requests, 1)} us kernel per request), simulator ${f(r.simCpu * 100)}%${r.extra ? `   ${r.extra}` : ''}`);
 }
 
 const sim = await startSim();
@@ -243,6 +245,7 @@ try {
     p50: median(rs.map((r) => r.p50)),
     p99: Math.max(...rs.map((r) => r.p99)),
     cpu: rs.reduce((n, r) => n + r.cpu * r.seconds, 0) / rs.reduce((n, r) => n + r.seconds, 0),
+    sys: rs.reduce((n, r) => n + r.sys * r.seconds, 0) / rs.reduce((n, r) => n + r.seconds, 0),
     simCpu: rs.reduce((n, r) => n + r.simCpu * r.seconds, 0) / rs.reduce((n, r) => n + r.seconds, 0),
     extra: rs[0]?.extra,
   });

@@ -41,8 +41,8 @@ export const modbusSimulatorSchema = z
     port: z.number().int().min(0).max(65535).default(1502).describe('TCP port; 0 picks a free one'),
     path: z.string().optional().describe('serial device for transport rtu (e.g. one end of a socat pty pair)'),
     baudRate: z.number().int().positive().default(9600).describe('serial speed for transport rtu'),
-    resolution: duration().default(50).describe('register values are recomputed from their generators at most this often'),
-    delay: duration().default(0).describe('fault: answer every request this late'),
+    resolution: duration().prefault(50).describe('register values are recomputed from their generators at most this often'),
+    delay: duration().prefault(0).describe('fault: answer every request this late'),
     unknownUnits: z.enum(['silent', 'exception']).default('silent').describe('a unit id not configured: no answer, or exception 11 (gateway target failed)'),
     devices: z.array(simDeviceSchema).min(1),
   })

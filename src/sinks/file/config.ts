@@ -7,7 +7,7 @@ export const fileSinkSchema = z
     ...sinkBaseShape,
     type: z.literal('file'),
     path: z.string().describe('JSON lines file (relative paths are relative to the config file)'),
-    maxBytes: size().default(10_000_000).describe('rotate when the file would grow past this'),
+    maxBytes: size().prefault(10_000_000).describe('rotate when the file would grow past this'),
     keep: z.number().int().nonnegative().default(3).describe('rotated files kept: path.1 (newest) .. path.N'),
     fsync: z.boolean().default(false).describe('fsync after each chunk before the cursor moves (survives power loss)'),
   })

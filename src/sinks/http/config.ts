@@ -10,7 +10,7 @@ export const httpSinkSchema = z
     format: z.enum(['json', 'ndjson']).default('json').describe('json: {"gateway","records":[...]}; ndjson: one record per line'),
     gzip: z.boolean().default(false).describe('gzip the body (Content-Encoding: gzip)'),
     headers: z.record(z.string(), z.string()).default({}).describe('extra headers, e.g. Authorization: "Bearer ${env:TOKEN}" (values never logged)'),
-    timeout: duration().default(10_000).describe('a request that takes longer is retried'),
+    timeout: duration().prefault(10_000).describe('a request that takes longer is retried'),
     maxInFlight: z.number().int().positive().default(1).describe('requests awaiting a response; 1 keeps the server seeing batches strictly in order'),
     tls: z
       .strictObject({

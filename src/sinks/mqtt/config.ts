@@ -36,8 +36,8 @@ export const mqttSinkSchema = z
       .prefault({})
       .describe('Sparkplug B settings (payload: sparkplug-b)'),
     maxInFlight: z.number().int().positive().default(16).describe('chunks published and not yet acknowledged'),
-    keepalive: duration().default(30_000),
-    connectTimeout: duration().default(10_000),
+    keepalive: duration().prefault(30_000),
+    connectTimeout: duration().prefault(10_000),
   })
   .superRefine((c, ctx) => {
     if (c.topic?.includes('{tag}') && c.messages === 'batch' && c.payload === 'json') {
