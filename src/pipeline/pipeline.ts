@@ -161,7 +161,8 @@ export class Pipeline {
       try {
         await stage.start();
         this.started.push(stage);
-      } catch (err) {
+      } catch (thrown) {
+        const err = explainStartError(stage.name, thrown);
         // a coded error is the user's to fix and is printed by the caller: no stack trace for it
         const detail = err instanceof FgError ? { code: err.code, reason: err.message } : { err };
         this.log.error({ stage: stage.name, ...detail }, 'stage failed to start; stopping the stages already started');
@@ -215,6 +216,18 @@ export class Pipeline {
     for (const s of this.sources) s.channel.close();
     this.started.length = 0;
   }
+}
+
+/** A port already in use, whichever stage hit it: which port, which stage, what to change. */
+function explainStartError(stage: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e instanceof FgError || e?.code !== 'EADDRINUSE') return err;
+  return new FgError(
+    'FG_E_PORT_IN_USE',
+    `${stage} cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: the port is already in use by another process. ` +
+      `Change the port of ${stage} in the config, or stop the process that holds it (find it with: ss -ltnp 'sport = :${e.port ?? ''}')`,
+    { cause: err, details: { stage, port: e.port } },
+  );
 }
 
 /** Creates the data directory and proves it is writable, with the path and the fix when not. */
