@@ -122,14 +122,4 @@ export function get(url: string, headers: Record<string, string> = {}): Promise<
   });
 }
 
-/** Polls `fn` until it returns a truthy value (or fails after `ms`). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, ms = 10_000, every = 50): Promise<NonNullable<T>> {
-  const end = Date.now() + ms;
-  let last: T | undefined;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last as NonNullable<T>;
-    await new Promise((r) => setTimeout(r, every));
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
-}
+export { until } from '../support/wait.ts';
