@@ -10,6 +10,10 @@ const skip = new Set(['node_modules', 'dist', 'data', '.git', 'scratch', 'bench'
 
 function walk(dir, out) {
   let entries;
+  if (dir.endsWith('.test.ts')) {
+    out.push(dir);
+    return out;
+  }
   try { entries = readdirSync(dir); } catch { return out; }
   for (const name of entries) {
     if (skip.has(name)) continue;
