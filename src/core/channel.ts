@@ -77,6 +77,8 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   /** mirrors of `readers.length > 0` and of blocked senders waiting, read on every send/recv */
   private hasReaders = false;
   private hasBlocked = false;
+  /** hasBlocked or conflating: tryRecv has more to do than take the value (one load on the hot path) */
+  private recvSlow = false;
   private receivedCount = 0;
   private readonly droppedCount: Record<DropReason, number> = { oldest: 0, newest: 0, conflated: 0 };
   private blockedMsTotal = 0;
@@ -98,6 +100,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       this.keyOf = opts.keyOf;
       this.slots = new Map();
       this.slotKeys = new Array<string | undefined>(opts.capacity);
+      this.recvSlow = true;
     }
   }
 
@@ -162,14 +165,14 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
         s.onAbort = () => {
           const i = this.blocked.indexOf(s, this.blockedHead);
           if (i >= 0) this.blocked.splice(i, 1);
-          this.hasBlocked = this.blocked.length > this.blockedHead;
+          this.setBlocked(this.blocked.length > this.blockedHead);
           this.blockedMsTotal += performance.now() - s.since;
           reject(signal.reason);
         };
         signal.addEventListener('abort', s.onAbort, { once: true });
       }
       this.blocked.push(s);
-      this.hasBlocked = true;
+      this.setBlocked(true);
     });
   }
 
@@ -179,12 +182,19 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const h = this.head;
     const v = this.buf[h];
     this.buf[h] = undefined;
-    if (this.slots !== undefined) this.forgetSlot(h);
     this.head = h + 1 === this.capacity ? 0 : h + 1;
     this.size--;
     this.receivedCount++;
-    if (this.hasBlocked) this.admitBlocked();
+    if (this.recvSlow) {
+      if (this.slots !== undefined) this.forgetSlot(h);
+      if (this.hasBlocked) this.admitBlocked();
+    }
     return v;
+  }
+
+  private setBlocked(b: boolean): void {
+    this.hasBlocked = b;
+    this.recvSlow = b || this.slots !== undefined;
   }
 
   /**
@@ -264,7 +274,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const blocked = this.blocked.slice(this.blockedHead);
     this.blocked = [];
     this.blockedHead = 0;
-    this.hasBlocked = false;
+    this.setBlocked(false);
     for (const s of blocked) {
       if (s.onAbort) s.signal?.removeEventListener('abort', s.onAbort);
       this.blockedMsTotal += performance.now() - s.since;
@@ -364,7 +374,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
       this.push(s.value);
       s.resolve();
     }
-    this.hasBlocked = this.blocked.length > this.blockedHead;
+    this.setBlocked(this.blocked.length > this.blockedHead);
   }
 
   private wakeReaders(): void {
