@@ -11,9 +11,12 @@ import type { OutboxConfig } from './config.ts';
 import { gauge } from './gauges.ts';
 import {
   KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
-  decodeTuple, qualityCode, valueColumn, valueType,
+  decodeTuple, eventRecord, predictionRecord, qualityCode, sampleRecord, valueColumn, valueType,
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
+import { Tail } from './tail.ts';
+import { type CommitReply, WriterThread } from './writer.ts';
+import type { CommitRequest } from './writer-protocol.ts';
 
 /** A sink's position in the log. Rows are deleted once every cursor has acknowledged them. */
 export interface OutboxCursor {

@@ -70,9 +70,36 @@ export function qualityCode(q: Quality): number {
   return QUALITY_CODE[q] ?? 2;
 }
 
+/**
+ * A record as a read of its row would return it, built from what was written (for the in-memory
+ * tail, tail.ts): the same fields and value types as `decodeRow`, without the round trip.
+ */
+export function sampleRecord(s: Sample, seq: number, prefix: string): OutboxRecord {
+  const sample: Sample = { source: s.source, tag: s.tag, ts: s.ts, value: storedValue(s.value), quality: QUALITIES[qualityCode(s.quality)]! };
+  if (s.reason !== undefined && s.reason !== null) sample.reason = s.reason;
+  return { kind: 'sample', seq, id: prefix + seq, sample };
+}
+
+function storedValue(v: SampleValue): SampleValue {
+  switch (typeof v) {
+    case 'number': case 'boolean': case 'string': case 'bigint': return v;
+    default: return null;
+  }
+}
+
+/** Predictions and events keep their JSON part as it reads back (a copy, not the writer's object). */
+export function predictionRecord(p: Prediction, extra: string, seq: number, prefix: string): OutboxRecord {
+  return decodeRow({ seq, kind: KIND_PREDICTION, source: p.model, tag: p.model, ts: p.ts, vtype: 0, quality: 0, value: null, reason: null, extra }, prefix);
+}
+
+export function eventRecord(e: GatewayEvent, extra: string, seq: number, prefix: string): OutboxRecord {
+  return decodeRow({ seq, kind: KIND_EVENT, source: e.source, tag: e.kind, ts: e.ts, vtype: 3, quality: 0, value: e.message, reason: null, extra }, prefix);
+}
+
 function decodeValue(vtype: number, v: number | string | null): SampleValue {
   switch (vtype) {
-    case V_NUMBER: return typeof v === 'number' ? v : Number(v);
+    // SQLite stores NaN as NULL: read it back as NaN (JSON: null), not as 0
+    case V_NUMBER: return typeof v === 'number' ? v : v === null ? NaN : Number(v);
     case V_BOOL: return v === 1;
     case V_STRING: return v === null ? null : String(v);
     case V_BIGINT: return v === null ? null : BigInt(v);

@@ -66,13 +66,31 @@ function openChecked(path: string, synchronous: 'normal' | 'full'): Db {
     const check = db.pragma('quick_check', { simple: true });
     if (check !== 'ok') throw new CorruptError(`quick_check: ${String(check)}`);
     db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-    // checkpoints are ours (see checkpointer.ts): no 10-30 ms auto-checkpoint inside a commit
-    db.pragma('wal_autocheckpoint = 0');
-    // after a checkpoint resets the WAL, truncate it back to this size (flash: keep the file small)
-    db.pragma('journal_size_limit = 67108864');
-    db.pragma('cache_size = -16000');
+    configure(db, synchronous);
     db.exec(SCHEMA);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** Per-connection settings, for every connection that writes. */
+function configure(db: Db, synchronous: 'normal' | 'full'): void {
+  db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+  // checkpoints are ours (see checkpointer.ts): no 10-30 ms auto-checkpoint inside a commit
+  db.pragma('wal_autocheckpoint = 0');
+  // after a checkpoint resets the WAL, truncate it back to this size (flash: keep the file small)
+  db.pragma('journal_size_limit = 67108864');
+  db.pragma('cache_size = -16000');
+}
+
+/** The writer thread's connection to a file `openStore` already checked and set up. */
+export function openWriter(path: string, synchronous: 'normal' | 'full'): Db {
+  const db = new Database(path);
+  try {
+    db.pragma('busy_timeout = 5000');
+    configure(db, synchronous);
     return db;
   } catch (e) {
     db.close();
