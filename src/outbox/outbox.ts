@@ -6,7 +6,6 @@ import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
-import { Checkpointer } from './checkpointer.ts';
 import type { OutboxConfig } from './config.ts';
 import { gauge } from './gauges.ts';
 import {
@@ -84,18 +83,28 @@ interface Waiter {
   resolve: () => void;
 }
 
-/** rows removed per statement, so one delete never holds the loop for long */
-const DELETE_CHUNK = 20_000;
+/** records kept in memory for sinks that keep up (see tail.ts); about 10 MB of small samples */
+const TAIL_RECORDS = 50_000;
+/** rows per commit message when writes pile up while the writer thread is busy */
+const MAX_COMMIT_ROWS = 4_000;
 
 class CursorImpl implements OutboxCursor {
   acked: number;
   persisted: number;
+  /** the last seq this sink read: the in-memory tail keeps records until every sink read them */
+  readTo: number;
   constructor(readonly sink: string, private readonly box: OutboxImpl, start: number) {
     this.acked = start;
     this.persisted = start;
+    this.readTo = start;
   }
   read(afterSeq: number, limit: number): OutboxRecord[] {
-    return this.box.read(afterSeq, limit);
+    const recs = this.box.read(afterSeq, limit);
+    if (recs.length > 0 && recs[recs.length - 1]!.seq > this.readTo) {
+      this.readTo = recs[recs.length - 1]!.seq;
+      this.box.trimTail();
+    }
+    return recs;
   }
   ack(seq: number): void {
     if (seq <= this.acked) return;
@@ -110,12 +119,30 @@ class CursorImpl implements OutboxCursor {
   }
 }
 
+/** A group commit posted to the writer thread and not answered yet. */
+interface InFlightCommit {
+  batch: PendingWrite[];
+  rows: number;
+  first: number;
+  records: OutboxRecord[];
+  cursors: [CursorImpl, number][];
+  done: Promise<void>;
+}
+
+/**
+ * The outbox on the main thread: queues writes, assigns seqs, keeps the newest committed records
+ * in memory for the sinks, and reads older ones from its own (read-only) connection. Every write to
+ * the file (inserts, cursor positions, deletes, expiry, drops) happens on the writer thread
+ * (writer-worker.ts), one group commit at a time; a write resolves when its commit is answered.
+ */
 export class OutboxImpl implements Outbox {
   readonly kind = 'outbox' as const;
   readonly name = 'outbox';
   private readonly file: string;
   private readonly sm: StageMetrics;
+  /** the main thread's connection: reads only, once the writer thread runs */
   private db?: Db;
+  private writer?: WriterThread;
   private epoch = '';
   idPrefix = '';
   private state: 'idle' | 'running' | 'stopping' | 'stopped' | 'failed' = 'idle';
@@ -132,7 +159,6 @@ export class OutboxImpl implements Outbox {
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   private usedBytes = 0;
-  private pageSize = 4096;
   private full = false;
   private lastCommitMs = 0;
   private maxCommitMs = 0;
@@ -140,27 +166,21 @@ export class OutboxImpl implements Outbox {
   private pending: PendingWrite[] = [];
   private pendingRows = 0;
   private blocked: PendingWrite[] = [];
+  private inFlight?: InFlightCommit;
+  /** a commit was asked for while one was in flight */
+  private commitWanted = false;
+  private lastCommitOk = true;
   private timer?: NodeJS.Timeout;
   private immediate?: NodeJS.Immediate;
   private waiters = new Set<Waiter>();
   private readonly cursors = new Map<string, CursorImpl>();
-  private checkpointer?: Checkpointer;
+  private tail = new Tail(TAIL_RECORDS, 1);
+  private checkpoints = 0;
+  private maxCheckpointMs = 0;
   private lastCheckpointAt = 0;
   private rowsSinceCheckpoint = 0;
 
-  private st!: {
-    insert: Statement;
-    read: Statement<[number, number], RecordTuple>;
-    setLastSeq: Statement;
-    insertCommit: Statement;
-    upsertCursor: Statement;
-    deleteUpTo: Statement<[number, number]>;
-    deleteCommitsUpTo: Statement;
-    expiredSeq: Statement<[number], number | null>;
-    pageCount: Statement<[], number>;
-    freelist: Statement<[], number>;
-  };
-  private txn!: (items: PendingWrite[]) => number;
+  private readStmt?: Statement<[number, number, number], RecordTuple>;
   private readonly gRows;
   private readonly gBytes;
   private readonly gBacklog;
@@ -182,10 +202,7 @@ export class OutboxImpl implements Outbox {
     try {
       opened = openStore(this.file, this.cfg.synchronous);
     } catch (e) {
-      this.state = 'failed';
-      this.failure = errorMessage(e);
-      this.sm.error('FG_E_OUTBOX_WRITE');
-      throw new FgError('FG_E_OUTBOX_WRITE', `cannot open the outbox ${this.file}: ${this.failure}`, { cause: e });
+      throw this.openFailed(e);
     }
     const { db, epoch, movedAside } = opened;
     if (movedAside) {
@@ -196,44 +213,73 @@ export class OutboxImpl implements Outbox {
         'the outbox file failed its integrity check; it was moved aside and a new one started',
       );
     }
-    this.db = db;
     this.epoch = epoch;
     this.idPrefix = `${this.ctx.gateway.id}:${epoch}:`;
-    this.prepare(db);
-    this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
-    const bounds = db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
-    this.rows = bounds.n;
-    this.firstSeq = bounds.lo ?? this.lastSeq + 1;
-    this.pageSize = Number(db.pragma('page_size', { simple: true }));
-    this.loadCursors(db);
-    this.measure();
-    this.checkpointer = new Checkpointer(this.file, (msg) => {
-      this.sm.error('FG_E_OUTBOX_WRITE');
-      this.ctx.log.warn({ code: 'FG_E_OUTBOX_WRITE', err: msg }, 'outbox checkpoint failed; retried later');
-    });
+    try {
+      // before the writer thread opens: this connection still writes here (stale cursors)
+      this.loadCursors(db);
+      const { writer, state } = await WriterThread.start(
+        { path: this.file, synchronous: this.cfg.synchronous, maxBytes: this.cfg.maxBytes, whenFull: this.cfg.whenFull, maxAge: this.cfg.maxAge },
+        (e) => this.writerCrashed(e),
+      );
+      this.writer = writer;
+      this.lastSeq = state.lastSeq;
+      this.firstSeq = state.firstSeq;
+      this.rows = state.rows;
+      this.usedBytes = state.usedBytes;
+    } catch (e) {
+      db.close();
+      throw this.openFailed(e);
+    }
+    this.db = db;
+    this.readStmt = db.prepare<[number, number, number], RecordTuple>(
+      // raw(): arrays instead of objects, measurably cheaper per row
+      'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+    ).raw(true);
+    for (const c of this.cursors.values()) {
+      if (c.persisted === -1) c.acked = this.firstSeq - 1;
+      c.readTo = c.acked;
+    }
+    this.tail = new Tail(TAIL_RECORDS, this.lastSeq + 1);
+    this.updateGauges();
     this.lastCheckpointAt = performance.now();
     this.state = 'running';
     this.ctx.log.info({ file: this.file, epoch, rows: this.rows, lastSeq: this.lastSeq, cursors: [...this.cursors.keys()] }, 'outbox open');
   }
 
+  private openFailed(e: unknown): FgError {
+    this.state = 'failed';
+    this.failure = errorMessage(e);
+    this.sm.error('FG_E_OUTBOX_WRITE');
+    return new FgError('FG_E_OUTBOX_WRITE', `cannot open the outbox ${this.file}: ${this.failure}`, { cause: e });
+  }
+
   async stop(deadlineMs: number): Promise<void> {
-    if (this.state !== 'running') return;
+    if (this.state !== 'running' && this.state !== 'failed') return;
+    if (!this.writer && !this.db) return;
     this.state = 'stopping';
     const until = Date.now() + deadlineMs;
     for (const b of this.blocked.splice(0)) {
       b.reject(new FgError('FG_E_OUTBOX_FULL', 'the outbox stopped while full; the write was not accepted'));
     }
     this.clearTimers();
-    this.commit();
+    // what is queued commits; cursor positions are persisted with it
+    if (this.inFlight) await this.inFlight.done;
+    // commits are bounded in size: as many as it takes, unless one fails (its writes were rejected)
+    while (this.pending.length > 0 || this.cursorsDirty()) {
+      if (!this.commit()) break;
+      await this.inFlight?.done;
+      if (!this.lastCommitOk) break;
+    }
+    for (const w of this.pending.splice(0)) w.reject(new FgError('FG_E_OUTBOX_WRITE', 'the outbox stopped after a failed commit; the write was not accepted'));
+    this.pendingRows = 0;
+    this.clearTimers();
     for (const w of this.waiters) w.resolve();
     this.waiters.clear();
-    await this.checkpointer?.close(Math.max(100, until - Date.now()));
-    this.checkpointer = undefined;
-    try {
-      this.db?.pragma('wal_checkpoint(TRUNCATE)');
-    } catch (e) {
-      this.ctx.log.warn({ err: errorMessage(e) }, 'final outbox checkpoint failed; the WAL is replayed at next start');
-    }
+    const err = await this.writer?.close(Math.max(100, until - Date.now()));
+    this.writer = undefined;
+    if (err) this.ctx.log.warn({ err }, 'final outbox checkpoint failed; the WAL is replayed at next start');
+    this.readStmt = undefined;
     this.db?.close();
     this.db = undefined;
     this.state = 'stopped';
@@ -245,7 +291,7 @@ export class OutboxImpl implements Outbox {
       droppedFull: this.droppedFull, droppedExpired: this.droppedExpired, blockedWrites: this.blocked.length,
       lastCommitMs: round(this.lastCommitMs), movedAside: this.movedAside,
     };
-    if (this.state === 'failed') return { state: 'down', reason: `outbox cannot be opened: ${this.failure}`, details };
+    if (this.state === 'failed') return { state: 'down', reason: `outbox failed: ${this.failure}`, details };
     if (this.state !== 'running') return { state: 'down', reason: `outbox is ${this.state}`, details };
     if (this.full) {
       const what = this.cfg.whenFull === 'block' ? 'writers wait until sinks catch up' : 'the oldest records are dropped';
@@ -270,7 +316,8 @@ export class OutboxImpl implements Outbox {
 
   private enqueue(item: Item, rows: number): Promise<void> {
     if (this.state !== 'running') {
-      return Promise.reject(new FgError('FG_E_OUTBOX_WRITE', `the outbox is ${this.state}; the write was not accepted`));
+      const why = this.state === 'failed' ? `failed (${this.failure})` : this.state;
+      return Promise.reject(new FgError('FG_E_OUTBOX_WRITE', `the outbox is ${why}; the write was not accepted`));
     }
     if (rows === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -303,91 +350,165 @@ export class OutboxImpl implements Outbox {
     this.immediate = undefined;
   }
 
-  /** One group commit: the pending rows, cursor positions, confirmed deletes and expiry, in one transaction. */
-  private commit(): void {
-    this.clearTimers();
-    const db = this.db;
-    if (!db) return;
-    const batch = this.pending;
-    const rows = this.pendingRows;
-    this.pending = [];
-    this.pendingRows = 0;
-    const t0 = performance.now();
-    let last: number;
-    try {
-      last = this.txn(batch);
-    } catch (e) {
-      const err = new FgError('FG_E_OUTBOX_WRITE', `outbox commit failed: ${errorMessage(e)}`, { cause: e });
-      this.sm.error(err.code);
-      this.ctx.log.error({ code: err.code, err: errorMessage(e), rows }, 'outbox commit failed; the writes were not accepted');
-      for (const w of batch) w.reject(err);
-      for (const c of this.cursors.values()) c.persisted = -1; // unknown: write again next time
-      return;
-    }
-    for (const c of this.cursors.values()) c.persisted = c.acked;
-    const ms = performance.now() - t0;
-    if (rows > 0) {
-      this.lastSeq = last;
-      this.rows += rows;
-      this.accepted += rows;
-      this.commits++;
-      this.lastCommitMs = ms;
-      this.maxCommitMs = Math.max(this.maxCommitMs, ms);
-      this.rowsSinceCheckpoint += rows;
-      this.sm.received(rows);
-    }
-    this.measure();
-    this.applyFullPolicy();
-    for (const w of batch) w.resolve();
-    if (rows > 0) this.notify();
-    this.maybeCheckpoint();
+  private cursorsDirty(): boolean {
+    for (const c of this.cursors.values()) if (c.acked !== c.persisted) return true;
+    return false;
   }
 
-  private prepare(db: Db): void {
-    this.st = {
-      insert: db.prepare('INSERT INTO records (seq, kind, source, tag, ts, vtype, quality, value, reason, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      // raw(): arrays instead of objects, measurably cheaper per row for the sinks' reads
-      read: db.prepare<[number, number], RecordTuple>('SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra FROM records WHERE seq > ? ORDER BY seq LIMIT ?').raw(true),
-      setLastSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'lastSeq'"),
-      insertCommit: db.prepare('INSERT OR REPLACE INTO commits (last_seq, at) VALUES (?, ?)'),
-      upsertCursor: db.prepare('INSERT INTO cursors (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
-      deleteUpTo: db.prepare<[number, number]>('DELETE FROM records WHERE seq >= ? AND seq <= ?'),
-      deleteCommitsUpTo: db.prepare('DELETE FROM commits WHERE last_seq <= ?'),
-      expiredSeq: db.prepare<[number], number | null>('SELECT max(last_seq) FROM commits WHERE at < ?').pluck(),
-      pageCount: db.prepare<[], number>('PRAGMA page_count').pluck(),
-      freelist: db.prepare<[], number>('PRAGMA freelist_count').pluck(),
+  /**
+   * Posts one group commit (the pending rows, cursor positions; the writer thread adds confirmed
+   * deletes and expiry) unless one is in flight: then it follows when that one is answered.
+   * Returns whether a commit was posted.
+   */
+  private commit(): boolean {
+    this.clearTimers();
+    const writer = this.writer;
+    if (!writer) return false;
+    if (this.inFlight) {
+      this.commitWanted = true;
+      return false;
+    }
+    this.commitWanted = false;
+    // bounded: encoding and posting a commit is main-thread work (~1 ms per 1000 rows); whole writes only
+    const cap = Math.max(this.cfg.commitRows, MAX_COMMIT_ROWS);
+    let take = 0;
+    let n = 0;
+    while (take < this.pending.length && (take === 0 || n + this.pending[take]!.rows <= cap)) n += this.pending[take++]!.rows;
+    const batch = this.pending.splice(0, take);
+    this.pendingRows -= n;
+    const first = this.lastSeq + 1;
+    const { rows, records } = this.encode(batch, first, n);
+    const cursors: [CursorImpl, number][] = [];
+    for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
+    const req: CommitRequest = {
+      t: 'commit', first, rows, cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
     };
-    const insert = this.st.insert;
-    this.txn = db.transaction((items: PendingWrite[]): number => {
-      let seq = this.lastSeq;
-      for (const w of items) {
-        const it = w.item;
-        if (it.k === KIND_SAMPLE) {
-          for (const s of it.batch.samples) {
-            insert.run(++seq, KIND_SAMPLE, s.source, s.tag, s.ts, valueType(s.value), qualityCode(s.quality), valueColumn(s.value), s.reason ?? null, null);
-          }
-        } else if (it.k === KIND_PREDICTION) {
-          for (const p of it.list) {
-            insert.run(++seq, KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs }));
-          }
-        } else {
-          for (const e of it.list) {
-            insert.run(++seq, KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, JSON.stringify({ severity: e.severity, data: e.data }));
-          }
+    const f: InFlightCommit = { batch, rows: n, first, records, cursors, done: Promise.resolve() };
+    f.done = writer.commit(req).then(
+      (r) => this.committed(f, r),
+      (e: unknown) => this.committed(f, { t: 'committed', ok: false, error: errorMessage(e) }),
+    );
+    this.inFlight = f;
+    return true;
+  }
+
+  /** The rows for the writer thread, and the records as sinks will read them (seq from `first`). */
+  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[] } {
+    const rows: CommitRequest['rows'] = [];
+    // no sink: nobody would read them from memory
+    const keep = this.cursors.size > 0;
+    const records = new Array<OutboxRecord>(keep ? n : 0);
+    const prefix = this.idPrefix;
+    let seq = first;
+    let i = 0;
+    for (const w of batch) {
+      const it = w.item;
+      if (it.k === KIND_SAMPLE) {
+        for (const s of it.batch.samples) {
+          rows.push(KIND_SAMPLE, s.source, s.tag, s.ts, valueType(s.value), qualityCode(s.quality), valueColumn(s.value), s.reason ?? null, null);
+          if (keep) records[i++] = sampleRecord(s, seq, prefix);
+          seq++;
+        }
+      } else if (it.k === KIND_PREDICTION) {
+        for (const p of it.list) {
+          const extra = JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs });
+          rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra);
+          if (keep) records[i++] = predictionRecord(p, extra, seq, prefix);
+          seq++;
+        }
+      } else {
+        for (const e of it.list) {
+          const extra = JSON.stringify({ severity: e.severity, data: e.data });
+          rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra);
+          if (keep) records[i++] = eventRecord(e, extra, seq, prefix);
+          seq++;
         }
       }
-      if (seq !== this.lastSeq) {
-        this.st.setLastSeq.run(seq);
-        this.st.insertCommit.run(seq, Date.now());
+    }
+    return { rows, records };
+  }
+
+  private committed(f: InFlightCommit, r: CommitReply): void {
+    this.inFlight = undefined;
+    this.lastCommitOk = r.ok;
+    if (!r.ok) {
+      const err = new FgError('FG_E_OUTBOX_WRITE', `outbox commit failed: ${r.error}`);
+      this.sm.error(err.code);
+      this.ctx.log.error({ code: err.code, err: r.error, rows: f.rows }, 'outbox commit failed; the writes were not accepted');
+      for (const w of f.batch) w.reject(err);
+      for (const [c] of f.cursors) c.persisted = -1; // unknown: write again next time
+    } else {
+      for (const [c, at] of f.cursors) c.persisted = at;
+      this.lastSeq = r.lastSeq;
+      this.firstSeq = r.firstSeq;
+      this.rows = r.rows;
+      this.usedBytes = r.usedBytes;
+      this.lastCommitMs = r.ms;
+      this.maxCommitMs = Math.max(this.maxCommitMs, r.ms);
+      if (f.rows > 0) {
+        if (f.records.length === f.rows) this.tail.append(f.first, f.records);
+        this.accepted += f.rows;
+        this.commits++;
+        this.rowsSinceCheckpoint += f.rows;
+        this.sm.received(f.rows);
       }
-      for (const c of this.cursors.values()) if (c.acked !== c.persisted) this.st.upsertCursor.run(c.sink, c.acked);
-      this.deleteConfirmed();
-      this.expire();
-      return seq;
-    });
+      this.trimTail();
+      if (r.droppedExpired > 0) this.countDrop(r.droppedExpired, 'expired');
+      if (r.droppedFull > 0) this.countDrop(r.droppedFull, 'full');
+      if (r.checkpoint) {
+        this.checkpoints++;
+        this.maxCheckpointMs = Math.max(this.maxCheckpointMs, r.checkpoint.ms);
+        if (r.checkpoint.error) {
+          this.sm.error('FG_E_OUTBOX_WRITE');
+          this.ctx.log.warn({ code: 'FG_E_OUTBOX_WRITE', err: r.checkpoint.error }, 'outbox checkpoint failed; retried later');
+        }
+      }
+      if (r.warning) this.ctx.log.warn({ code: 'FG_E_OUTBOX_WRITE', err: r.warning }, 'outbox housekeeping failed; retried with the next commit');
+      this.updateGauges();
+      this.applyFullState();
+      for (const w of f.batch) w.resolve();
+      if (f.rows > 0) this.notify();
+      if (r.moreConfirmed) this.commitWanted = true;
+    }
+    if (this.state !== 'running') {
+      // stop() drives what is left: it waits for this commit, then posts one for the rest
+      return;
+    }
+    if (this.pendingRows >= this.cfg.commitRows) this.commit();
+    else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
+  }
+
+  private writerCrashed(e: Error): void {
+    if (this.state !== 'running') return;
+    this.state = 'failed';
+    this.failure = `writer thread: ${e.message}`;
+    const err = new FgError('FG_E_OUTBOX_WRITE', `the outbox writer thread failed: ${e.message}`, { cause: e });
+    this.sm.error(err.code);
+    this.ctx.log.error({ code: err.code, err: e.message }, 'the outbox writer thread failed; writes are not accepted');
+    this.clearTimers();
+    for (const w of [...this.pending, ...this.blocked]) w.reject(err);
+    this.pending = [];
+    this.pendingRows = 0;
+    this.blocked = [];
   }
 
   // ---- retention ----------------------------------------------------------------------------
+
+  /**
+   * Records every sink has read leave the tail: the sink holds what it sends until confirmed, and
+   * a re-send after a failure reads from the file. Keeping the tail short matters: records that
+   * live across garbage collections are what makes the young-generation GC pauses long.
+   */
+  trimTail(): void {
+    // no sink: nobody reads from memory (a cursor taken later reads from the file)
+    let through = this.cursors.size === 0 ? this.lastSeq : this.firstSeq - 1;
+    if (this.cursors.size > 0) {
+      let m = Infinity;
+      for (const c of this.cursors.values()) m = Math.min(m, Math.max(c.readTo, c.acked));
+      through = Math.max(through, m);
+    }
+    this.tail.trimThrough(through);
+  }
 
   private minAcked(): number {
     if (this.cursors.size === 0) return 0; // no sink: nothing is confirmed, the size bound applies
@@ -396,65 +517,15 @@ export class OutboxImpl implements Outbox {
     return m;
   }
 
-  /** Deletes rows in [firstSeq, upTo]; returns how many went. */
-  private deleteThrough(upTo: number): number {
-    let n = 0;
-    while (this.firstSeq <= upTo) {
-      const hi = Math.min(upTo, this.firstSeq + DELETE_CHUNK - 1);
-      n += this.st.deleteUpTo.run(this.firstSeq, hi).changes;
-      this.firstSeq = hi + 1;
-    }
-    if (n > 0) {
-      this.st.deleteCommitsUpTo.run(upTo);
-      this.rows -= n;
-    }
-    return n;
-  }
-
-  private deleteConfirmed(): void {
-    // at most one chunk per commit keeps commit times flat while a big backlog is confirmed
-    const upTo = Math.min(this.minAcked(), this.firstSeq + DELETE_CHUNK - 1);
-    if (upTo >= this.firstSeq) {
-      this.deleteThrough(upTo);
-      if (this.minAcked() >= this.firstSeq) this.armTimer();
-    }
-  }
-
-  private expire(): void {
-    if (this.cfg.maxAge === undefined) return;
-    const bound = this.st.expiredSeq.get(Date.now() - this.cfg.maxAge);
-    if (bound === null || bound === undefined || bound < this.firstSeq) return;
-    const confirmed = Math.min(this.minAcked(), bound);
-    if (confirmed >= this.firstSeq) this.deleteThrough(confirmed);
-    const n = this.deleteThrough(bound);
-    if (n > 0) this.countDrop(n, 'expired');
-  }
-
-  private measure(): void {
-    if (!this.db) return;
-    this.usedBytes = (this.st.pageCount.get()! - this.st.freelist.get()!) * this.pageSize;
+  private updateGauges(): void {
     this.gRows.set(this.rows);
     this.gBytes.set(this.usedBytes);
     for (const c of this.cursors.values()) this.gBacklog.labels(c.sink).set(this.countAfter(c.acked));
   }
 
-  /** Over the bound: drop the oldest (counted) or hold writers back until sinks confirm. */
-  private applyFullPolicy(): void {
+  /** Over the bound: the writer thread dropped the oldest (drop-oldest), or writers wait (block). */
+  private applyFullState(): void {
     const max = this.cfg.maxBytes;
-    if (this.usedBytes >= max && this.cfg.whenFull === 'drop-oldest') {
-      for (let i = 0; i < 8 && this.usedBytes >= max && this.rows > 0; i++) {
-        const perRow = Math.max(1, this.usedBytes / Math.max(1, this.rows));
-        const n = Math.max(1, Math.ceil((this.usedBytes - max * 0.9) / perRow));
-        const upTo = Math.min(this.lastSeq, this.firstSeq + n - 1);
-        const confirmed = Math.min(this.minAcked(), upTo);
-        const dropped = this.db!.transaction(() => {
-          if (confirmed >= this.firstSeq) this.deleteThrough(confirmed);
-          return this.deleteThrough(upTo);
-        })();
-        if (dropped > 0) this.countDrop(dropped, 'full');
-        this.measure();
-      }
-    }
     const wasFull = this.full;
     this.full = this.usedBytes >= max;
     if (this.full && !wasFull) {
@@ -484,14 +555,14 @@ export class OutboxImpl implements Outbox {
     }
   }
 
-  private maybeCheckpoint(): void {
-    if (!this.checkpointer || this.rowsSinceCheckpoint === 0) return;
+  /** Whether this commit should end with a WAL checkpoint (the writer thread runs it after the commit). */
+  private checkpointDue(): boolean {
+    if (this.rowsSinceCheckpoint === 0) return false;
     const now = performance.now();
-    if (now - this.lastCheckpointAt < this.cfg.checkpointInterval) return;
-    if (this.checkpointer.request()) {
-      this.lastCheckpointAt = now;
-      this.rowsSinceCheckpoint = 0;
-    }
+    if (now - this.lastCheckpointAt < this.cfg.checkpointInterval) return false;
+    this.lastCheckpointAt = now;
+    this.rowsSinceCheckpoint = 0;
+    return true;
   }
 
   // ---- readers ------------------------------------------------------------------------------
@@ -519,17 +590,15 @@ export class OutboxImpl implements Outbox {
         this.ctx.log.warn({ sink, seq }, 'outbox cursor of a sink that is no longer configured was removed');
       }
     }
-    for (const c of this.cursors.values()) {
-      if (c.persisted === -1) {
-        c.acked = this.firstSeq - 1;
-        c.persisted = -1;
-      }
-    }
   }
 
+  /** From memory when the tail reaches back to `afterSeq`, else from the file (committed rows only). */
   read(afterSeq: number, limit: number): OutboxRecord[] {
-    if (!this.db) return [];
-    const rows = this.st.read.all(afterSeq, limit);
+    if (!this.readStmt) return [];
+    // the tail answers only when it reaches the log's end (commits without a sink keep no records)
+    const fromTail = this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
+    if (fromTail) return fromTail;
+    const rows = this.readStmt.all(afterSeq, this.lastSeq, limit);
     const out = new Array<OutboxRecord>(rows.length);
     for (let i = 0; i < rows.length; i++) out[i] = decodeTuple(rows[i]!, this.idPrefix);
     return out;
@@ -581,7 +650,7 @@ export class OutboxImpl implements Outbox {
       commits: this.commits, accepted: this.accepted, dropped: { full: this.droppedFull, expired: this.droppedExpired },
       usedBytes: this.usedBytes, maxBytes: this.cfg.maxBytes, full: this.full, blockedWrites: this.blocked.length,
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
-      checkpoints: this.checkpointer?.count ?? 0, maxCheckpointMs: this.checkpointer?.maxMs ?? 0,
+      checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs,
       movedAside: this.movedAside,
     };
   }

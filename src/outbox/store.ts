@@ -78,7 +78,7 @@ function openChecked(path: string, synchronous: 'normal' | 'full'): Db {
 /** Per-connection settings, for every connection that writes. */
 function configure(db: Db, synchronous: 'normal' | 'full'): void {
   db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-  // checkpoints are ours (see checkpointer.ts): no 10-30 ms auto-checkpoint inside a commit
+  // checkpoints are ours (between commits on the writer thread, writer-worker.ts): no 10-30 ms auto-checkpoint inside a commit
   db.pragma('wal_autocheckpoint = 0');
   // after a checkpoint resets the WAL, truncate it back to this size (flash: keep the file small)
   db.pragma('journal_size_limit = 67108864');

@@ -31,3 +31,40 @@ export function recordJson(r: OutboxRecord): RecordJson {
     }
   }
 }
+
+/** JSON text of strings seen before in this chunk (sources and tags repeat): quoted and escaped once. */
+export type JsonStrings = Map<string, string>;
+
+function quoted(s: string, seen: JsonStrings): string {
+  let q = seen.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (seen.size < 10_000) seen.set(s, q);
+  }
+  return q;
+}
+
+function jsonNumber(n: number): string {
+  return Number.isFinite(n) ? String(n) : 'null'; // as JSON.stringify writes numbers
+}
+
+/**
+ * `JSON.stringify(recordJson(r))`, byte for byte, without building the object first: samples are
+ * nearly every record and this is the sinks' hottest path. Predictions and events take the plain way.
+ */
+export function recordJsonText(r: OutboxRecord, seen: JsonStrings): string {
+  if (r.kind !== 'sample') return JSON.stringify(recordJson(r));
+  const s = r.sample;
+  const v = s.value;
+  let value: string;
+  switch (typeof v) {
+    case 'number': value = jsonNumber(v); break;
+    case 'boolean': value = v ? 'true' : 'false'; break;
+    case 'string': value = JSON.stringify(v); break;
+    case 'bigint': value = `"${v.toString()}"`; break;
+    default: value = 'null';
+  }
+  let text = `{"id":${JSON.stringify(r.id)},"kind":"sample","source":${quoted(s.source, seen)},"tag":${quoted(s.tag, seen)},"ts":${jsonNumber(s.ts)},"value":${value},"quality":${quoted(s.quality, seen)}`;
+  if (s.reason !== undefined) text += `,"reason":${quoted(s.reason, seen)}`;
+  return text + '}';
+}

@@ -2,6 +2,7 @@
 // (same rows, same transaction size, same run), event-loop delay p99 during each, write volume
 // per record, and end to end into an in-process MQTT broker with QoS 1. Runs well under 2 minutes.
 import { readFileSync } from 'node:fs';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
@@ -14,6 +15,8 @@ import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
 const ROWS = Number(process.env.BENCH_ROWS ?? 600_000);
 const TXN = Number(process.env.BENCH_TXN ?? 1000);
 const BATCH = 100; // samples per SampleBatch (one poll)
+/** the end-to-end run is repeated (the machine is shared and noisy): each run and the median are printed */
+const E2E_RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
 
 function wchar(): number {
   try {
@@ -94,14 +97,14 @@ async function outbox(dir: string) {
 }
 
 /** End to end: written into the outbox while the MQTT sink publishes JSON batches with QoS 1; done when every PUBACK is in. */
-async function endToEnd(dir: string) {
+async function endToEnd(dir: string, run: number) {
   const n = Math.min(ROWS, 300_000);
   const ctx = { ...tempContext('gw-bench'), gateway: { id: 'gw-bench', dataDir: dir } };
   const broker = new TestBroker();
   await broker.start();
   let published = 0;
   broker.onPublish = () => { published++; };
-  const box = createOutbox(outboxSchema.parse({ path: 'e2e.db', commitRows: TXN, maxBytes: '4GB' }), ctx);
+  const box = createOutbox(outboxSchema.parse({ path: `e2e-${run}.db`, commitRows: TXN, maxBytes: '4GB' }), ctx);
   const sink = createSink(sinkSchema.parse({ id: 'mqtt', type: 'mqtt', url: broker.url, qos: 1, batchSize: Number(process.env.BENCH_SINK_BATCH ?? 1000), maxInFlight: 16 }), box, ctx);
   await box.start();
   await sink.start();
@@ -120,10 +123,11 @@ async function endToEnd(dir: string) {
   while ((sink.probe().details?.sent as number) < n) await new Promise((r) => setTimeout(r, 5));
   const secs = (performance.now() - t0) / 1000;
   const loop = stop();
+  const s = box.stats();
   await sink.stop(2000);
   await box.stop(2000);
   await broker.stop();
-  return { rate: n / secs, acceptedRate: n / acceptedSecs, loop, messages: published, n };
+  return { rate: n / secs, acceptedRate: n / acceptedSecs, loop, messages: published, n, maxCommitMs: s.maxCommitMs };
 }
 
 const f = (x: number) => Math.round(x).toLocaleString('en-US');
@@ -137,13 +141,21 @@ try {
   const r = await raw(dir.dir, false);
   console.log(`raw, no checkpoint (ceiling)  ${f(r.rate)} rows/s   loop p99 ${ms(r.loop.p99)} ms (max ${ms(r.loop.max)})   txn p99 ${ms(r.txnP99)} ms max ${ms(r.txnMax)} ms (WAL only grows)   written ${f(r.bytesPerRow)} B/row`);
   const o = await outbox(dir.dir);
-  console.log(`outbox (group commit)         ${f(o.rate)} rows/s   loop p99 ${ms(o.loop.p99)} ms (max ${ms(o.loop.max)})   ${o.commits} commits, max ${ms(o.maxCommitMs)} ms; ${o.checkpoints} worker checkpoints, max ${ms(o.maxCheckpointMs)} ms   written ${f(o.bytesPerRow)} B/row`);
-  const e = await endToEnd(dir.dir);
-  console.log(`end to end MQTT QoS 1         ${f(e.rate)} records/s delivered (PUBACKed)   accepted ${f(e.acceptedRate)}/s   loop p99 ${ms(e.loop.p99)} ms (max ${ms(e.loop.max)})   ${f(e.n)} records in ${f(e.messages)} messages`);
+  console.log(`outbox (group commit)         ${f(o.rate)} rows/s   loop p99 ${ms(o.loop.p99)} ms (max ${ms(o.loop.max)})   ${o.commits} commits, max ${ms(o.maxCommitMs)} ms; ${o.checkpoints} checkpoints (writer thread), max ${ms(o.maxCheckpointMs)} ms   written ${f(o.bytesPerRow)} B/row`);
+  const runs = [];
+  for (let i = 0; i < E2E_RUNS; i++) {
+    const e = await endToEnd(dir.dir, i);
+    runs.push(e);
+    console.log(`end to end MQTT QoS 1 (#${i + 1})   ${f(e.rate)} records/s delivered (PUBACKed)   accepted ${f(e.acceptedRate)}/s   loop p99 ${ms(e.loop.p99)} ms (max ${ms(e.loop.max)})   ${f(e.n)} records in ${f(e.messages)} messages; writer thread commit max ${ms(e.maxCommitMs)} ms`);
+  }
+  const median = (xs: number[]) => pct(xs, 50);
+  const e = { rate: median(runs.map((x) => x.rate)), loop: { p99: median(runs.map((x) => x.loop.p99)) } };
+  const worst = { rate: Math.min(...runs.map((x) => x.rate)), p99: Math.max(...runs.map((x) => x.loop.p99)) };
   console.log('');
   console.log(`ratio outbox / raw ceiling:   ${(o.rate / r.rate).toFixed(2)}x   (target >= 0.5x); vs raw with auto-checkpoint ${(o.rate / r0.rate).toFixed(2)}x`);
-  console.log(`ratio end-to-end / raw:       ${(e.rate / r.rate).toFixed(2)}x   (target >= 100,000 records/s: ${e.rate >= 100_000 ? 'met' : 'NOT met'})`);
-  console.log(`event-loop p99 outbox / e2e:  ${ms(o.loop.p99)} / ${ms(e.loop.p99)} ms   (target < 20 ms)`);
+  console.log(`ratio end-to-end / raw:       ${(e.rate / r.rate).toFixed(2)}x   median of ${runs.length}: ${f(e.rate)} records/s, worst ${f(worst.rate)}   (target >= 100,000 records/s: ${e.rate >= 100_000 ? 'met' : 'NOT met'})`);
+  console.log(`event-loop p99 outbox / e2e:  ${ms(o.loop.p99)} / ${ms(e.loop.p99)} ms (e2e median; worst ${ms(worst.p99)})   (target < 20 ms)`);
+  console.log(`load average (1 min) at the end: ${loadavg()[0]!.toFixed(2)} on ${availableParallelism()} cores (the figures depend on what else runs)`);
 } finally {
   dir.cleanup();
 }

@@ -1,6 +1,6 @@
 import type { OutboxRecord } from '../../outbox/index.ts';
 import { recordSource } from '../../outbox/records.ts';
-import { type RecordJson, recordJson } from '../json.ts';
+import { type JsonStrings, recordJsonText } from '../json.ts';
 
 export interface OutgoingMessage {
   topic: string;
@@ -24,25 +24,44 @@ function tagOf(r: OutboxRecord): string {
  */
 export function jsonMessages(records: OutboxRecord[], o: { gateway: string; template: string; mode: 'batch' | 'sample'; qos: 0 | 1 }): OutgoingMessage[] {
   const out: OutgoingMessage[] = [];
+  const seen: JsonStrings = new Map();
   if (o.mode === 'sample') {
     for (const r of records) {
       const topic = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source: recordSource(r), tag: tagOf(r) });
-      out.push({ topic, payload: JSON.stringify(recordJson(r)), qos: o.qos });
+      out.push({ topic, payload: recordJsonText(r, seen), qos: o.qos });
     }
     return out;
   }
   // per-source order is the promise; one message per topic per chunk keeps messages large
-  const groups = new Map<string, RecordJson[]>();
-  const topics = new Map<string, string>(); // kind+source -> topic: render once per chunk, not per record
+  const groups = new Map<string, string[]>(); // topic -> record texts
+  const byKind = new Map<string, Map<string, string[]>>(); // kind -> source -> its topic's group: rendered once per chunk
+  let lastKind = '';
+  let lastSource = '';
+  let last: string[] | undefined;
   for (const r of records) {
     const source = recordSource(r);
-    const key = `${r.kind}\u0000${source}`;
-    let t = topics.get(key);
-    if (t === undefined) topics.set(key, (t = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source })));
-    let g = groups.get(t);
-    if (!g) groups.set(t, (g = []));
-    g.push(recordJson(r));
+    let g = last;
+    // records come in runs of one source: skip the lookups while the run lasts
+    if (g === undefined || r.kind !== lastKind || source !== lastSource) {
+      let bySource = byKind.get(r.kind);
+      if (!bySource) byKind.set(r.kind, (bySource = new Map()));
+      g = bySource.get(source);
+      if (!g) {
+        const topic = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source });
+        g = groups.get(topic);
+        if (!g) groups.set(topic, (g = []));
+        bySource.set(source, g);
+      }
+      last = g;
+      lastKind = r.kind;
+      lastSource = source;
+    }
+    g.push(recordJsonText(r, seen));
   }
-  for (const [topic, group] of groups) out.push({ topic, payload: JSON.stringify({ gateway: o.gateway, records: group }), qos: o.qos });
+  // the same text as JSON.stringify({ gateway, records }) would give
+  const head = `{"gateway":${JSON.stringify(o.gateway)},"records":[`;
+  // a Buffer, not a string: the client keeps each message until its PUBACK, and off-heap bytes are
+  // not copied by every young-generation GC meanwhile
+  for (const [topic, group] of groups) out.push({ topic, payload: Buffer.from(`${head}${group.join(',')}]}`), qos: o.qos });
   return out;
 }

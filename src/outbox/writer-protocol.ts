@@ -1,0 +1,46 @@
+/** Messages between the outbox (main thread) and its writer thread (writer-worker.ts). */
+
+export interface WriterInit {
+  path: string;
+  synchronous: 'normal' | 'full';
+  maxBytes: number;
+  whenFull: 'block' | 'drop-oldest';
+  maxAge?: number;
+}
+
+/** Values per row in `CommitRequest.rows`, in column order after seq. */
+export const ROW_WIDTH = 9;
+
+/**
+ * One group commit. `rows` is flat (ROW_WIDTH values a row: kind, source, tag, ts, vtype, quality,
+ * value, reason, extra): a flat array of primitives is the cheapest thing to post to a thread.
+ * The new rows get seq `first`, `first + 1`, ...: the main thread assigns them (it is the only writer).
+ */
+export interface CommitRequest {
+  t: 'commit';
+  first: number;
+  rows: (string | number | null)[];
+  /** cursor positions to persist in the same transaction */
+  cursors: [string, number][];
+  /** every sink confirmed up to here (0 with no sinks: nothing is confirmed) */
+  minAcked: number;
+  /** run a PASSIVE WAL checkpoint after the commit */
+  checkpoint: boolean;
+}
+
+export type ToWriter = CommitRequest | { t: 'close' };
+
+/** The log's shape after a commit (the writer thread is the only one that deletes). */
+export interface LogState {
+  lastSeq: number;
+  firstSeq: number;
+  rows: number;
+  usedBytes: number;
+}
+
+export type FromWriter =
+  | ({ t: 'ready' } & LogState)
+  | ({ t: 'committed'; ok: true; ms: number; droppedFull: number; droppedExpired: number; moreConfirmed: boolean; warning?: string; checkpoint?: { ms: number; error?: string } } & LogState)
+  | { t: 'committed'; ok: false; error: string }
+  | { t: 'closed'; error?: string }
+  | { t: 'fatal'; error: string };
