@@ -253,3 +253,23 @@ describe('outbox', () => {
     assert.deepEqual(leftover, []);
   });
 });
+
+test('the probe reports the backlog and how long its oldest record has waited', async () => {
+  const box = open(cfg(), ctx());
+  const cur = box.cursor('s1');
+  await box.start();
+  assert.equal(box.probe().details?.oldestAgeMs, undefined, 'no backlog, no age');
+  await box.writeSamples(numberBatch('a', 0, 3));
+  await sleep(60);
+  await box.writeSamples(numberBatch('a', 3, 2));
+  const d1 = box.probe().details!;
+  assert.equal(d1.backlog, 5);
+  assert.ok((d1.oldestAgeMs as number) >= 50, `oldest age ${d1.oldestAgeMs}`);
+  // once the first commit is confirmed, the age is that of the second one
+  cur.ack(3);
+  const d2 = box.probe().details!;
+  assert.equal(d2.backlog, 2);
+  assert.ok((d2.oldestAgeMs as number) < 50, `oldest age ${d2.oldestAgeMs}`);
+  cur.ack(5);
+  assert.equal(box.probe().details?.oldestAgeMs, undefined);
+});

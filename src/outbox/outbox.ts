@@ -181,6 +181,8 @@ export class OutboxImpl implements Outbox {
   private rowsSinceCheckpoint = 0;
 
   private readStmt?: Statement<[number, number, number], RecordTuple>;
+  /** commit time of the oldest record not yet confirmed by every sink (the backlog's age) */
+  private oldestStmt?: Statement<[number], number>;
   private readonly gRows;
   private readonly gBytes;
   private readonly gBacklog;
@@ -236,6 +238,7 @@ export class OutboxImpl implements Outbox {
       // raw(): arrays instead of objects, measurably cheaper per row
       'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
     ).raw(true);
+    this.oldestStmt = db.prepare<[number], number>('SELECT at FROM commits WHERE last_seq > ? ORDER BY last_seq LIMIT 1').pluck(true);
     for (const c of this.cursors.values()) {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
       c.readTo = c.acked;
@@ -280,6 +283,7 @@ export class OutboxImpl implements Outbox {
     this.writer = undefined;
     if (err) this.ctx.log.warn({ err }, 'final outbox checkpoint failed; the WAL is replayed at next start');
     this.readStmt = undefined;
+    this.oldestStmt = undefined;
     this.db?.close();
     this.db = undefined;
     this.state = 'stopped';
@@ -290,6 +294,7 @@ export class OutboxImpl implements Outbox {
       rows: this.rows, usedBytes: this.usedBytes, maxBytes: this.cfg.maxBytes, lastSeq: this.lastSeq,
       droppedFull: this.droppedFull, droppedExpired: this.droppedExpired, blockedWrites: this.blocked.length,
       lastCommitMs: round(this.lastCommitMs), movedAside: this.movedAside,
+      backlog: this.countAfter(this.minAcked()), oldestAgeMs: this.oldestAgeMs(),
     };
     if (this.state === 'failed') return { state: 'down', reason: `outbox failed: ${this.failure}`, details };
     if (this.state !== 'running') return { state: 'down', reason: `outbox is ${this.state}`, details };
@@ -508,6 +513,14 @@ export class OutboxImpl implements Outbox {
       through = Math.max(through, m);
     }
     this.tail.trimThrough(through);
+  }
+
+  /** How long the oldest unconfirmed record has waited (one indexed lookup; for probes, not per record). */
+  private oldestAgeMs(): number | undefined {
+    const floor = Math.max(this.minAcked(), this.firstSeq - 1);
+    if (!this.oldestStmt || floor >= this.lastSeq) return undefined;
+    const at = this.oldestStmt.get(floor);
+    return typeof at === 'number' ? Math.max(0, Date.now() - at) : undefined;
   }
 
   private minAcked(): number {
