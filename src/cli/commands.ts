@@ -1,6 +1,5 @@
 import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
@@ -64,9 +63,8 @@ export const commands: Record<string, Command> = {
   },
 
   async schema() {
-    const { configSchema } = await import('../config/schema.ts');
-    const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
-    process.stdout.write(`${JSON.stringify({ ...schema, title: 'fieldgate configuration' }, null, 2)}\n`);
+    const { renderJsonSchema } = await import('../config/docs.ts');
+    process.stdout.write(renderJsonSchema());
     return 0;
   },
 
