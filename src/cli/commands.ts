@@ -71,9 +71,31 @@ export const commands: Record<string, Command> = {
   async simulate(ctx) {
     const loaded = needConfig(ctx);
     if (loaded.config.simulators.length === 0) throw new UsageError(`${ctx.config} has no simulators: section`);
-    const { runLifecycle } = await import('./lifecycle.ts');
-    const only = { ...loaded.config, sources: [], models: [], sinks: [], health: { ...loaded.config.health, enabled: false } };
-    return runLifecycle({ ...loaded, config: only }, loggerFor(loaded), { configPath: ctx.config!, simulateOnly: true });
+    // only the simulators: no outbox, no data directory, nothing else of the pipeline
+    const { findDriver } = await import('../../drivers/index.ts');
+    const { Metrics } = await import('../core/metrics.ts');
+    const log = loggerFor(loaded);
+    const stageCtx = {
+      gateway: { id: loaded.config.gateway.id, dataDir: join(loaded.baseDir, loaded.config.gateway.dataDir) },
+      log,
+      metrics: new Metrics(),
+      resolvePath: (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p)),
+    };
+    const handles = [];
+    try {
+      for (const sim of loaded.config.simulators as { id: string; type: string }[]) {
+        const h = await findDriver(sim.type)!.simulator!.start(sim, stageCtx);
+        log.info({ simulator: sim.id, address: h.address }, 'simulator listening');
+        handles.push(h);
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+    } finally {
+      for (const h of handles.reverse()) await h.stop();
+    }
+    return 0;
   },
 
   async browse(ctx) {

@@ -11,7 +11,6 @@ import { writePidFile } from './commands.ts';
 
 export interface LifecycleOptions {
   configPath: string;
-  simulateOnly?: boolean;
   /** drain deadline on SIGTERM/SIGINT */
   drainMs?: number;
   /**
@@ -34,20 +33,18 @@ export interface LifecycleOptions {
 export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: LifecycleOptions): Promise<number> {
   const pipeline = new Pipeline({ config: loaded.config, baseDir: loaded.baseDir, log, drivers: opts.drivers });
   await pipeline.start();
-  const removePid = opts.simulateOnly ? () => {} : writePidFile(pipeline.ctx.gateway.dataDir);
+  const removePid = writePidFile(pipeline.ctx.gateway.dataDir);
   opts.onStarted?.(pipeline);
-  if (!opts.simulateOnly) {
-    const look = whereToLook(pipeline);
-    // a person at a terminal gets a short plain list; a log collector gets one structured line
-    if (process.stderr.isTTY) process.stderr.write(`\nfieldgate ${pipeline.ctx.gateway.id} is running\n${look.map((l) => `  ${l}`).join('\n')}\n\n`);
-    else log.info({ whereToLook: look }, 'where to look');
-  }
+  const look = whereToLook(pipeline);
+  // a person at a terminal gets a short plain list; a log collector gets one structured line
+  if (process.stderr.isTTY) process.stderr.write(`\nfieldgate ${pipeline.ctx.gateway.id} is running\n${look.map((l) => `  ${l}`).join('\n')}\n\n`);
+  else log.info({ whereToLook: look }, 'where to look');
 
   // reloads run one at a time; a signal during one queues exactly one more
   let reloading: Promise<ReloadResult | undefined> = Promise.resolve(undefined);
   let queued = false;
   const reload = (why: string): void => {
-    if (opts.simulateOnly || queued) return;
+    if (queued) return;
     queued = true;
     reloading = reloading.then(async () => {
       queued = false;
@@ -63,7 +60,7 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
   };
   const onHup = (): void => reload('SIGHUP');
   process.on('SIGHUP', onHup);
-  const watcher = loaded.config.health.watchConfig && !opts.simulateOnly ? watchFile(opts.configPath, () => reload('file changed'), log) : undefined;
+  const watcher = loaded.config.health.watchConfig ? watchFile(opts.configPath, () => reload('file changed'), log) : undefined;
   const stopStatus = opts.statusLine && pipeline.health
     ? startStatusLine({ stream: process.stdout, status: () => pipeline.health!.status() })
     : undefined;

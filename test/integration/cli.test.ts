@@ -90,3 +90,42 @@ test('schema prints a JSON Schema that rejects unknown keys', () => {
   assert.equal(schema.additionalProperties, false);
   for (const k of ['gateway', 'sources', 'models', 'outbox', 'sinks', 'health', 'log']) assert.ok(k in schema.properties, k);
 });
+
+test('simulate runs only the simulators (no data directory) until SIGINT, then exits 0', async () => {
+  const { spawn } = await import('node:child_process');
+  const { connect } = await import('node:net');
+  const { existsSync } = await import('node:fs');
+  const dir = mkdtempSync(join(tmpdir(), 'fg-cli-'));
+  try {
+    const file = join(dir, 'sim.yaml');
+    writeFileSync(file, [
+      'gateway: { dataDir: ./data }',
+      'simulators:',
+      '  - { type: modbus, id: s1, port: 0, devices: [ { unit: 1, registers: [ { address: "40001", value: 7 } ] } ] }',
+      'log: { format: json }',
+    ].join('\n'));
+    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'simulate', '-c', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    const port = await new Promise<number>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /"address":"modbus-tcp:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
+        if (m) {
+          clearTimeout(t);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(); });
+      s.on('error', reject);
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    assert.equal(existsSync(join(dir, 'data')), false, 'simulate creates no data directory');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
