@@ -79,7 +79,7 @@ export const thresholdSchema = z
 
 export const batchingSchema = z
   .strictObject({
-    maxBatch: z.number().int().positive().max(4096).default(64).describe('windows per model run at most (models with a dynamic batch dimension)'),
+    maxBatch: z.number().int().positive().max(4096).default(64).describe('windows per request the batcher forms (models with a dynamic batch dimension); a worker may run several queued requests as one session.run unless workers.merge is false'),
     maxWait: duration().prefault(10).describe('how long the first window of a batch waits for more'),
     queue: z.number().int().positive().default(1024).describe('windows the request channel holds; when full the oldest is dropped and counted'),
   })
@@ -90,6 +90,8 @@ export const workersSchema = z
     min: z.number().int().positive().default(1).describe('workers always running'),
     max: z.number().int().positive().default(2).describe('workers at most'),
     intraOpNumThreads: z.number().int().positive().default(1).describe('threads per ONNX session'),
+    merge: z.boolean().default(true).describe('a worker runs the requests it holds as one session.run (dynamic batch dimension only; each request still gets exactly its rows): far fewer calls, larger runs'),
+    nice: z.number().int().min(0).max(19).default(5).describe('Linux niceness of the worker threads, so inference yields the CPU to the event loop on small machines'),
     targetP99: duration().prefault(100).describe('scale up when run latency p99 exceeds this or the queue backs up'),
     cooldown: duration().prefault(10_000).describe('least time between two scaling decisions'),
   })

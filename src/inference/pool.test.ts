@@ -61,6 +61,32 @@ describe('WorkerPool', () => {
     await direct.release();
   });
 
+  it('merges the batches a worker holds into one session.run, each batch getting exactly its own outputs', async () => {
+    const direct = await ort.InferenceSession.create(linear, { intraOpNumThreads: 1 });
+    for (const merge of [true, false]) {
+      // depth 8: the 8 batches below leave in two groups of 4
+      const pool = new WorkerPool(poolOptions(linear, { min: 1, max: 1, merge, inFlightPerWorker: 8 }));
+      await pool.start();
+      try {
+        const batches = [3, 64, 1, 17, 5, 40, 2, 9].map((n, k) => rowsOf(n, 10 + k));
+        // packed in place into the group's buffer, as the stage does
+        const results = await Promise.all(batches.map((x) => pool.run(x.length / IN, (into) => void into.set(x))));
+        for (let k = 0; k < batches.length; k++) {
+          const x = batches[k]!;
+          const want = (await direct.run({ x: new ort.Tensor('float32', x, [x.length / IN, IN]) })).y!.data as Float32Array;
+          const got = results[k]!.outputs.y!;
+          assert.equal(got.length, want.length, `merge ${merge} batch ${k}`);
+          for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-6, `merge ${merge} batch ${k} [${i}]: ${got[i]} vs ${want[i]}`);
+        }
+        assert.deepEqual(pool.runStats, { batches: 8, sessionRuns: merge ? 2 : 8 });
+      } finally {
+        await pool.stop(1000);
+      }
+      assert.equal(pool.workers, 0);
+    }
+    await direct.release();
+  });
+
   it('replaces a worker that dies with batches in flight and retries them once', async () => {
     const pool = new WorkerPool(poolOptions(slow, { outputNames: ['y'] }));
     await pool.start();

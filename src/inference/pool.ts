@@ -1,9 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import { CircuitBreaker } from '../core/breaker.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
-import type { FromWorker, Signature, ToWorker, WorkerInit } from './protocol.ts';
+import type { FromWorker, RunJob, Signature, ToWorker, WorkerInit } from './protocol.ts';
 
 const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+/**
+ * Batches a worker holds (running or queued in it) adapt to the model's speed: about this much
+ * queued compute per worker, so a worker never idles waiting for the round trip to the main
+ * thread, yet a slow model does not hoard work that could still be dropped by its deadline.
+ */
+const PIPELINE_MS = 2;
+const MIN_DEPTH = 2;
+const MAX_DEPTH = 32;
+/**
+ * Worker threads below the main thread, so the event loop gets a core first when both are busy
+ * (measured: lower main-thread loop delay than at 0, see README).
+ */
+const DEFAULT_NICE = 5;
+/** group input buffers kept for reuse (each at most a group's size, rounded up to a power of two) */
+const SPARE_BUFFERS = 8;
 /** how long an idle worker gets to release its session and exit before it is terminated */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -24,7 +39,17 @@ export interface PoolOptions {
   targetP99Ms: number;
   /** least time between two scaling decisions (ms) */
   cooldownMs: number;
-  /** batches in flight per worker: 2 keeps a worker busy while the next batch travels */
+  /**
+   * Run the batches a worker holds together as one session.run (default true). Only with a
+   * dynamic batch dimension and outputs with one row per input row; results stay per batch.
+   */
+  merge?: boolean;
+  /**
+   * Niceness of worker threads (default 5). Above 0, the main thread's event loop (ingestion,
+   * I/O) wins when cores are short; inference takes what is left. 0 keeps the process's priority.
+   */
+  workerNice?: number;
+  /** batches in flight per worker; default: adapts to compute time (2..32, about 2 ms of work) */
   inFlightPerWorker?: number;
   breaker: { failureRate: number; minCalls: number; windowMs: number; cooldownMs: number };
   /** checks a freshly loaded worker's signature; a returned message refuses the model */
@@ -47,10 +72,17 @@ export interface RunResult {
   latencyMs: number;
 }
 
+/**
+ * Writes a batch's input (`rows` x row size values) into `into`, a view into the buffer its group
+ * travels in, or returns a Float32Array of that length (copied into the group buffer). `into` is
+ * reused memory: a pack that writes into it must write every value.
+ */
+export type Pack = (into: Float32Array) => Float32Array | void;
+
 interface Job {
   rows: number;
   /** builds the input anew for every attempt: the previous buffer was transferred away */
-  pack: () => Float32Array;
+  pack: Pack;
   attempt: number;
   queuedAt: number;
   resolve: (r: RunResult) => void;
@@ -63,7 +95,10 @@ interface Slot {
   generation: number;
   ready: boolean;
   retiring: boolean;
+  /** jobs given to this worker, sent or not */
   inFlight: Map<number, Job>;
+  /** ids given to this worker but not yet posted: the next flush sends them as one group */
+  unsent: number[];
   signature?: Signature;
   exited: Promise<void>;
 }
@@ -77,7 +112,9 @@ interface Slot {
 export class WorkerPool {
   readonly breaker: CircuitBreaker;
   private readonly opts: PoolOptions;
-  private readonly perWorker: number;
+  private readonly rowSize: number;
+  /** moving average of compute time per batch (ms), for the pipeline depth */
+  private computeAvg = 0;
   private readonly slots = new Set<Slot>();
   private readonly pending: Job[] = [];
   private generation = 0;
@@ -91,13 +128,18 @@ export class WorkerPool {
   private readonly latencies = new Float64Array(256);
   private latencyCount = 0;
   private capacityWaiters: (() => void)[] = [];
+  private flushImmediate?: NodeJS.Immediate;
+  /** input buffers returned by workers, reused by later groups: no allocation per group when busy */
+  private readonly spare: ArrayBuffer[] = [];
   private _crashes = 0;
+  private _batches = 0;
+  private _sessionRuns = 0;
   private _retries = 0;
   private _signature?: Signature;
 
   constructor(opts: PoolOptions) {
     this.opts = opts;
-    this.perWorker = opts.inFlightPerWorker ?? 2;
+    this.rowSize = opts.rowDims.reduce((a, b) => a * b, 1);
     this.modelPath = opts.modelPath;
     this.target = opts.min;
     const b = opts.breaker;
@@ -141,6 +183,11 @@ export class WorkerPool {
     return this._retries;
   }
 
+  /** batches answered by workers, and the session.run calls they took (fewer when merged) */
+  get runStats(): { batches: number; sessionRuns: number } {
+    return { batches: this._batches, sessionRuns: this._sessionRuns };
+  }
+
   get queued(): number {
     return this.pending.length;
   }
@@ -151,10 +198,18 @@ export class WorkerPool {
     return n;
   }
 
+  /** Batches each worker may hold: fixed by the options, or about PIPELINE_MS of compute. */
+  get perWorker(): number {
+    if (this.opts.inFlightPerWorker !== undefined) return this.opts.inFlightPerWorker;
+    if (this.computeAvg <= 0) return MIN_DEPTH;
+    return Math.max(MIN_DEPTH, Math.min(MAX_DEPTH, Math.ceil(PIPELINE_MS / this.computeAvg)));
+  }
+
   /** Batches the pool can take right now without queueing. */
   get freeCapacity(): number {
     let free = 0;
-    for (const s of this.slots) if (s.ready && !s.retiring) free += Math.max(0, this.perWorker - s.inFlight.size);
+    const depth = this.perWorker;
+    for (const s of this.slots) if (s.ready && !s.retiring) free += Math.max(0, depth - s.inFlight.size);
     return free - this.pending.length;
   }
 
@@ -176,7 +231,7 @@ export class WorkerPool {
    * Runs one batch of `rows` windows. `pack` is called once per attempt, right before the
    * input is transferred to a worker. Rejects FG_E_BREAKER_OPEN while the breaker is open.
    */
-  run(rows: number, pack: () => Float32Array): Promise<RunResult> {
+  run(rows: number, pack: Pack): Promise<RunResult> {
     if (this.stopping) return Promise.reject(new FgError('FG_E_ABORTED', `${this.opts.name}: pool is stopping`));
     if (!this.breaker.allow()) {
       return Promise.reject(new FgError('FG_E_BREAKER_OPEN', `${this.opts.name}: circuit breaker open (${this.breaker.lastFailure ?? 'failures'})`, {
@@ -260,6 +315,8 @@ export class WorkerPool {
     const aborted = new FgError('FG_E_ABORTED', `${this.opts.name}: stopped before the batch ran`);
     for (const j of this.pending.splice(0)) j.reject(aborted);
     await this.terminateAll();
+    if (this.flushImmediate) clearImmediate(this.flushImmediate);
+    this.flushImmediate = undefined;
     for (const w of this.capacityWaiters.splice(0)) w();
   }
 
@@ -268,12 +325,13 @@ export class WorkerPool {
   private spawn(modelPath: string, generation: number): Promise<Slot> {
     const init: WorkerInit = {
       modelPath, intraOpNumThreads: this.opts.intraOpNumThreads, inputName: this.opts.inputName,
-      rowDims: this.opts.rowDims, outputNames: this.opts.outputNames,
+      rowDims: this.opts.rowDims, outputNames: this.opts.outputNames, merge: this.opts.merge ?? true,
+      nice: this.opts.workerNice ?? DEFAULT_NICE,
     };
     const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [], name: `${this.opts.name}-w${this.nextSlotId}` });
     let exitResolve!: () => void;
     const slot: Slot = {
-      id: this.nextSlotId++, worker, generation, ready: false, retiring: false, inFlight: new Map(),
+      id: this.nextSlotId++, worker, generation, ready: false, retiring: false, inFlight: new Map(), unsent: [],
       exited: new Promise<void>((r) => (exitResolve = r)),
     };
     this.slots.add(slot);
@@ -314,18 +372,35 @@ export class WorkerPool {
   }
 
   private onResult(slot: Slot, msg: FromWorker): void {
-    if (msg.t !== 'ok' && msg.t !== 'run-error') return;
-    const job = slot.inFlight.get(msg.id);
-    if (!job) return;
-    slot.inFlight.delete(msg.id);
-    if (msg.t === 'ok') {
+    if (msg.t !== 'done') return;
+    this.keepSpare(msg.input);
+    this._batches += msg.jobs.length;
+    this._sessionRuns += msg.runs;
+    const names = this.opts.outputNames;
+    const offsets = new Array<number>(names.length).fill(0);
+    const now = performance.now();
+    for (const o of msg.jobs) {
+      const job = slot.inFlight.get(o.id);
+      slot.inFlight.delete(o.id);
+      if (o.lengths === undefined) {
+        if (!job) continue;
+        this.breaker.failure(o.error ?? 'run failed');
+        job.reject(new FgError('FG_E_MODEL_RUN', `${this.opts.name}: run failed: ${o.error ?? 'unknown error'}`));
+        continue;
+      }
+      // views into the group's buffers: no copy per batch
+      const outputs: Record<string, Float32Array> = {};
+      for (let k = 0; k < names.length; k++) {
+        const len = o.lengths[k]!;
+        outputs[names[k]!] = msg.outputs[names[k]!]!.subarray(offsets[k]!, offsets[k]! + len);
+        offsets[k]! += len;
+      }
+      this.computeAvg = this.computeAvg === 0 ? o.computeMs : this.computeAvg * 0.95 + o.computeMs * 0.05;
+      if (!job) continue;
       this.breaker.success();
-      const latencyMs = performance.now() - job.queuedAt;
+      const latencyMs = now - job.queuedAt;
       this.latencies[this.latencyCount++ % this.latencies.length] = latencyMs;
-      job.resolve({ outputs: msg.outputs, computeMs: msg.computeMs, latencyMs });
-    } else {
-      this.breaker.failure(msg.message);
-      job.reject(new FgError('FG_E_MODEL_RUN', `${this.opts.name}: run failed: ${msg.message}`));
+      job.resolve({ outputs, computeMs: o.computeMs, latencyMs });
     }
     this.afterSlotChange(slot);
   }
@@ -335,9 +410,17 @@ export class WorkerPool {
     this.slots.delete(slot);
     this._crashes++;
     this.breaker.failure(`worker crashed: ${message}`);
+    // jobs never posted to the dead worker go back as they were: they did not run
+    const unsent: Job[] = [];
+    for (const id of slot.unsent.splice(0)) {
+      const j = slot.inFlight.get(id);
+      if (j) unsent.push(j);
+      slot.inFlight.delete(id);
+    }
     const jobs = [...slot.inFlight.values()];
     slot.inFlight.clear();
     this.opts.onEvent?.({ type: 'crash', worker: slot.id, message, inFlight: jobs.length });
+    if (unsent.length > 0) this.pending.unshift(...unsent);
     const retry: Job[] = [];
     for (const j of jobs) {
       if (j.attempt === 0 && !this.stopping) {
@@ -379,28 +462,99 @@ export class WorkerPool {
     );
   }
 
+  /**
+   * Gives queued jobs to the least-loaded ready workers at once (so `inFlight` and capacity are
+   * exact), but posts them on the next turn of the event loop: every job given to a worker in
+   * this turn then travels in one message.
+   */
   private pump(): void {
+    const depth = this.perWorker;
     while (this.pending.length > 0) {
       let best: Slot | undefined;
       for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.generation !== this.generation || s.inFlight.size >= this.perWorker) continue;
+        if (!s.ready || s.retiring || s.generation !== this.generation || s.inFlight.size >= depth) continue;
         if (!best || s.inFlight.size < best.inFlight.size) best = s;
       }
       if (!best) break;
       const job = this.pending.shift()!;
       const id = this.nextJobId++;
-      let data: Float32Array;
+      best.inFlight.set(id, job);
+      best.unsent.push(id);
+      this.flushImmediate ??= setImmediate(() => this.flush());
+    }
+    if (this.capacityWaiters.length > 0 && this.freeCapacity > 0) for (const w of this.capacityWaiters.splice(0)) w();
+  }
+
+  /** Posts each worker's unsent jobs, in groups. */
+  private flush(): void {
+    this.flushImmediate = undefined;
+    // groups of at most half the depth: the worker answers one group while it runs the next,
+    // so it never waits for the round trip through the main thread
+    const most = Math.max(1, Math.floor(this.perWorker / 2));
+    for (const slot of this.slots) {
+      while (slot.unsent.length > 0) this.send(slot, slot.unsent.splice(0, most));
+    }
+  }
+
+  /**
+   * Posts one group: every input is packed, right before transfer, into one buffer for the group
+   * (one allocation, usually none thanks to the spare buffers, and one transfer).
+   */
+  private send(slot: Slot, ids: number[]): void {
+    const rowSize = this.rowSize;
+    let total = 0;
+    for (const id of ids) total += (slot.inFlight.get(id)?.rows ?? 0) * rowSize;
+    const data = new Float32Array(this.buffer(total * 4), 0, total);
+    const jobs: RunJob[] = [];
+    let at = 0;
+    for (const id of ids) {
+      const job = slot.inFlight.get(id);
+      if (!job) continue;
+      const into = data.subarray(at, at + job.rows * rowSize);
       try {
-        data = job.pack();
+        const out = job.pack(into);
+        if (out !== undefined && out !== into) {
+          if (out.length !== into.length) throw new FgError('FG_E_MODEL_RUN', `${this.opts.name}: batch input holds ${out.length} values, expected ${into.length}`);
+          into.set(out);
+        }
       } catch (e) {
+        slot.inFlight.delete(id);
         job.reject(e);
         continue;
       }
-      best.inFlight.set(id, job);
-      const msg: ToWorker = { t: 'run', id, rows: job.rows, data };
-      best.worker.postMessage(msg, [data.buffer as ArrayBuffer]);
+      jobs.push({ id, rows: job.rows, offset: at });
+      at += into.length;
     }
-    if (this.freeCapacity > 0 && this.capacityWaiters.length > 0) for (const w of this.capacityWaiters.splice(0)) w();
+    if (jobs.length === 0) {
+      this.keepSpare(data.buffer as ArrayBuffer);
+      this.afterSlotChange(slot);
+      return;
+    }
+    const msg: ToWorker = { t: 'run', jobs, data };
+    slot.worker.postMessage(msg, [data.buffer as ArrayBuffer]);
+  }
+
+  /** A spare buffer of at least `bytes`, or a new one rounded up to a power of two so it is reusable. */
+  private buffer(bytes: number): ArrayBuffer {
+    for (let i = 0; i < this.spare.length; i++) {
+      const b = this.spare[i]!;
+      if (b.byteLength >= bytes) {
+        this.spare.splice(i, 1);
+        return b;
+      }
+    }
+    return new ArrayBuffer(Math.max(1024, 2 ** Math.ceil(Math.log2(Math.max(1, bytes)))));
+  }
+
+  /** Keeps a returned buffer; when full, the smallest one makes room for a larger one. */
+  private keepSpare(b: ArrayBuffer): void {
+    if (this.spare.length < SPARE_BUFFERS) {
+      this.spare.push(b);
+      return;
+    }
+    let min = 0;
+    for (let i = 1; i < this.spare.length; i++) if (this.spare[i]!.byteLength < this.spare[min]!.byteLength) min = i;
+    if (this.spare[min]!.byteLength < b.byteLength) this.spare[min] = b;
   }
 
   private afterSlotChange(slot: Slot): void {

@@ -107,6 +107,8 @@ export class ModelStage implements Stage, ModelInput {
       rowDims: rowDims(this.cfg),
       outputNames: this.cfg.outputs.map((o) => o.name),
       intraOpNumThreads: this.cfg.workers.intraOpNumThreads,
+      merge: this.cfg.workers.merge,
+      workerNice: this.cfg.workers.nice,
       min: this.cfg.workers.min,
       max: this.cfg.workers.max,
       targetP99Ms: this.cfg.workers.targetP99,
@@ -311,10 +313,9 @@ export class ModelStage implements Stage, ModelInput {
     const rows = windows.length;
     if (this.recentBatches.push(rows) > 256) this.recentBatches.shift();
     const size = this.rowSize;
-    const run = this.pool!.run(rows, () => {
-      const data = new Float32Array(rows * size);
-      for (let i = 0; i < rows; i++) data.set(windows[i]!.data, i * size);
-      return data;
+    // windows are written straight into the buffer their group travels in: no copy per batch
+    const run = this.pool!.run(rows, (into) => {
+      for (let i = 0; i < rows; i++) into.set(windows[i]!.data, i * size);
     });
     run.catch(() => undefined); // handled in order below
     this.tail = this.tail.then(() => run.then((r) => this.handle(windows, r), (e: unknown) => this.handleError(rows, e)));
