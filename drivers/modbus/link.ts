@@ -64,9 +64,11 @@ export function classify(e: unknown): ReadError {
 export class ModbusLink {
   private client?: ModbusRTU;
   private open = false;
-  private readonly queues = new Map<number, Job[]>();
+  /** queued jobs by unit id (0..255) */
+  private readonly queues: (Job[] | undefined)[] = [];
   /** units with queued jobs, in round-robin order */
   private readonly ready: number[] = [];
+  /** sent and not yet answered */
   private readonly inFlight = new Set<Job>();
   private readonly maxInFlight: number;
   private pumping = false;
@@ -167,8 +169,8 @@ export class ModbusLink {
       return;
     }
     const job: Job = { unit, fc: FC[area], start, count, timeout, done, settled: false };
-    let q = this.queues.get(unit);
-    if (!q) this.queues.set(unit, (q = []));
+    let q = this.queues[unit];
+    if (!q) this.queues[unit] = q = [];
     if (q.length === 0) this.ready.push(unit);
     q.push(job);
     this.schedulePump();
@@ -198,11 +200,12 @@ export class ModbusLink {
   private failAll(): void {
     clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
-    for (const job of this.inFlight) settle(job, DISCONNECTED);
+    const inFlight = [...this.inFlight];
     this.inFlight.clear();
-    for (const q of this.queues.values()) for (const job of q) settle(job, DISCONNECTED);
-    this.queues.clear();
+    for (const job of inFlight) settle(job, DISCONNECTED);
+    const queued = this.queues.splice(0);
     this.ready.length = 0;
+    for (const q of queued) if (q) for (const job of q) settle(job, DISCONNECTED);
   }
 
   private pumpScheduled = false;
@@ -232,7 +235,7 @@ export class ModbusLink {
       this.again = false;
       while (this.inFlight.size < this.maxInFlight && this.ready.length > 0 && !this.delayTimer) {
         const unit = this.ready.shift()!;
-        const q = this.queues.get(unit)!;
+        const q = this.queues[unit]!;
         const job = q.shift()!;
         if (q.length > 0) this.ready.push(unit);
         this.dispatch(job);
@@ -249,33 +252,45 @@ export class ModbusLink {
     }
     this.inFlight.add(job);
     this.requests++;
-    const done: Callback = (err, res) => {
-      if (!this.inFlight.delete(job)) return; // already failed by a disconnect
-      const failed = err ? classify(err) : undefined;
-      // RTU frames carry no transaction id: after a timeout, wait out a late answer and discard
-      // it, or it could be taken for the answer to the next request
-      const quiet = failed === TIMEOUT && this.maxInFlight === 1 && this.cfg.connection.transport !== 'tcp' ? RTU_QUIET_MS : 0;
-      const pause = Math.max(this.cfg.requestDelay, quiet);
-      if (pause > 0) {
-        this.delayTimer = setTimeout(() => {
-          this.delayTimer = undefined;
-          if (quiet > 0) discardReceived(client);
-          this.pump();
-        }, pause);
-      }
-      // the next request goes out in a microtask (see schedulePump)
-      this.schedulePump();
-      if (failed) settle(job, failed);
-      else settle(job, res!.buffer);
-    };
+    const tid = transactionId(client);
+    let filed: object | undefined;
+    // an unnamed arrow: tsx (esbuild keepNames) wraps every named function expression in
+    // __name(), a defineProperty per request on this path
+    this.write(client, job, (err, res) => this.answered(job, client, tid, filed, err, res));
+    filed = filedTransaction(client, tid);
+  }
+
+  private write(client: ModbusRTU, job: Job, answer: Callback): void {
     // modbus-serial reads its timeout when the request is written, so per-device timeouts work
     client.setTimeout(job.timeout);
     switch (job.fc) {
-      case 1: client.writeFC1(job.unit, job.start, job.count, done); break;
-      case 2: client.writeFC2(job.unit, job.start, job.count, done); break;
-      case 3: client.writeFC3(job.unit, job.start, job.count, done); break;
-      case 4: client.writeFC4(job.unit, job.start, job.count, done); break;
+      case 1: client.writeFC1(job.unit, job.start, job.count, answer); break;
+      case 2: client.writeFC2(job.unit, job.start, job.count, answer); break;
+      case 3: client.writeFC3(job.unit, job.start, job.count, answer); break;
+      case 4: client.writeFC4(job.unit, job.start, job.count, answer); break;
     }
+  }
+
+  /** modbus-serial's callback for one request: an answer, an exception, a timeout. */
+  private answered(job: Job, client: ModbusRTU, tid: number | undefined, filed: object | undefined, err: unknown, res: ReadResult | undefined): void {
+    forgetTransaction(client, tid, filed);
+    if (!this.inFlight.delete(job)) return; // already failed by a disconnect
+    const failed = err ? classify(err) : undefined;
+    // RTU frames carry no transaction id: after a timeout, wait out a late answer and discard
+    // it, or it could be taken for the answer to the next request
+    const quiet = failed === TIMEOUT && this.maxInFlight === 1 && this.cfg.connection.transport !== 'tcp' ? RTU_QUIET_MS : 0;
+    const pause = Math.max(this.cfg.requestDelay, quiet);
+    if (pause > 0) {
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = undefined;
+        if (quiet > 0) discardReceived(client);
+        this.pump();
+      }, pause);
+    }
+    // the next request goes out in a microtask (see schedulePump)
+    this.schedulePump();
+    if (failed) settle(job, failed);
+    else settle(job, res!.buffer);
   }
 }
 
@@ -288,11 +303,45 @@ function discardReceived(client: ModbusRTU): void {
   if (port && Buffer.isBuffer(port._buffer)) port._buffer = Buffer.alloc(0);
 }
 
+interface Transactions {
+  _transactions?: Record<number, object | undefined>;
+  _port?: { _transactionIdWrite?: number };
+}
+
+/** The id modbus-serial files the next request under (TCP ports count 0..255; RTU ports have none). */
+function transactionId(client: ModbusRTU): number | undefined {
+  return (client as unknown as Transactions)._port?._transactionIdWrite;
+}
+
+/** modbus-serial's record of the request just written under `id` (none if it refused it at once). */
+function filedTransaction(client: ModbusRTU, id: number | undefined): object | undefined {
+  return (client as unknown as Transactions)._transactions?.[id ?? (undefined as unknown as number)];
+}
+
+/**
+ * modbus-serial keeps every transaction (and our callback) until its id comes round again, 256
+ * requests later on TCP: long enough to outlive a young-generation GC, so each one was copied and
+ * promoted, and GC cost more CPU per request than the driver's own work. Once answered (or timed
+ * out) it is of no further use: a late answer finds no transaction and is ignored, as it was
+ * after a timeout anyway.
+ */
+function forgetTransaction(client: ModbusRTU, id: number | undefined, filed: object | undefined): void {
+  const t = (client as unknown as Transactions)._transactions;
+  const key = id ?? (undefined as unknown as number); // RTU ports file every request under "undefined"
+  if (filed && t && t[key] === filed) delete t[key];
+}
+
+const LET_GO: ReadCallback = () => {};
+
 function settle(job: Job, r: Buffer | ReadError): void {
   if (job.settled) return;
   job.settled = true;
-  if (r instanceof ReadError) job.done(r);
-  else job.done(undefined, r);
+  const done = job.done;
+  // the caller's callback closes over its poll (a whole batch of samples): let go of it, so that
+  // nothing that still holds this job (see forgetTransaction) keeps a batch alive
+  job.done = LET_GO;
+  if (r instanceof ReadError) done(r);
+  else done(undefined, r);
 }
 
 function destroyClient(client: ModbusRTU): void {

@@ -17,7 +17,9 @@ import { describePlan, planSource, splitRead, type DevicePlan, type PlannedTag, 
 
 /** The reads of one poll still outstanding, and where their samples go. */
 interface PollRun {
+  /** sized for every tag of the group up front (no regrowth while it fills); `n` are filled */
   out: Sample[];
+  n: number;
   pending: number;
   finish: () => void;
 }
@@ -197,13 +199,15 @@ export class ModbusSource implements Source {
   /** One poll of a group: every device's reads, one batch. */
   async poll(g: PollGroup): Promise<void> {
     const t0 = performance.now();
-    const samples: Sample[] = [];
+    const samples = new Array<Sample>(g.tagCount);
+    const run: PollRun = { out: samples, n: 0, pending: 1, finish: noop };
     // callbacks, not a promise per read: the poll waits once, for its last read
     await new Promise<void>((finish) => {
-      const run: PollRun = { out: samples, pending: 1, finish };
+      run.finish = finish;
       for (const d of g.devices) for (const r of d.reads.slice()) this.startRead(d, r, run, 0);
       this.readDone(run);
     });
+    samples.length = run.n; // a deadband may have held some back
     this.polls++;
     this.latency[this.latencyN++ % LATENCY_RING] = performance.now() - t0;
     if (samples.length === 0) return;
@@ -225,19 +229,19 @@ export class ModbusSource implements Source {
   private startRead(d: DevicePlan, read: Read, run: PollRun, attempt: number): void {
     run.pending++;
     if (!this.link.connected) {
-      this.markBad(read, DISCONNECTED, run.out);
+      this.markBad(read, DISCONNECTED, run);
       this.readDone(run);
       return;
     }
     if (attempt === 0 && !this.breakers[d.index]!.allow()) {
-      this.markBad(read, BREAKER_OPEN, run.out);
+      this.markBad(read, BREAKER_OPEN, run);
       this.readDone(run);
       return;
     }
     this.link.submit(d.unit, read.area, read.start, read.count, d.timeout, (err, buf) => {
       try {
         if (err) this.onReadError(d, read, run, attempt, err);
-        else this.decode(d, read, buf!, run.out);
+        else this.decode(d, read, buf!, run);
       } catch (e) {
         // a bug here must not hang the poll or vanish inside modbus-serial's handler
         this.ctx.stageMetrics.error(errorCode(e));
@@ -253,7 +257,7 @@ export class ModbusSource implements Source {
     if (err === DISCONNECTED) {
       // not the device's fault; only a half-open probe must report back
       if (breaker.state === 'half-open') breaker.failure('disconnected');
-      this.markBad(read, err, run.out);
+      this.markBad(read, err, run);
       return;
     }
     if (err.reason === 'timeout' && attempt < this.cfg.retries) {
@@ -274,10 +278,10 @@ export class ModbusSource implements Source {
         return;
       }
     } else breaker.failure(err.reason);
-    this.markBad(read, err, run.out);
+    this.markBad(read, err, run);
   }
 
-  private decode(d: DevicePlan, read: Read, buf: Buffer, out: Sample[]): void {
+  private decode(d: DevicePlan, read: Read, buf: Buffer, run: PollRun): void {
     this.breakers[d.index]!.success();
     const ts = Date.now();
     const source = this.cfg.id;
@@ -288,22 +292,22 @@ export class ModbusSource implements Source {
       try {
         v = tag.decode(buf, tag.address - read.start);
       } catch (e) {
-        this.emit(tag, ts, null, 'bad', `decode error: ${errorMessage(e)}`, out);
+        this.emit(tag, ts, null, 'bad', `decode error: ${errorMessage(e)}`, run);
         continue;
       }
-      if (typeof v === 'number' && !Number.isFinite(v)) this.emit(tag, ts, null, 'bad', `decode error: ${v}`, out);
-      else if (tag.deadband === undefined) out.push({ source, tag: tag.name, ts, value: v, quality: 'good' }); // the hot path
-      else this.emit(tag, ts, v, 'good', undefined, out);
+      if (typeof v === 'number' && !Number.isFinite(v)) this.emit(tag, ts, null, 'bad', `decode error: ${v}`, run);
+      else if (tag.deadband === undefined) run.out[run.n++] = new GoodSample(source, tag.name, ts, v); // the hot path
+      else this.emit(tag, ts, v, 'good', undefined, run);
     }
   }
 
-  private markBad(read: Read, err: ReadError, out: Sample[]): void {
+  private markBad(read: Read, err: ReadError, run: PollRun): void {
     const ts = Date.now();
-    for (const tag of read.tags) this.emit(tag, ts, null, 'bad', err.reason, out);
+    for (const tag of read.tags) this.emit(tag, ts, null, 'bad', err.reason, run);
   }
 
   /** Applies the tag's deadband / maxInterval and appends the sample when it is to be reported. */
-  private emit(tag: PlannedTag, ts: number, value: SampleValue, quality: Quality, reason: string | undefined, out: Sample[]): void {
+  private emit(tag: PlannedTag, ts: number, value: SampleValue, quality: Quality, reason: string | undefined, run: PollRun): void {
     const db = tag.deadband;
     if (db) {
       const st = this.states.get(tag);
@@ -325,7 +329,7 @@ export class ModbusSource implements Source {
     }
     const s: Sample = { source: this.cfg.id, tag: tag.name, ts, value, quality };
     if (reason !== undefined) s.reason = reason;
-    out.push(s);
+    run.out[run.n++] = s;
   }
 
   private percentiles(): { pollP50Ms?: number; pollP99Ms?: number } {
@@ -335,7 +339,24 @@ export class ModbusSource implements Source {
   }
 }
 
+const noop = (): void => {};
+
 const BREAKER_OPEN = new ReadError('breaker open', 'FG_E_BREAKER_OPEN');
+
+/**
+ * Builds a good sample, a plain object like any other (its prototype is Object.prototype), but
+ * by `new` rather than an object literal: V8 may pretenure a literal's allocation site once many
+ * of its objects outlive a young-generation GC (samples wait for the rest of their poll), and
+ * then every sample is born in the old generation; GC then cost more than decoding.
+ */
+const GoodSample = function (this: Sample, source: string, tag: string, ts: number, value: SampleValue) {
+  this.source = source;
+  this.tag = tag;
+  this.ts = ts;
+  this.value = value;
+  this.quality = 'good';
+} as unknown as new (source: string, tag: string, ts: number, value: SampleValue) => Sample;
+GoodSample.prototype = Object.prototype;
 
 function round(v: number): number {
   return Math.round(v * 100) / 100;
