@@ -1,9 +1,10 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../core/ts-worker.ts';
 import { CircuitBreaker } from '../core/breaker.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { FromWorker, RunJob, Signature, ToWorker, WorkerInit } from './protocol.ts';
 
-const WORKER_URL = new URL('./worker-entry.mjs', import.meta.url);
+const WORKER_URL = new URL('./worker.ts', import.meta.url);
 /**
  * Batches a worker holds (running or queued in it) adapt to the model's speed: about this much
  * queued compute per worker, so a worker never idles waiting for the round trip to the main
@@ -328,7 +329,7 @@ export class WorkerPool {
       rowDims: this.opts.rowDims, outputNames: this.opts.outputNames, merge: this.opts.merge ?? true,
       nice: this.opts.workerNice ?? DEFAULT_NICE,
     };
-    const worker = new Worker(WORKER_URL, { workerData: init, execArgv: [], name: `${this.opts.name}-w${this.nextSlotId}` });
+    const worker = startTsWorker(WORKER_URL, { workerData: init, name: `${this.opts.name}-w${this.nextSlotId}` });
     let exitResolve!: () => void;
     const slot: Slot = {
       id: this.nextSlotId++, worker, generation, ready: false, retiring: false, inFlight: new Map(), unsent: [],

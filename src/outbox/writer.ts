@@ -1,7 +1,8 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startTsWorker } from '../core/ts-worker.ts';
 import type { CommitRequest, FromWriter, LogState, WriterInit } from './writer-protocol.ts';
 
-const ENTRY = new URL('./writer-entry.mjs', import.meta.url);
+const ENTRY = new URL('./writer-worker.ts', import.meta.url);
 
 export type CommitReply = Extract<FromWriter, { t: 'committed' }>;
 
@@ -23,7 +24,7 @@ export class WriterThread {
 
   /** Starts the thread and resolves once its connection is open, with the log's state. */
   static async start(init: WriterInit, onCrash: (e: Error) => void): Promise<{ writer: WriterThread; state: LogState }> {
-    const worker = new Worker(ENTRY, { workerData: init, execArgv: [], name: 'outbox-writer' });
+    const worker = startTsWorker(ENTRY, { workerData: init, name: 'outbox-writer' });
     const w = new WriterThread(worker, onCrash);
     const state = await new Promise<LogState>((resolve, reject) => {
       const onExit = (code: number) => reject(new Error(`the outbox writer thread exited (${code}) before it was ready`));
