@@ -203,6 +203,8 @@ export class HealthStage implements Stage {
   }
 
   private onChange(h: StageHealth, prev: string | undefined): void {
+    // while the pipeline drains, stages going down is the plan, not news
+    if (this.phase === 'stopping') return;
     if (this.graceTimer) {
       if (prev === undefined && h.state !== 'up') {
         this.pendingFirst.set(h.name, h);
