@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -144,9 +144,3 @@ export const commands: Record<string, Command> = {
     return 0;
   },
 };
-
-export function writePidFile(dataDir: string): () => void {
-  const file = join(dataDir, 'fieldgate.pid');
-  writeFileSync(file, `${process.pid}\n`);
-  return () => rmSync(file, { force: true });
-}

@@ -1,5 +1,5 @@
-import { type FSWatcher, watch } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { type FSWatcher, rmSync, watch, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
@@ -7,7 +7,6 @@ import type { DriverDefinition } from '../pipeline/contracts.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { whereToLook } from './where-to-look.ts';
 import { type ReloadResult, reloadFromFile } from '../pipeline/reload.ts';
-import { writePidFile } from './commands.ts';
 
 export interface LifecycleOptions {
   configPath: string;
@@ -123,4 +122,11 @@ function watchFile(file: string, onChange: () => void, log: Logger): { close(): 
       w?.close();
     },
   };
+}
+
+/** <dataDir>/fieldgate.pid, for `fieldgate reload -c FILE`; returns a function that removes it. */
+export function writePidFile(dataDir: string): () => void {
+  const file = join(dataDir, 'fieldgate.pid');
+  writeFileSync(file, `${process.pid}\n`);
+  return () => rmSync(file, { force: true });
 }

@@ -116,7 +116,9 @@ test('the watchdog restarts a source whose heartbeat stops, through its supervis
   const wd = new Watchdog({ sources: () => stages, timeoutMs: 300, log: silentLogger(), metrics, onRestart: (n) => restarted.push(n) });
   wd.start();
   try {
-    await until('two watchdog restarts', () => wd.restarts('source.wd-wedged') >= 2, 10_000);
+    // a restart aborts the run; the supervisor starts the fresh one a timer tick later
+    await until('two watchdog restarts and the fresh runs they start', () =>
+      wd.restarts('source.wd-wedged') >= 2 && tickerControl.get('wd-wedged')!.runs >= 3, 10_000);
     assert.equal(wd.restarts('source.wd-fine'), 0, 'a source that beats is left alone');
     assert.ok(tickerControl.get('wd-wedged')!.runs >= 3, 'each restart starts a fresh run');
     assert.equal(tickerControl.get('wd-fine')!.runs, 1);
