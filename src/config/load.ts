@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FgError } from '../core/errors.ts';
 import { didYouMean, formatLocated, formatPath, locate, type LocatedError, type YamlPath } from './located.ts';
@@ -199,5 +199,3 @@ function yamlMessage(code: string, message: string): string {
   return `invalid YAML: ${first}`;
 }
 
-/** For doc-level consumers (reload) that want the Document too. */
-export type { Document };

@@ -56,4 +56,3 @@ export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
 
 export const configSchema = buildConfigSchema();
 export type FieldgateConfig = z.output<typeof configSchema>;
-export type SourceConfig = { id: string; type: string; enabled: boolean; channel?: { capacity: number; whenFull: string } } & Record<string, unknown>;

@@ -8,5 +8,3 @@ export interface ProbeResult {
   /** extra figures for /api/status (rates, breaker state, ...) */
   details?: Record<string, unknown>;
 }
-
-export const UP: ProbeResult = { state: 'up' };

@@ -46,7 +46,3 @@ export interface GatewayEvent {
   message: string;
   data?: Record<string, number | string | boolean>;
 }
-
-export function isSafeJsonValue(v: SampleValue): v is number | boolean | string | null {
-  return typeof v !== 'bigint';
-}

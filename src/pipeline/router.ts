@@ -9,6 +9,8 @@ import type { ModelInput, OutboxWriter, Stage } from './contracts.ts';
 
 /** Outbox writes in flight at once: enough to fill a group commit, bounded so memory is too. */
 const MAX_IN_FLIGHT = 64;
+/** a failing outbox is logged at most this often (every refusal is still counted) */
+const REFUSAL_LOG_MS = 10_000;
 
 /**
  * Fans in every source channel, hands each batch to the outbox (the durability point) and to
@@ -26,6 +28,8 @@ export class Router implements Stage {
   private lastBatchAt = 0;
   private routed = 0;
   private draining = false;
+  private refusedSinceLog = 0;
+  private lastRefusalLog = 0;
 
   constructor(
     private readonly outbox: OutboxWriter,
@@ -142,7 +146,14 @@ export class Router implements Stage {
         this.lastError = errorMessage(err);
         this.metrics.error(code);
         this.metrics.dropped(n, 'outbox-error');
-        this.log.error({ code, err, source: batch.source, samples: n }, 'outbox refused a batch; its samples are dropped and counted');
+        // every refused batch is counted; the log says so at most once per interval, not per batch
+        this.refusedSinceLog++;
+        const now = Date.now();
+        if (now - this.lastRefusalLog >= REFUSAL_LOG_MS) {
+          this.log.error({ code, err, source: batch.source, batches: this.refusedSinceLog }, 'outbox refused batches; their samples are dropped and counted');
+          this.lastRefusalLog = now;
+          this.refusedSinceLog = 0;
+        }
       },
     );
     this.inFlight.add(p);

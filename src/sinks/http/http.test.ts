@@ -7,6 +7,7 @@ import { createOutbox, outboxSchema } from '../../outbox/index.ts';
 import { numberBatch, tempContext } from '../../outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
+import { until as waitUntil } from '../../../test/support/wait.ts';
 
 interface Req { headers: IncomingMessage['headers']; body: Buffer }
 
@@ -31,12 +32,9 @@ async function server(answer: (r: Req) => number) {
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
 
+/** the shared poller, with this file's longer default (broker restarts take a while) */
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(what, cond, ms, 10);
 }
 
 async function setup(url: string, sink: Record<string, unknown>) {

@@ -7,6 +7,7 @@ import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { decodePayload } from './sparkplug.ts';
 import { TestBroker } from './test-broker.ts';
+import { until as waitUntil } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 after(async () => {
@@ -35,12 +36,9 @@ async function setup(sink: Record<string, unknown>) {
   return { ctx, broker, box, stage, stop };
 }
 
+/** the shared poller, with this file's longer default (broker restarts take a while) */
 async function until(what: string, cond: () => boolean, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  await waitUntil(what, cond, ms, 10);
 }
 
 interface JsonRecord { id: string; source: string; tag: string; value: number }
