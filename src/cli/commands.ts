@@ -82,17 +82,21 @@ export const commands: Record<string, Command> = {
       resolvePath: (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p)),
     };
     const handles = [];
+    // listen before the first "listening" line: a signal sent as soon as it appears must stop us cleanly
+    let onSignal = (): void => {};
+    const signalled = new Promise<void>((resolve) => { onSignal = resolve; });
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     try {
       for (const sim of loaded.config.simulators as { id: string; type: string }[]) {
         const h = await findDriver(sim.type)!.simulator!.start(sim, stageCtx);
         log.info({ simulator: sim.id, address: h.address }, 'simulator listening');
         handles.push(h);
       }
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
+      await signalled;
     } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       for (const h of handles.reverse()) await h.stop();
     }
     return 0;

@@ -31,7 +31,18 @@ export interface LifecycleOptions {
  */
 export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: LifecycleOptions): Promise<number> {
   const pipeline = new Pipeline({ config: loaded.config, baseDir: loaded.baseDir, log, drivers: opts.drivers });
-  await pipeline.start();
+  // Signals are ours from the first moment: a SIGTERM while stages start (systemd stopping a slow
+  // start, a test that signals on the first log line) must drain, not kill the process half-started.
+  let signalledEarly: NodeJS.Signals | undefined;
+  const early = (sig: NodeJS.Signals): void => { signalledEarly ??= sig; };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
+  try {
+    await pipeline.start();
+  } finally {
+    process.off('SIGINT', early);
+    process.off('SIGTERM', early);
+  }
   const removePid = writePidFile(pipeline.ctx.gateway.dataDir);
   opts.onStarted?.(pipeline);
   const look = whereToLook(pipeline);
@@ -78,9 +89,15 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  if (signalledEarly) onSignal(signalledEarly);
+
   // The pipeline may hold no socket at all (no sources yet): keep the process alive until stopped.
   const keepAlive = setInterval(() => {}, 1 << 30);
   await new Promise<void>((resolve) => {
+    if (stopping) {
+      void stopping.then(resolve);
+      return;
+    }
     const check = (): void => {
       if (!stopping) return;
       process.off('SIGINT', check);
