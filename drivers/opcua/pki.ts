@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OPCUACertificateManager } from 'node-opcua';
 import { FgError } from '../../src/core/errors.ts';
@@ -100,12 +100,22 @@ export async function assertServerTrusted(
 ): Promise<string> {
   const tp = thumbprintOf(serverCert);
   if (opts.trustedThumbprints.includes(tp)) return tp;
-  // the user may have moved a file since the last attempt
-  await pki.manager.reloadCertificates();
-  const status = await pki.manager.checkCertificate(serverCert);
-  if (status.isGood()) return tp;
   const rejectedDir = pki.manager.rejectedFolder;
   const trustedDir = pki.manager.trustedFolder;
+  // the user may have moved a file since the last attempt
+  await pki.manager.reloadCertificates();
+  // A move that lands while a check runs can leave the certificate in both folders (the check
+  // found it in neither and wrote it to rejected/ again); node-opcua then takes rejected/ first,
+  // for good. The user's intent is plain: a copy in trusted/ wins and the stale one goes.
+  if (await findCertFile(trustedDir, tp)) {
+    const stale = await findCertFile(rejectedDir, tp);
+    if (stale) {
+      await rm(stale, { force: true });
+      await pki.manager.reloadCertificates();
+    }
+  }
+  const status = await pki.manager.checkCertificate(serverCert);
+  if (status.isGood()) return tp;
   let file = await findCertFile(rejectedDir, tp);
   if (!file) {
     // checkCertificate writes it only the first time it sees it; make sure the user has a file to move
