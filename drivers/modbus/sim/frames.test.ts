@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc16, mbapFrame, parseMbap, parseRtu, readRequest, rtuFrame } from './frames.ts';
+import { crc16 } from '../crc.ts';
+import { mbapFrame, parseMbap, parseRtu, readRequest, rtuFrame } from './frames.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
