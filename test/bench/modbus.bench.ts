@@ -5,12 +5,14 @@
  *
  *  A. ceiling: bare modbus-serial clients (one per connection) issuing the same 200 reads per
  *     round back to back with `await client.readHoldingRegisters()`, no decoding;
+ *  A'. the same bare loop, with modbus-serial on the driver's own TCP port (tcp-port.ts) instead
+ *     of its bundled one: the ceiling for the driver's own overhead, port for port;
  *  B. the driver with `interval: 0` (poll back to back): the same reads, decoded into batches;
  *  C. the driver at the target: interval 100 ms (10 Hz), 100,000 samples/s expected.
  *
  * Reports requests/s, samples/s delivered into the channels, latency p50/p99 (per request for
  * A, per poll of 10 devices for B/C), CPU of this process and of the simulator, and the ratios
- * B/A (target >= 0.8) and C samples/s vs 100,000. BENCH_SECONDS scales each phase (default 8);
+ * B/A (target >= 0.8), B/A' and C samples/s vs 100,000. BENCH_SECONDS scales each phase (default 8);
  * a 2 s warm-up of each loop runs first (JIT); A and B alternate in BENCH_SLICES (default 4)
  * slices so load from other processes on this shared machine falls on both alike, each slice
  * after a full GC outside the measurement (so neither pays for the other's garbage). The CPU per
@@ -25,6 +27,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import ModbusSerial from 'modbus-serial';
 import { ModbusSource } from '../../drivers/modbus/source.ts';
+import { MbapPort } from '../../drivers/modbus/tcp-port.ts';
 import { sourceConfig, sourceContext } from '../../drivers/modbus/testing.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -118,9 +121,15 @@ function measure<T>(simPid: number, fn: () => Promise<T>): Promise<{ value: T; s
 
 // ---- A: bare modbus-serial ------------------------------------------------------------------
 
-async function bare(port: number, simPid: number, seconds = SECONDS): Promise<Result> {
+async function bare(port: number, simPid: number, seconds = SECONDS, ownPort = false): Promise<Result> {
   const clients = await Promise.all(
     Array.from({ length: CONNECTIONS }, async () => {
+      if (ownPort) {
+        const c = new ModbusSerial.default(new MbapPort('127.0.0.1', port));
+        await new Promise<void>((resolve, reject) => c.open((err: Error | null) => (err ? reject(err) : resolve())));
+        c.setTimeout(1000);
+        return c;
+      }
       const c = new ModbusSerial.default();
       await c.connectTCP('127.0.0.1', { port });
       c.setTimeout(1000);
@@ -154,7 +163,7 @@ async function bare(port: number, simPid: number, seconds = SECONDS): Promise<Re
   );
   await Promise.all(clients.map((c) => new Promise<void>((r) => c.close(() => r()))));
   lat.sort((a, b) => a - b);
-  return { name: 'A bare modbus-serial (ceiling)', requests, samples: 0, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, sys: m.sys, simCpu: m.simCpu };
+  return { name: ownPort ? "A' bare modbus-serial on the driver's TCP port" : 'A bare modbus-serial (ceiling)', requests, samples: 0, seconds: m.seconds, p50: pct(lat, 0.5), p99: pct(lat, 0.99), cpu: m.cpu, sys: m.sys, simCpu: m.simCpu };
 }
 
 // ---- B/C: the driver ------------------------------------------------------------------------
@@ -236,18 +245,22 @@ function print(r: Result): void {
 const sim = await startSim();
 console.log(`modbus bench: ${CONNECTIONS * DEVICES_PER_CONNECTION} devices x ${TAGS} tags over ${CONNECTIONS} TCP connections, ${SECONDS}s per phase, simulator pid ${sim.pid}`);
 const SLICES = Number(process.env.BENCH_SLICES ?? 4);
-const ONLY = process.env.BENCH_ONLY; // 'A', 'B' or 'C' for profiling one phase
+const ONLY = process.env.BENCH_ONLY; // 'A', "A'", 'B' or 'C' for profiling one phase
 try {
   // warm-up, not reported: the first seconds of either loop run unoptimised code
   if (!ONLY || ONLY === 'A') await bare(sim.port, sim.pid, 2);
-  if (!ONLY || ONLY !== 'A') await driver('warm-up', sim.port, sim.pid, 0, 2);
+  if (!ONLY || ONLY === "A'") await bare(sim.port, sim.pid, 2, true);
+  if (!ONLY || ONLY === 'B' || ONLY === 'C') await driver('warm-up', sim.port, sim.pid, 0, 2);
   // A and B alternate in slices so that load from other processes on this shared machine
   // falls on both alike; the sums are compared
   const as: Result[] = [];
+  const aps: Result[] = [];
   const bs: Result[] = [];
   for (let i = 0; i < SLICES; i++) {
     if (!ONLY || ONLY === 'A') as.push(await bare(sim.port, sim.pid, SECONDS / SLICES));
+    if (!ONLY || ONLY === "A'") aps.push(await bare(sim.port, sim.pid, SECONDS / SLICES, true));
     if (!ONLY || ONLY === 'B') bs.push(await driver('B driver, interval 0 (back to back)', sim.port, sim.pid, 0, SECONDS / SLICES));
+    if (process.env.BENCH_VERBOSE) for (const r of [as.at(-1), aps.at(-1), bs.at(-1)]) if (r) print(r);
   }
   const sum = (rs: Result[], name: string): Result => ({
     name,
@@ -262,8 +275,10 @@ try {
     extra: rs[0]?.extra,
   });
   const a = sum(as, `A bare modbus-serial (ceiling), ${SLICES} slices`);
+  const ap = sum(aps, `A' bare modbus-serial on the driver's TCP port, ${SLICES} slices`);
   const b = sum(bs, `B driver, interval 0 (back to back), ${SLICES} slices`);
   if (as.length) print(a);
+  if (aps.length) print(ap);
   if (bs.length) {
     print(b);
     console.log(`  slices: ${as.map((x, i) => `${((bs[i]!.requests / bs[i]!.seconds) / (x.requests / x.seconds)).toFixed(2)}`).join(' ')} (driver/bare per slice)`);
@@ -282,6 +297,13 @@ try {
       `ratio: driver/bare requests/s ${((b.requests / b.seconds) / (a.requests / a.seconds)).toFixed(2)} (target >= 0.8); ` +
         `bare/driver CPU per request ${(cpuPerRequest(a) / cpuPerRequest(b)).toFixed(2)} (${(cpuPerRequest(a) * 1e6).toFixed(1)} vs ${(cpuPerRequest(b) * 1e6).toFixed(1)} us); load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     );
+  }
+  if (aps.length && bs.length) {
+    // the driver's own cost (planning, queues, decoding, batches) with the port held equal
+    console.log(`ratio, same port: driver/bare requests/s ${((b.requests / b.seconds) / (ap.requests / ap.seconds)).toFixed(2)}; CPU per request ${((ap.cpu * ap.seconds / ap.requests) * 1e6).toFixed(1)} vs ${((b.cpu * b.seconds / b.requests) * 1e6).toFixed(1)} us`);
+  }
+  if (as.length && aps.length) {
+    console.log(`the port alone: bare modbus-serial requests/s on the driver's port / on its bundled port ${((ap.requests / ap.seconds) / (a.requests / a.seconds)).toFixed(2)}`);
   }
 } finally {
   await sim.stop();
