@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   FG_E_SINK_PUBLISH: 'A sink could not publish a batch; it retries with backoff.',
   FG_E_SINK_REJECTED: 'The upstream rejected a batch (HTTP 4xx); it was counted as dead-lettered.',
   FG_E_SINK_CONNECT: 'A sink could not connect to its upstream.',
+  FG_E_SPARKPLUG_NCMD: 'A Sparkplug NCMD payload could not be decoded; it was ignored.',
   // inference
   FG_E_MODEL_LOAD: 'A model file could not be loaded.',
   FG_E_MODEL_MISMATCH: "A model's inputs or outputs do not match its configuration.",

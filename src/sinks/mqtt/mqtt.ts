@@ -7,7 +7,7 @@ import type { StageContext } from '../../pipeline/contracts.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { MqttSinkConfig } from './config.ts';
 import { type OutgoingMessage, jsonMessages } from './json.ts';
-import { SparkplugSession } from './sparkplug.ts';
+import { SparkplugSession, parseNodeCommand, type NodeCommand } from './sparkplug.ts';
 
 /**
  * Publishes chunks to an MQTT broker with mqtt.js. mqtt.js's own reconnect is off: the sink runner
@@ -19,6 +19,7 @@ export class MqttTransport implements Transport {
   private client?: MqttClient;
   private lost?: Promise<never>;
   private will?: OutgoingMessage;
+  private lastCommandErrorLog = 0;
   private readonly sparkplug?: SparkplugSession;
   private readonly template: string;
   private readonly tls: Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
@@ -92,7 +93,52 @@ export class MqttTransport implements Transport {
       client.once('close', () => reject(new FgError('FG_E_SINK_PUBLISH', `connection to ${this.target} lost`)));
     });
     this.lost.catch(() => undefined);
-    if (this.sparkplug) await this.publish([this.sparkplug.nodeBirth()]);
+    if (this.sparkplug) {
+      // Sparkplug: subscribe to NCMD (QoS 1, as the spec asks) before NBIRTH, so a host that answers
+      // the birth with a rebirth request is heard; commands before our NBIRTH are moot
+      const sp = this.sparkplug;
+      let open = false;
+      client.on('message', (topic, payload) => {
+        if (open && client === this.client && topic === sp.commandTopic) this.onNodeCommand(client, sp, payload);
+      });
+      const [granted] = await Promise.race([client.subscribeAsync(sp.commandTopic, { qos: 1 }), this.lost]);
+      if (granted && granted.qos === 128) {
+        this.ctx.log.warn({ sink: this.cfg.id, topic: sp.commandTopic }, 'broker refused the NCMD subscription; rebirth requests will not be heard');
+      }
+      const birth = this.publish([sp.nodeBirth()]);
+      open = true; // set after the NBIRTH is queued: a rebirth is always written after it
+      await birth;
+    }
+  }
+
+  /**
+   * A node command from the host. Only Rebirth is acted on; fieldgate is read-only and never
+   * writes to devices. Runs synchronously, so the births are queued before any DDATA encoded
+   * later (DDATA already queued goes first and completes as usual).
+   */
+  private onNodeCommand(client: MqttClient, sp: SparkplugSession, payload: Buffer): void {
+    let cmd: NodeCommand;
+    try {
+      cmd = parseNodeCommand(payload);
+    } catch (e) {
+      this.sm.error('FG_E_SPARKPLUG_NCMD');
+      const now = Date.now();
+      if (now - this.lastCommandErrorLog > 60_000) {
+        this.lastCommandErrorLog = now;
+        this.ctx.log.warn({ code: 'FG_E_SPARKPLUG_NCMD', sink: this.cfg.id, bytes: payload.length, err: errorMessage(e) }, 'undecodable Sparkplug NCMD ignored');
+      }
+      return;
+    }
+    if (cmd.kind === 'ignored') {
+      this.ctx.log.debug({ sink: this.cfg.id, metrics: cmd.metrics.slice(0, 20) }, 'Sparkplug NCMD ignored: only Node Control/Rebirth is supported (read-only gateway)');
+      return;
+    }
+    if (!client.connected) return; // the reconnect will birth anyway
+    this.ctx.log.info({ sink: this.cfg.id, bdSeq: sp.currentBdSeq }, 'Sparkplug rebirth requested by the host');
+    this.publish(sp.rebirth()).catch((e: unknown) => {
+      // a lost connection is reported by whenLost(); the next session births again
+      this.ctx.log.debug({ sink: this.cfg.id, err: errorMessage(e) }, 'rebirth not confirmed');
+    });
   }
 
   whenLost(): Promise<never> | undefined {

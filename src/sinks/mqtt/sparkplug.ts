@@ -92,6 +92,28 @@ export class SparkplugSession {
     return { topic: `${this.prefix}/NBIRTH/${this.o.edgeNodeId}`, payload: Buffer.from(encodePayload(payload)), qos: 0 };
   }
 
+  /** The topic the host sends node commands on. */
+  get commandTopic(): string {
+    return `${this.prefix}/NCMD/${this.o.edgeNodeId}`;
+  }
+
+  /**
+   * The answer to a host's rebirth request: NBIRTH (seq 0, the same bdSeq: the MQTT session and
+   * its will are unchanged) then a DBIRTH for every device already born in this session, so the
+   * DDATA encoded after it continues the numbering. Devices not born yet get theirs on first data.
+   * This NBIRTH uses the DDATA QoS: a broker may deliver a QoS 0 message ahead of QoS 1 DDATA
+   * still in flight (aedes does), and the host would see seq go back.
+   */
+  rebirth(): OutgoingMessage[] {
+    const born = [...this.devices].filter(([, d]) => d.born);
+    const out = [{ ...this.nodeBirth(), qos: this.o.qos }];
+    for (const [id, d] of born) {
+      out.push(this.deviceBirth(id, d));
+      d.born = true;
+    }
+    return out;
+  }
+
   /**
    * The messages for a chunk of records. Each run of consecutive records of one device becomes
    * one DDATA carrying every record (with its id), preceded by a DBIRTH when the device is not
@@ -200,4 +222,13 @@ export class SparkplugSession {
     const payload: UPayload = { timestamp: Date.now(), seq: this.nextSeq(), metrics };
     return { topic: `${this.prefix}/DDATA/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
   }
+}
+
+export type NodeCommand = { kind: 'rebirth' } | { kind: 'ignored'; metrics: string[] };
+
+/** Reads an NCMD payload; throws on a payload that is not a Sparkplug B protobuf. */
+export function parseNodeCommand(payload: Uint8Array): NodeCommand {
+  const metrics = decodePayload(payload).metrics ?? [];
+  if (metrics.some((m) => m.name === 'Node Control/Rebirth' && m.value === true)) return { kind: 'rebirth' };
+  return { kind: 'ignored', metrics: metrics.map((m) => String(m.name ?? `alias ${String(m.alias)}`)) };
 }
