@@ -1,11 +1,11 @@
-import { AttributeIds, BrowseDirection, DataType, NodeClass, resolveNodeId, type ClientSession, type ReferenceDescription } from 'node-opcua';
+import { AttributeIds, BrowseDirection, DataType, NodeClass, VariantArrayType, resolveNodeId, type ClientSession, type ReferenceDescription } from 'node-opcua';
 import { FgError } from '../../src/core/errors.ts';
 import type { OpcuaSourceConfig } from './config.ts';
 import { openConnection } from './connect.ts';
 import { leaseClientPki } from './pki.ts';
 import { quietNodeOpcua } from './quiet.ts';
 import { silentLogger } from '../../src/log.ts';
-import { toSample } from './values.ts';
+import { Unsupported, convertArray, qualityOf, toSample } from './values.ts';
 import type { BrowseEntry } from './browse-format.ts';
 
 export interface BrowseOptions {
@@ -97,6 +97,15 @@ async function describeVariables(session: ClientSession, entries: BrowseEntry[])
       const s = toSample('browse', v.nodeId, dv, Date.now());
       v.dataType = DataType[dv.value.dataType] ?? String(dv.value.dataType);
       v.value = s.value === null ? '' : String(s.value);
+      const arr = dv.value.arrayType === VariantArrayType.Array ? convertArray(dv.value.dataType, dv.value.arrayType, dv.value.value, 4) : undefined;
+      if (arr && !(arr instanceof Unsupported)) {
+        // an array tag becomes <tag>[0] .. <tag>[N-1]: show its length and first elements
+        v.dataType = `${v.dataType}[${arr.length}]`;
+        v.value = arr.values.map(String).join(', ') + (arr.length > arr.values.length ? ', …' : '');
+        const q = qualityOf(dv.statusCode);
+        v.quality = q === 'good' ? q : `${q} (${dv.statusCode.name})`;
+        return;
+      }
       v.quality = s.reason ? `${s.quality} (${s.reason})` : s.quality;
     });
   }

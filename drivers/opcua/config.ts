@@ -49,6 +49,7 @@ const tagShape = {
   samplingInterval: duration().optional().describe('overrides the source samplingInterval for this tag'),
   queueSize: z.number().int().positive().optional().describe('overrides the source queueSize for this tag'),
   deadband: deadbandSchema.optional().describe('overrides the source deadband for this tag'),
+  maxArrayLength: z.number().int().positive().optional().describe('overrides the source maxArrayLength for this tag'),
 };
 
 export interface OpcuaTag {
@@ -58,6 +59,7 @@ export interface OpcuaTag {
   samplingInterval?: number;
   queueSize?: number;
   deadband?: { type: 'absolute' | 'percent'; value: number };
+  maxArrayLength?: number;
 }
 
 /** A tag may be written as a bare NodeId string; its name is then the NodeId. */
@@ -87,6 +89,9 @@ export const opcuaSourceSchema = z
     queueSize: z.number().int().positive().default(1).describe('server-side queue per monitored item'),
     discardOldest: z.boolean().default(true).describe('when a server queue is full, drop its oldest value'),
     deadband: deadbandSchema.optional(),
+    maxArrayLength: z
+      .number().int().positive().max(1_000_000).default(1_000)
+      .describe("array values: at most this many elements become samples (<tag>[0], <tag>[1], ...) per value; the rest are dropped and counted"),
     maxNotificationsPerPublish: z.number().int().nonnegative().default(0).describe('0 lets the server choose its maximum'),
     pollInterval: duration().prefault(1_000).describe('polling mode: time between Read requests'),
     chunkSize: z.number().int().positive().max(50_000).default(1_000).describe('monitored items per CreateMonitoredItems call, nodes per Read call'),

@@ -10,7 +10,7 @@ import {
 import { FgError, isFgError } from '../../src/core/errors.ts';
 import { registerSecret } from '../../src/log.ts';
 import type { OpcuaSourceConfig } from './config.ts';
-import { assertServerTrusted, type PkiLease } from './pki.ts';
+import { assertServerTrusted, thumbprintOf, type PkiLease } from './pki.ts';
 
 /** Our application identity; the certificate in <dataDir>/pki/opcua/client/own is made for it once. */
 export const APPLICATION_NAME = 'fieldgate';
@@ -160,7 +160,10 @@ export async function openConnection(
     if (isFgError(e) || signal.aborted) throw e;
     const msg = firstLine(e);
     if (/BadUserAccessDenied|BadIdentityToken/i.test(msg)) {
-      throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: ${cfg.endpoint} refused the user identity (${cfg.identity.kind}): ${msg}`, { cause: e });
+      const hint = identity.type === UserTokenType.Certificate
+        ? `; the server must trust the user certificate ${cfg.identity.kind === 'certificate' ? cfg.identity.certificateFile : ''} (SHA-1 thumbprint ${thumbprintOf(identity.certificateData)})`
+        : '';
+      throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: ${cfg.endpoint} refused the user identity (${cfg.identity.kind}): ${msg}${hint}`, { cause: e });
     }
     if (/BadSecurityChecksFailed|BadCertificate/i.test(msg)) {
       throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: ${cfg.endpoint} refused our client certificate (${msg}); trust ${pki.rootDir}/own/certs/client_certificate.pem on the server`, { cause: e });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { OPCUACertificateManager } from 'node-opcua';
 import { isFgError } from '../../src/core/errors.ts';
 import { opcuaSourceSchema } from './config.ts';
 import { openConnection } from './connect.ts';
-import { clientPkiDir, leaseClientPki } from './pki.ts';
+import { clientPkiDir, leaseClientPki, thumbprintOf } from './pki.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
 import { runSource, startSim, tempDataDir } from './testkit.ts';
 
@@ -153,4 +154,85 @@ describe('opcua security: every mode and policy the driver offers', () => {
       }
     });
   }
+});
+
+/** A self-signed user certificate and its key, made by node-opcua's own certificate manager in dir. */
+async function makeUserCertificate(dir: string, user: string): Promise<{ certificateFile: string; privateKeyFile: string }> {
+  const manager = new OPCUACertificateManager({ rootFolder: join(dir, `pki-${user}`), automaticallyAcceptUnknownCertificate: false, disableFileWatchers: true });
+  try {
+    await manager.initialize();
+    const certificateFile = join(dir, `${user}.pem`);
+    await manager.createSelfSignedCertificate({
+      applicationUri: `urn:fieldgate:user:${user}`,
+      subject: `/CN=${user}`,
+      dns: [],
+      startDate: new Date(Date.now() - 24 * 3600_000),
+      validity: 365,
+      outputFile: certificateFile,
+    });
+    return { certificateFile, privateKeyFile: manager.privateKey };
+  } finally {
+    await manager.dispose();
+  }
+}
+
+describe('opcua security: X.509 user identity (identity kind certificate)', () => {
+  let data: Awaited<ReturnType<typeof tempDataDir>>;
+  let sim: OpcuaSimulatorHandle;
+  let trusted: { certificateFile: string; privateKeyFile: string };
+  let stranger: { certificateFile: string; privateKeyFile: string };
+  before(async () => {
+    data = await tempDataDir();
+    trusted = await makeUserCertificate(data.dir, 'operator');
+    stranger = await makeUserCertificate(data.dir, 'stranger');
+    sim = await startSim(data.dir, {
+      securityModes: ['SignAndEncrypt'],
+      securityPolicies: ['Basic256Sha256'],
+      allowAnonymous: false,
+      trustedUserCertificates: [trusted.certificateFile],
+      variables: [{ path: 'Line1/Temp', generator: { kind: 'constant', value: 21.5 } }],
+    });
+  });
+  after(async () => {
+    await sim?.stop();
+    await data?.remove();
+  });
+
+  const source = (identity: { certificateFile: string; privateKeyFile: string }) => ({
+    endpoint: sim.address,
+    securityMode: 'SignAndEncrypt',
+    trustedServerThumbprints: [sim.thumbprint],
+    identity: { kind: 'certificate', ...identity },
+    publishingInterval: '100ms',
+    reconnect: { initialDelay: '100ms', maxDelay: '300ms' },
+    tags: [{ name: 'temp', nodeId: 'ns=1;s=Line1.Temp' }],
+  });
+
+  it('connects with a user certificate the server trusts and delivers good data', async () => {
+    const src = runSource(data.dir, source(trusted));
+    try {
+      await src.until(() => src.latest.has('temp'), 15_000, 'data with a certificate identity');
+      assert.deepEqual([src.latest.get('temp')!.sample.value, src.latest.get('temp')!.sample.quality], [21.5, 'good']);
+      assert.equal(src.probe().state, 'up');
+    } finally {
+      await src.stop();
+    }
+  });
+
+  it('reports a user certificate the server does not trust', async () => {
+    const pki = await leaseClientPki(data.dir);
+    try {
+      const cfg = opcuaSourceSchema.parse({ type: 'opcua', id: 'plc', ...source(stranger) });
+      await assert.rejects(openConnection(cfg, pki, (p) => p, AbortSignal.timeout(15_000)), (e: unknown) => {
+        assert.ok(isFgError(e, 'FG_E_OPCUA_CONNECT'), String(e));
+        assert.match(e.message, /refused the user identity \(certificate\)/);
+        // it names the certificate to trust on the server, by file and thumbprint
+        assert.ok(e.message.includes(stranger.certificateFile), e.message);
+        assert.ok(e.message.includes(thumbprintOf(readFileSync(stranger.certificateFile))), e.message);
+        return true;
+      });
+    } finally {
+      await pki.release();
+    }
+  });
 });

@@ -18,7 +18,7 @@ import { firstLine, openConnection, type Connection } from './connect.ts';
 import { leaseClientPki, type PkiLease } from './pki.ts';
 import { quietNodeOpcua } from './quiet.ts';
 import { readValueIds, resolveTags, type ResolvedTag } from './tags.ts';
-import { badSample, toSample } from './values.ts';
+import { SampleShaper, badSample } from './values.ts';
 
 type Phase = 'connecting' | 'running' | 'reconnecting';
 
@@ -76,6 +76,19 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     send(bad.map((b) => badSample(cfg.id, b.tag.name, b.reason, now)));
   };
 
+  // arrays become one sample per element; a cut by maxArrayLength is logged once per tag and counted
+  const truncatedTags = new Set<string>();
+  const shaper = new SampleShaper(cfg.id, (tag, length, max) => {
+    if (truncatedTags.has(tag)) return;
+    truncatedTags.add(tag);
+    log.warn({ tag, length, maxArrayLength: max }, `tag ${tag}: array of ${length} elements cut to the first ${max} (maxArrayLength); the rest are dropped and counted, logged once per tag`);
+  });
+  const maxArrayLengthOf = (t: OpcuaTag): number => t.maxArrayLength ?? cfg.maxArrayLength;
+  /** counts the elements the cap dropped in this batch, once per batch */
+  const countTruncated = (before: number): void => {
+    if (shaper.truncated > before) ctx.stageMetrics.dropped(shaper.truncated - before, 'array-cap');
+  };
+
   const activity = (): void => {
     state.lastActivity = Date.now();
     ctx.heartbeat();
@@ -95,9 +108,9 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       priority: 10,
     }), signal);
     state.subscriptionId = subscription.subscriptionId;
-    const tagOfHandle = new Map<number, string>();
-    const tagOfNodeId = new Map(tags.map((t) => [t.nodeId.toString(), t.tag.name]));
-    const handleTag = (h: number): string | undefined => {
+    const tagOfHandle = new Map<number, OpcuaTag>();
+    const tagOfNodeId = new Map(tags.map((t) => [t.nodeId.toString(), t.tag]));
+    const handleTag = (h: number): OpcuaTag | undefined => {
       let t = tagOfHandle.get(h);
       if (t === undefined) {
         // a notification can beat the CreateMonitoredItems response: fall back to the item's NodeId
@@ -113,14 +126,16 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       if (!data || data.length === 0) return; // keep-alive
       const now = Date.now();
       const samples: Sample[] = [];
+      const truncated = shaper.truncated;
       for (const n of data) {
         const items = (n as DataChangeNotification).monitoredItems;
         if (!items) continue;
         for (const it of items) {
           const tag = handleTag(it.clientHandle);
-          if (tag !== undefined) samples.push(toSample(cfg.id, tag, it.value, now));
+          if (tag !== undefined) shaper.push(samples, tag.name, it.value, now, maxArrayLengthOf(tag));
         }
       }
+      countTruncated(truncated);
       send(samples); // one batch per notification message
     };
     subscription.on('raw_notification', onMessage);
@@ -171,7 +186,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
   }
 
   /** One CreateMonitoredItems call per chunk of tags that share their parameters. */
-  async function createItems(subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, string>, signal: AbortSignal): Promise<void> {
+  async function createItems(subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, OpcuaTag>, signal: AbortSignal): Promise<void> {
     const groups = new Map<string, ResolvedTag[]>();
     for (const t of tags) {
       const key = JSON.stringify([t.tag.samplingInterval, t.tag.queueSize, t.tag.deadband]);
@@ -189,7 +204,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         group.monitoredItems.forEach((item, k) => {
           const tag = chunk[k]!.tag;
           if (item.statusCode.isGood()) {
-            tagOfHandle.set(item.monitoringParameters.clientHandle, tag.name);
+            tagOfHandle.set(item.monitoringParameters.clientHandle, tag);
             state.badTags.delete(tag.name);
           } else bad.push({ tag, reason: item.statusCode.name });
         });
@@ -231,11 +246,16 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         if (lost.signal.aborted) throw lost.signal.reason;
         const now = Date.now();
         const samples: Sample[] = [];
+        const truncated = shaper.truncated;
         for (let i = 0; i < nodes.length; i += cfg.chunkSize) {
           const read = conn.session.read(nodes.slice(i, i + cfg.chunkSize), 0);
           const values = await raceAbort(read, AbortSignal.any([both, AbortSignal.timeout(cfg.requestTimeout)]));
-          values.forEach((dv, k) => samples.push(toSample(cfg.id, tags[i + k]!.tag.name, dv, now)));
+          values.forEach((dv, k) => {
+            const tag = tags[i + k]!.tag;
+            shaper.push(samples, tag.name, dv, now, maxArrayLengthOf(tag));
+          });
         }
+        countTruncated(truncated);
         send(samples); // one batch per poll
         activity();
         next += cfg.pollInterval;
@@ -309,6 +329,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         lastActivityAgeMs: state.lastActivity ? Date.now() - state.lastActivity : null,
         repairs: state.repairs,
         rebuilds: state.rebuilds,
+        arrayElementsDropped: shaper.truncated,
         subscriptionId: state.subscriptionId ?? null,
         serverThumbprint: state.serverThumbprint ?? null,
       };

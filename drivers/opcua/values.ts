@@ -20,9 +20,17 @@ export class Unsupported {
   constructor(readonly what: string) {}
 }
 
-/** Scalars of every numeric type, Boolean, String, DateTime (ISO 8601 string). Arrays and structures are not supported yet. */
-export function convertValue(dataType: DataType, arrayType: VariantArrayType, value: unknown): SampleValue | Unsupported {
-  if (arrayType !== VariantArrayType.Scalar) return new Unsupported(`array of ${DataType[dataType]}`);
+/** The scalar DataTypes a sample can carry; arrays of these become one sample per element. */
+const SCALAR_TYPES: ReadonlySet<DataType> = new Set([
+  DataType.Double, DataType.Float, DataType.Int32, DataType.UInt32, DataType.Int16, DataType.UInt16,
+  DataType.SByte, DataType.Byte, DataType.Boolean, DataType.Null, DataType.Int64, DataType.UInt64,
+  DataType.String, DataType.DateTime, DataType.LocalizedText,
+]);
+
+const typeName = (dataType: DataType): string => DataType[dataType] ?? `DataType ${dataType}`;
+
+/** One scalar (or one array element) of a DataType the sample can carry: numbers, Boolean, String, DateTime (ISO 8601 string). */
+export function convertScalar(dataType: DataType, value: unknown): SampleValue | Unsupported {
   switch (dataType) {
     case DataType.Double: case DataType.Float: case DataType.Int32: case DataType.UInt32:
     case DataType.Int16: case DataType.UInt16: case DataType.SByte: case DataType.Byte:
@@ -36,22 +44,52 @@ export function convertValue(dataType: DataType, arrayType: VariantArrayType, va
     case DataType.UInt64:
       return int64(value, false);
     case DataType.String:
-      return value as string | null;
+      return (value as string | null | undefined) ?? null;
     case DataType.DateTime:
       return value instanceof Date && !Number.isNaN(value.getTime()) ? value.toISOString() : null;
     case DataType.LocalizedText:
       return (value as { text?: string | null } | null)?.text ?? null;
     default:
-      return new Unsupported(DataType[dataType] ?? `DataType ${dataType}`);
+      return new Unsupported(typeName(dataType));
   }
 }
 
+/** A scalar Variant's value; arrays and matrices are refused here (see convertArray and SampleShaper). */
+export function convertValue(dataType: DataType, arrayType: VariantArrayType, value: unknown): SampleValue | Unsupported {
+  if (arrayType === VariantArrayType.Array) return new Unsupported(`array of ${typeName(dataType)}`);
+  if (arrayType !== VariantArrayType.Scalar) return new Unsupported(`matrix of ${typeName(dataType)}`);
+  return convertScalar(dataType, value);
+}
+
 /**
- * One OPC UA DataValue as a sample: ts from the source timestamp (server timestamp, then the
- * time of arrival, as fallbacks), quality from the StatusCode severity, its name as reason.
+ * A one-dimensional array Variant's elements, each converted exactly like the scalar of its
+ * DataType, at most `max` of them; `length` is the array's full length (so length - values.length
+ * elements were cut off). Matrices, and arrays of types a scalar cannot carry (ExtensionObject,
+ * ByteString, Variant, ...), are Unsupported.
+ */
+export function convertArray(dataType: DataType, arrayType: VariantArrayType, value: unknown, max: number): { values: SampleValue[]; length: number } | Unsupported {
+  if (arrayType === VariantArrayType.Matrix) return new Unsupported(`matrix of ${typeName(dataType)}`);
+  if (!SCALAR_TYPES.has(dataType)) return new Unsupported(`array of ${typeName(dataType)}`);
+  // node-opcua decodes numeric arrays as typed arrays (Float64Array, Int32Array, ...), others as arrays
+  const items = value as ArrayLike<unknown> | null | undefined;
+  const length = items?.length ?? 0;
+  const n = Math.min(length, max);
+  const values = new Array<SampleValue>(n);
+  for (let i = 0; i < n; i++) values[i] = convertScalar(dataType, items![i]) as SampleValue;
+  return { values, length };
+}
+
+function timestampOf(dv: DataValue, now: number): number {
+  return dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? now;
+}
+
+/**
+ * One scalar OPC UA DataValue as a sample: ts from the source timestamp (server timestamp, then
+ * the time of arrival, as fallbacks), quality from the StatusCode severity, its name as reason.
+ * Arrays are refused here; the source expands them with SampleShaper.
  */
 export function toSample(source: string, tag: string, dv: DataValue, now: number): Sample {
-  const ts = dv.sourceTimestamp?.getTime() ?? dv.serverTimestamp?.getTime() ?? now;
+  const ts = timestampOf(dv, now);
   const sc = dv.statusCode;
   const quality = qualityOf(sc);
   const v = dv.value;
@@ -59,6 +97,69 @@ export function toSample(source: string, tag: string, dv: DataValue, now: number
   if (value instanceof Unsupported) return { source, tag, ts, value: null, quality: 'bad', reason: `unsupported type: ${value.what}` };
   if (quality === 'good') return { source, tag, ts, value, quality };
   return { source, tag, ts, value, quality, reason: sc.name };
+}
+
+/** The sample name of element i of an array tag. */
+export function elementTag(tag: string, i: number): string {
+  return `${tag}[${i}]`;
+}
+
+/**
+ * Turns DataValues into samples, expanding one-dimensional arrays into one sample per element
+ * (`<tag>[0]` .. `<tag>[N-1]`, same ts and quality). It remembers each array tag's last length so
+ * that a bad DataValue without a value (what servers usually send) still marks every known element
+ * bad, and elements that disappear when an array shrinks get one bad sample each.
+ */
+export class SampleShaper {
+  /** last element count seen per array tag (after the cap) */
+  private readonly lengths = new Map<string, number>();
+  /** array elements dropped by the cap since start */
+  truncated = 0;
+
+  /** @param onTruncate called for every array cut by the cap (the caller rate-limits its logging) */
+  constructor(private readonly source: string, private readonly onTruncate: (tag: string, length: number, max: number) => void) {}
+
+  /** Appends the samples of one DataValue of `tag` to out. */
+  push(out: Sample[], tag: string, dv: DataValue, now: number, maxArrayLength: number): void {
+    const v = dv.value;
+    const known = this.lengths.get(tag);
+    if (v.arrayType === VariantArrayType.Scalar) {
+      if (known !== undefined && v.dataType === DataType.Null && qualityOf(dv.statusCode) !== 'good') {
+        // a bad status without a value: every element the array had is now bad
+        const sc = dv.statusCode;
+        const ts = timestampOf(dv, now);
+        for (let i = 0; i < known; i++) out.push({ source: this.source, tag: elementTag(tag, i), ts, value: null, quality: qualityOf(sc), reason: sc.name });
+        return;
+      }
+      if (known !== undefined) this.lengths.delete(tag);
+      out.push(toSample(this.source, tag, dv, now));
+      return;
+    }
+    const ts = timestampOf(dv, now);
+    const arr = convertArray(v.dataType, v.arrayType, v.value, maxArrayLength);
+    if (arr instanceof Unsupported) {
+      out.push({ source: this.source, tag, ts, value: null, quality: 'bad', reason: `unsupported type: ${arr.what}` });
+      return;
+    }
+    const sc = dv.statusCode;
+    const quality = qualityOf(sc);
+    const reason = quality === 'good' ? undefined : sc.name;
+    const { values } = arr;
+    for (let i = 0; i < values.length; i++) {
+      out.push(reason === undefined
+        ? { source: this.source, tag: elementTag(tag, i), ts, value: values[i]!, quality }
+        : { source: this.source, tag: elementTag(tag, i), ts, value: values[i]!, quality, reason });
+    }
+    // elements that were there before and are not now: one bad sample each, so no stale value lingers
+    for (let i = values.length; i < (known ?? 0); i++) {
+      out.push({ source: this.source, tag: elementTag(tag, i), ts, value: null, quality: 'bad', reason: `not in array (length ${arr.length})` });
+    }
+    this.lengths.set(tag, values.length);
+    if (arr.length > values.length) {
+      this.truncated += arr.length - values.length;
+      this.onTruncate(tag, arr.length, maxArrayLength);
+    }
+  }
 }
 
 /** A bad sample for a tag that could not be monitored or read at all. */

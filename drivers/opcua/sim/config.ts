@@ -14,6 +14,7 @@ const variableSchema = z
     dataType: z.enum(SIM_DATA_TYPES).default('Double'),
     generator: generatorSchema.default({ kind: 'sine', amplitude: 1, offset: 0, period: 60_000, phase: 0 }),
     status: z.string().regex(/^(Good|Uncertain|Bad)[A-Za-z]*$/).optional().describe("a fixed StatusCode name such as 'UncertainLastUsableValue', to exercise qualities"),
+    arrayLength: z.number().int().positive().max(100_000).optional().describe("makes the variable a one-dimensional array of this many elements; element i is the generator's value plus i"),
   })
   .describe('one simulated variable');
 
@@ -41,6 +42,10 @@ export const opcuaSimulatorSchema = z
     trustAllClients: z.boolean().default(true).describe('accept any client certificate (a simulator, not a real server)'),
     allowAnonymous: z.boolean().default(true),
     users: z.array(userSchema).default([]).describe('accepted username/password pairs'),
+    trustedUserCertificates: z
+      .array(z.string())
+      .default([])
+      .describe('user certificates (PEM or DER files) accepted as X.509 user identities; any other user certificate is refused'),
     maxNotificationsPerPublish: z.number().int().positive().default(50_000).describe('server cap on notifications per publish response (node-opcua default 1000)'),
     variables: z.array(variableSchema).default([]),
     bulk: z.array(bulkSchema).default([]),

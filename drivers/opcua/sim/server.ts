@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -74,6 +75,13 @@ export function toVariant(dataType: SimDataType, v: number, startedAt: number): 
   }
 }
 
+/** A one-dimensional array whose element i is `v + i`, each converted like the scalar. */
+export function toArrayVariant(dataType: SimDataType, v: number, length: number, startedAt: number): Variant {
+  const elements: unknown[] = [];
+  for (let i = 0; i < length; i++) elements.push(toVariant(dataType, v + i, startedAt).value);
+  return new Variant({ dataType: DATA_TYPES[dataType], arrayType: VariantArrayType.Array, value: elements });
+}
+
 function statusByName(name: string): StatusCode {
   const sc = (StatusCodes as unknown as Record<string, StatusCode | undefined>)[name];
   if (!sc) throw new Error(`unknown StatusCode name "${name}"`);
@@ -110,6 +118,23 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
     disableFileWatchers: true,
   });
   await certificateManager.initialize();
+  // X.509 user identities: only the configured certificates are trusted (kept apart from the
+  // application certificates, and out of node-opcua's default per-user folder)
+  const userCertificateManager = new OPCUACertificateManager({
+    rootFolder: join(pkiDir, 'users'),
+    automaticallyAcceptUnknownCertificate: false,
+    disableFileWatchers: true,
+  });
+  try {
+    await userCertificateManager.initialize();
+    for (const f of cfg.trustedUserCertificates) {
+      await userCertificateManager.trustCertificate(new X509Certificate(await readFile(ctx.resolvePath(f))).raw);
+    }
+  } catch (e) {
+    await userCertificateManager.dispose();
+    await certificateManager.dispose();
+    throw e;
+  }
   const users = new Map(cfg.users.map((u) => [u.username, u.password]));
   const server = new OPCUAServer({
     port: cfg.port,
@@ -117,6 +142,7 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
     hostname: cfg.host === '0.0.0.0' || cfg.host === '::' ? undefined : cfg.host,
     resourcePath: cfg.resourcePath,
     serverCertificateManager: certificateManager,
+    userCertificateManager,
     securityModes: cfg.securityModes.map((m) => MessageSecurityMode[m]),
     securityPolicies: cfg.securityPolicies.map((p) => SecurityPolicy[p]),
     allowAnonymous: cfg.allowAnonymous,
@@ -131,6 +157,7 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
     await server.start();
   } catch (e) {
     await server.shutdown(0).catch(() => {});
+    await userCertificateManager.dispose();
     await certificateManager.dispose();
     throw e;
   }
@@ -149,6 +176,7 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
       if (stopped) return;
       stopped = true;
       await server.shutdown(0);
+      await userCertificateManager.dispose();
       await certificateManager.dispose();
     },
   };
@@ -177,7 +205,7 @@ function buildAddressSpace(server: OPCUAServer, cfg: OpcuaSimulatorConfig, ctx: 
     const parts = v.path.split('/');
     const name = parts.pop()!;
     addVariable(ns, folderAt(parts), name, v.nodeId ?? v.path.replace(/\//g, '.'), v.dataType,
-      createGenerator(v.generator, ctx.resolvePath), v.status ? statusByName(v.status) : StatusCodes.Good, startedAt, t0);
+      createGenerator(v.generator, ctx.resolvePath), v.status ? statusByName(v.status) : StatusCodes.Good, startedAt, t0, v.arrayLength);
   }
   for (const b of cfg.bulk) {
     const folder = folderAt(b.folder.split('/'));
@@ -191,13 +219,14 @@ function buildAddressSpace(server: OPCUAServer, cfg: OpcuaSimulatorConfig, ctx: 
 
 function addVariable(
   ns: Namespace, parent: UAObject, name: string, id: string, dataType: SimDataType,
-  gen: Generator, status: StatusCode, startedAt: number, t0: number,
+  gen: Generator, status: StatusCode, startedAt: number, t0: number, arrayLength?: number,
 ): void {
   ns.addVariable({
     componentOf: parent,
     browseName: name,
     nodeId: `s=${id}`,
     dataType: DataType[DATA_TYPES[dataType]],
+    ...(arrayLength === undefined ? {} : { valueRank: 1, arrayDimensions: [arrayLength] }),
     accessLevel: 'CurrentRead',
     userAccessLevel: 'CurrentRead',
     minimumSamplingInterval: 10,
@@ -206,7 +235,9 @@ function addVariable(
       timestamped_get: () => {
         const now = new Date();
         return new DataValue({
-          value: toVariant(dataType, gen(performance.now() - t0), startedAt),
+          value: arrayLength === undefined
+            ? toVariant(dataType, gen(performance.now() - t0), startedAt)
+            : toArrayVariant(dataType, gen(performance.now() - t0), arrayLength, startedAt),
           statusCode: status,
           sourceTimestamp: now,
           serverTimestamp: now,
