@@ -62,6 +62,22 @@ export function createLogger(opts: LogOptions = {}): Logger {
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }
 
+/**
+ * Changes the level of a running logger, for a reload. Children made with `log.child(bindings)`
+ * (every stage's logger) are created by pino as prototype copies of their parent and hold no level
+ * of their own, so they follow at once, grandchildren too (test/unit/log.test.ts pins this). A child
+ * made with a `{ level }` option other than its parent's keeps that level, as it asked to.
+ */
+export function setLogLevel(log: Logger, level: string): void {
+  if (log.levels.values[level] === undefined) throw new Error(`unknown log level ${JSON.stringify(level)}`);
+  log.level = level;
+}
+
+/** The numeric value of a level name (higher is quieter; 'silent' is Infinity). */
+export function logLevelValue(log: Logger, level: string): number {
+  return log.levels.values[level] ?? Infinity;
+}
+
 /** A logger that writes nothing, for tests and library use. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

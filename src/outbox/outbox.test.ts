@@ -273,3 +273,79 @@ test('the probe reports the backlog and how long its oldest record has waited', 
   cur.ack(5);
   assert.equal(box.probe().details?.oldestAgeMs, undefined);
 });
+
+describe('outbox reconfigure (reload)', () => {
+  /**
+   * Writes batches of 500, each committed before the next, until the outbox is full; then 4 more,
+   * which `block` must hold. Returns those writes and how many samples were written in all.
+   */
+  async function fillThenBlock(box: Outbox): Promise<{ writes: Promise<void>[]; total: number }> {
+    let total = 0;
+    while (!box.stats().full) {
+      if (total > 1_000_000) assert.fail('the outbox never filled');
+      await box.writeSamples(numberBatch('x', total, 500));
+      total += 500;
+    }
+    const writes: Promise<void>[] = [];
+    for (let k = 0; k < 4; k++, total += 500) writes.push(box.writeSamples(numberBatch('x', total, 500)));
+    assert.equal(box.stats().blockedWrites, 4, 'full under block: the writers wait');
+    return { writes, total };
+  }
+
+  test('a larger maxBytes releases writers held by block: nothing lost, same file; path and synchronous wait', async () => {
+    const c = ctx();
+    const box = open(cfg({ maxBytes: '200KB', whenFull: 'block' }), c);
+    const cur = box.cursor('slow');
+    await box.start();
+    const epoch = box.stats().epoch;
+    const { writes, total } = await fillThenBlock(box);
+
+    const r = box.reconfigure(cfg({ maxBytes: '64MB', whenFull: 'block', synchronous: 'full', path: 'elsewhere.db' }));
+    assert.deepEqual(r.applied, ['maxBytes']);
+    assert.deepEqual([...r.atRestart].sort(), ['path', 'synchronous']);
+    assert.equal(r.config.maxBytes, 64_000_000);
+    assert.equal(r.config.synchronous, 'normal', 'synchronous keeps its running value');
+    assert.equal('path' in r.config, false, 'path keeps its running (default) value');
+
+    await Promise.all(writes);
+    const s = box.stats();
+    assert.equal(s.rows, total, 'every write was accepted');
+    assert.equal(s.dropped.full, 0);
+    assert.equal(s.full, false);
+    assert.equal(s.maxBytes, 64_000_000);
+    assert.equal(s.epoch, epoch, 'the same file: not reopened');
+    assert.equal(s.file, join(c.dir, 'outbox.db'));
+    assert.deepEqual(values(cur.read(0, total)), Array.from({ length: total }, (_, i) => i), 'all of them, in order');
+
+    // nothing changed: nothing applied
+    const same = box.reconfigure(cfg({ maxBytes: '64MB', whenFull: 'block' }));
+    assert.deepEqual([same.applied, same.atRestart], [[], []]);
+
+    // a smaller bound under drop-oldest applies with the next commit, even with no new write
+    const r2 = box.reconfigure(cfg({ maxBytes: '200KB', whenFull: 'drop-oldest' }));
+    assert.deepEqual([...r2.applied].sort(), ['maxBytes', 'whenFull']);
+    await eventually('the oldest dropped under the new bound', () => box.stats().dropped.full > 0, 20_000);
+    const s2 = box.stats();
+    assert.equal(s2.rows + s2.dropped.full, total, 'every record is kept or counted as dropped');
+    assert.deepEqual(values(cur.read(cur.acked, total)), Array.from({ length: s2.rows }, (_, i) => total - s2.rows + i), 'the newest stay, in order');
+    await box.stop(1000);
+  });
+
+  test('block -> drop-oldest while full admits the waiting writers at once', async () => {
+    const c = ctx();
+    const box = open(cfg({ maxBytes: '200KB', whenFull: 'block' }), c);
+    box.cursor('slow');
+    await box.start();
+    const { writes, total } = await fillThenBlock(box);
+    const r = box.reconfigure(cfg({ maxBytes: '200KB', whenFull: 'drop-oldest' }));
+    assert.deepEqual(r.applied, ['whenFull']);
+    assert.equal(box.stats().blockedWrites, 0, 'no writer is held under drop-oldest');
+    await Promise.all(writes);
+    await eventually('drops applied', () => box.stats().dropped.full > 0, 20_000);
+    const s = box.stats();
+    assert.equal(s.lastSeq, total, 'every write was accepted');
+    assert.equal(s.rows + s.dropped.full, total, 'every record is kept or counted as dropped');
+    assert.ok(s.usedBytes < 200_000 * 1.1, `bounded: ${s.usedBytes}`);
+    await box.stop(1000);
+  });
+});

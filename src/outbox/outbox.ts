@@ -6,7 +6,7 @@ import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
-import type { OutboxConfig } from './config.ts';
+import { type OutboxConfig, outboxSchema } from './config.ts';
 import { gauge } from './gauges.ts';
 import {
   KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
@@ -64,7 +64,26 @@ export interface Outbox extends Stage, OutboxWriter {
   /** `<gateway>:<epoch>:` — a record's id is this prefix and its seq */
   readonly idPrefix: string;
   stats(): OutboxStats;
+  /**
+   * A reload: applies the changed limits and policies at once (no reopen, nothing lost, writers
+   * held by `block` are admitted if the new bound or policy allows); `path` and `synchronous`
+   * need the file reopened and keep their running value until the next restart.
+   */
+  reconfigure(next: OutboxConfig): OutboxReconfigured;
 }
+
+/** What `reconfigure` did, by setting name. */
+export interface OutboxReconfigured {
+  /** changed settings now in effect */
+  applied: (keyof OutboxConfig)[];
+  /** changed settings that take effect at the next restart */
+  atRestart: (keyof OutboxConfig)[];
+  /** the configuration the outbox runs with now */
+  config: OutboxConfig;
+}
+
+/** Settings read once when the file is opened: a change waits for the next restart. */
+const REOPEN_KEYS: readonly (keyof OutboxConfig)[] = ['path', 'synchronous'];
 
 type Item =
   | { k: typeof KIND_SAMPLE; batch: SampleBatch }
@@ -187,7 +206,7 @@ export class OutboxImpl implements Outbox {
   private readonly gBytes;
   private readonly gBacklog;
 
-  constructor(private readonly cfg: OutboxConfig, private readonly ctx: StageContext) {
+  constructor(private cfg: OutboxConfig, private readonly ctx: StageContext) {
     this.file = cfg.path ? ctx.resolvePath(cfg.path) : join(ctx.gateway.dataDir, 'outbox.db');
     this.sm = ctx.metrics.stage('outbox');
     const reg = ctx.metrics.registry;
@@ -303,6 +322,28 @@ export class OutboxImpl implements Outbox {
       return { state: 'degraded', reason: `outbox full (${this.usedBytes} of ${this.cfg.maxBytes} bytes): ${what}`, details };
     }
     return { state: 'up', details };
+  }
+
+  reconfigure(next: OutboxConfig): OutboxReconfigured {
+    const applied: (keyof OutboxConfig)[] = [];
+    const atRestart: (keyof OutboxConfig)[] = [];
+    // in the schema's order, so the reload line reads the same every time
+    for (const k of Object.keys(outboxSchema.shape) as (keyof OutboxConfig)[]) {
+      if (this.cfg[k] !== next[k]) (REOPEN_KEYS.includes(k) ? atRestart : applied).push(k);
+    }
+    if (applied.length === 0) return { applied, atRestart, config: this.cfg };
+    const cfg: OutboxConfig = { ...next, synchronous: this.cfg.synchronous };
+    if (this.cfg.path === undefined) delete cfg.path;
+    else cfg.path = this.cfg.path;
+    this.cfg = cfg;
+    this.writer?.configure(cfg);
+    if (this.state === 'running') {
+      // a new bound or policy may release blocked writers; the next commit (soon, even with
+      // nothing pending) lets the writer thread expire and drop against the new limits
+      this.applyFullState();
+      this.armTimer();
+    }
+    return { applied, atRestart, config: cfg };
   }
 
   // ---- writer -------------------------------------------------------------------------------
@@ -545,7 +586,8 @@ export class OutboxImpl implements Outbox {
       this.sm.error('FG_E_OUTBOX_FULL');
       this.ctx.log.warn({ code: 'FG_E_OUTBOX_FULL', usedBytes: this.usedBytes, maxBytes: max, whenFull: this.cfg.whenFull }, 'outbox full');
     }
-    if (!this.full && this.blocked.length > 0) {
+    // admitted also when the policy is no longer `block` (a reload): drop-oldest never holds writers
+    if ((!this.full || this.cfg.whenFull !== 'block') && this.blocked.length > 0) {
       const admitted = this.blocked;
       this.blocked = [];
       for (const w of admitted) this.addPending(w);

@@ -8,6 +8,9 @@ export interface WriterInit {
   maxAge?: number;
 }
 
+/** The limits the writer thread applies; a reload may change them while it runs (`configure`). */
+export type WriterLimits = Pick<WriterInit, 'maxBytes' | 'whenFull' | 'maxAge'>;
+
 /** Values per row in `CommitRequest.rows`, in column order after seq. */
 export const ROW_WIDTH = 9;
 
@@ -28,7 +31,10 @@ export interface CommitRequest {
   checkpoint: boolean;
 }
 
-export type ToWriter = CommitRequest | { t: 'close' };
+/** New limits, applied from the next commit on (no reply: messages are handled in order). */
+export type ConfigureRequest = { t: 'configure' } & WriterLimits;
+
+export type ToWriter = CommitRequest | ConfigureRequest | { t: 'close' };
 
 /** The log's shape after a commit (the writer thread is the only one that deletes). */
 export interface LogState {

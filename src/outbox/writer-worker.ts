@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
-import { ROW_WIDTH, type CommitRequest, type FromWriter, type LogState, type ToWriter, type WriterInit } from './writer-protocol.ts';
+import { ROW_WIDTH, type CommitRequest, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
 import { type Db, openWriter } from './store.ts';
 
 /**
@@ -41,7 +41,7 @@ class Writer {
   };
   private readonly txn: (req: CommitRequest) => void;
 
-  constructor(private readonly db: Db, private readonly cfg: WriterInit) {
+  constructor(private readonly db: Db, private cfg: WriterInit) {
     this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
     const b = db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
     this.rows = b.n;
@@ -77,6 +77,11 @@ class Writer {
       this.deleteConfirmed(req.minAcked);
       this.expire(req.minAcked);
     });
+  }
+
+  /** A reload changed the limits: the next commit expires, drops and measures against these. */
+  configure(limits: WriterLimits): void {
+    this.cfg = { ...this.cfg, maxBytes: limits.maxBytes, whenFull: limits.whenFull, maxAge: limits.maxAge };
   }
 
   commit(req: CommitRequest): FromWriter {
@@ -192,6 +197,10 @@ try {
 port.on('message', (m: ToWriter) => {
   if (m.t === 'commit') {
     post(writer ? writer.commit(m) : { t: 'committed', ok: false, error: 'the outbox writer is not open' });
+    return;
+  }
+  if (m.t === 'configure') {
+    writer?.configure(m);
     return;
   }
   // close: a final TRUNCATE checkpoint leaves a small WAL behind; then the thread ends by itself

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
 import { startTsWorker } from '../core/ts-worker.ts';
-import type { CommitRequest, FromWriter, LogState, WriterInit } from './writer-protocol.ts';
+import type { CommitRequest, ConfigureRequest, FromWriter, LogState, WriterInit, WriterLimits } from './writer-protocol.ts';
 
 const ENTRY = new URL('./writer-worker.ts', import.meta.url);
 
@@ -57,6 +57,13 @@ export class WriterThread {
       this.waiting = { resolve, reject };
       this.worker.postMessage(req);
     });
+  }
+
+  /** New limits for the thread; it applies them from its next commit (messages are handled in order). */
+  configure(limits: WriterLimits): void {
+    if (this.dead || this.closing) return;
+    const m: ConfigureRequest = { t: 'configure', maxBytes: limits.maxBytes, whenFull: limits.whenFull, maxAge: limits.maxAge };
+    this.worker.postMessage(m);
   }
 
   private onMessage(m: FromWriter): void {

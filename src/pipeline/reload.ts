@@ -3,6 +3,7 @@ import { ConfigError, type LoadedConfig, loadConfigFile } from '../config/load.t
 import type { FieldgateConfig } from '../config/schema.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
 import { createModelStage } from '../inference/index.ts';
+import { logLevelValue, setLogLevel } from '../log.ts';
 import { createSink } from '../sinks/index.ts';
 import type { Stage } from './contracts.ts';
 import type { Pipeline } from './pipeline.ts';
@@ -43,7 +44,11 @@ export async function reloadFromFile(pipeline: Pipeline, file: string, opts: Rel
   return applyConfig(pipeline, loaded.config, opts);
 }
 
-/** Moves a running pipeline to `next`, restarting only what changed. The outbox is never restarted. */
+/**
+ * Moves a running pipeline to `next`, restarting only what changed. The outbox is never restarted:
+ * its limits and policies and the log level apply in place; the gateway section, the outbox's path
+ * and synchronous mode and the log format wait for the next restart (the summary line says which).
+ */
 export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opts: ReloadOptions = {}): Promise<ReloadResult> {
   const deadlineMs = opts.deadlineMs ?? 10_000;
   const log = pipeline.log;
@@ -54,13 +59,31 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   const changes: string[] = [];
   const errors: string[] = [];
 
-  // sections that need a process restart: keep what runs, and say so
-  const applied: FieldgateConfig = { ...next, gateway: prev.gateway, outbox: prev.outbox, log: prev.log };
+  // the gateway's identity and data directory are never changed under a running process
+  const applied: FieldgateConfig = { ...next, gateway: prev.gateway, log: { ...next.log, format: prev.log.format } };
   if (!isDeepStrictEqual(prev.gateway, next.gateway)) changes.push('gateway settings changed: they take effect at the next restart');
-  if (!isDeepStrictEqual(prev.outbox, next.outbox)) changes.push('outbox settings changed: they take effect at the next restart (the outbox keeps its contents)');
 
-  // pino children copy their level when created, so a new level could not reach running stages
-  if (!isDeepStrictEqual(prev.log, next.log)) changes.push('log settings changed: they take effect at the next restart');
+  // the outbox is never restarted: limits and policies apply at once, path and synchronous at the next start
+  const box = pipeline.outbox.reconfigure(next.outbox);
+  applied.outbox = box.config;
+  if (box.applied.length > 0) {
+    changes.push(`outbox ${box.applied.map((k) => `${k} ${show(prev.outbox[k])} -> ${show(next.outbox[k])}`).join(', ')} applied (the outbox keeps running and keeps its contents)`);
+  }
+  if (box.atRestart.length > 0) {
+    const list = box.atRestart.map((k) => `${k} ${show(prev.outbox[k])} -> ${show(next.outbox[k])}`).join(', ');
+    changes.push(`outbox ${list}: ${box.atRestart.length === 1 ? 'takes' : 'take'} effect at the next restart (the outbox keeps its contents)`);
+  }
+
+  // the level reaches every stage's child logger at once (log.ts); the format is the output
+  // stream's, made once at start. A quieter level applies after the summary line below, so the
+  // line saying so is still written; a louder one applies now.
+  const newLevel = prev.log.level !== next.log.level ? next.log.level : undefined;
+  const louder = newLevel !== undefined && logLevelValue(log, newLevel) < logLevelValue(log, prev.log.level);
+  if (newLevel !== undefined) {
+    if (louder) setLogLevel(log, newLevel);
+    changes.push(`log level ${prev.log.level} -> ${newLevel} applied`);
+  }
+  if (prev.log.format !== next.log.format) changes.push(`log format ${prev.log.format} -> ${next.log.format}: takes effect at the next restart`);
 
   // simulators first: the sources that connect to them come after
   await reconcile({
@@ -159,6 +182,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   const summary = changes.length ? changes.join('; ') : 'nothing changed';
   if (ok) log.info({ changes }, `configuration reloaded: ${summary}`);
   else log.error({ code: 'FG_E_RELOAD', changes, errors }, 'configuration partly reloaded');
+  if (newLevel !== undefined && !louder) setLogLevel(log, newLevel);
   pipeline.taps.event({
     source: 'reload', kind: ok ? 'reload' : 'reload-partial', severity: ok ? 'info' : 'warning',
     message: `reload: ${summary}${ok ? '' : `; errors: ${errors.join('; ')}`}`,
@@ -206,6 +230,10 @@ async function reconcile(args: {
 async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
   const end = Date.now() + deadlineMs;
   while (src.channel.depth > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
+function show(v: unknown): string {
+  return v === undefined ? '(unset)' : String(v);
 }
 
 function remove<T>(list: T[], item: T): void {
