@@ -1,4 +1,4 @@
-import { AttributeIds, BrowseDirection, DataType, NodeClass, VariantArrayType, resolveNodeId, type ClientSession, type ReferenceDescription } from 'node-opcua';
+import { AttributeIds, BrowseDirection, DataType, NodeClass, VariantArrayType, resolveNodeId, type ClientSession, type ReferenceDescription } from 'node-opcua-client';
 import { FgError } from '../../src/core/errors.ts';
 import type { OpcuaSourceConfig } from './config.ts';
 import { openConnection } from './connect.ts';

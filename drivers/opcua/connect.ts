@@ -6,7 +6,7 @@ import {
   UserTokenType,
   type ClientSession,
   type UserIdentityInfo,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import { FgError, isFgError } from '../../src/core/errors.ts';
 import { registerSecret } from '../../src/log.ts';
 import type { OpcuaSourceConfig } from './config.ts';

@@ -1,4 +1,4 @@
-import { setErrorLogger, setWarningLogger } from 'node-opcua';
+import { setErrorLogger, setWarningLogger } from 'node-opcua-client';
 import type { Logger } from '../../src/log.ts';
 
 let sink: Logger | undefined;

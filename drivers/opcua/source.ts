@@ -7,7 +7,7 @@ import {
   type DataChangeNotification,
   type MonitoringParametersOptions,
   type NotificationMessage,
-} from 'node-opcua';
+} from 'node-opcua-client';
 import { Backoff, sleep } from '../../src/core/backoff.ts';
 import { errorCode, errorMessage } from '../../src/core/errors.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';

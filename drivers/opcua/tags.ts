@@ -1,4 +1,4 @@
-import { AttributeIds, StatusCodes, makeBrowsePath, resolveNodeId, type ClientSession, type NodeId } from 'node-opcua';
+import { AttributeIds, StatusCodes, makeBrowsePath, resolveNodeId, type ClientSession, type NodeId } from 'node-opcua-client';
 import type { OpcuaTag } from './config.ts';
 import { firstLine } from './connect.ts';
 

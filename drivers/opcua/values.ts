@@ -1,4 +1,4 @@
-import { DataType, VariantArrayType, type DataValue, type StatusCode } from 'node-opcua';
+import { DataType, VariantArrayType, type DataValue, type StatusCode } from 'node-opcua-client';
 import type { Quality, Sample, SampleValue } from '../../src/core/sample.ts';
 
 /** StatusCode severity (the top two bits) to quality: 00 Good, 01 Uncertain, 1x Bad. */
