@@ -1,13 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import mqtt from 'mqtt';
-import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
-import { sinkSchema } from '../config.ts';
-import { createSink } from '../index.ts';
+import { numberBatch } from '../../outbox/testing.ts';
 import { decodePayload, encodePayload } from './sparkplug.ts';
-import { TestBroker, type Received } from './test-broker.ts';
+import { NCMD, sparkplugRig } from './sparkplug-rig.ts';
+import type { Received } from './test-broker.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -15,33 +11,11 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-const NCMD = 'spBv1.0/g1/NCMD/edge1';
-
 async function setup() {
-  const ctx = tempContext('gw-r');
-  const broker = new TestBroker();
-  await broker.start();
-  const box: Outbox = createOutbox(outboxSchema.parse({ commitInterval: '5ms' }), ctx);
-  const cfg = sinkSchema.parse({
-    id: 'up', type: 'mqtt', url: broker.url, backoff: { initial: '20ms', max: '200ms' }, batchSize: 50,
-    payload: 'sparkplug-b', sparkplug: { groupId: 'g1', edgeNodeId: 'edge1' },
-  });
-  const stage: Stage = createSink(cfg, box, ctx);
-  await box.start();
-  await stage.start();
-  // the host application: a plain MQTT client on the same broker
-  const host = await mqtt.connectAsync(broker.url, { clientId: 'host-app', reconnectPeriod: 0 });
-  let stopped = false;
-  const stop = async () => {
-    if (stopped) return;
-    stopped = true;
-    await host.endAsync(true);
-    await stage.stop(1000);
-    await box.stop(1000);
-    await broker.stop();
-    ctx.cleanup();
-  };
-  cleanups.push(stop);
+  const rig = sparkplugRig('gw-r');
+  cleanups.push(rig.stop);
+  await rig.start();
+  const { ctx, broker, box, stage, host, stop } = rig;
   let next = 0;
   /** `rounds` batches of 100 samples for each of plc1 and plc2 */
   const write = async (rounds: number) => {

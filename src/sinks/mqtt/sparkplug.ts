@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import type { SampleValue } from '../../core/sample.ts';
+import type { GatewayEvent, SampleValue } from '../../core/sample.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
 import type { OutgoingMessage } from './json.ts';
 
@@ -8,6 +8,7 @@ type SpModule = typeof import('sparkplug-payload/lib/sparkplugbpayload.js');
 type UPayload = import('sparkplug-payload/lib/sparkplugbpayload.js').UPayload;
 type UMetric = import('sparkplug-payload/lib/sparkplugbpayload.js').UMetric;
 type TypeStr = import('sparkplug-payload/lib/sparkplugbpayload.js').TypeStr;
+type UPropertySet = import('sparkplug-payload/lib/sparkplugbpayload.js').UPropertySet;
 const sp = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): SpModule | null }).get('spBv1.0')!;
 
 export const encodePayload = sp.encodePayload;
@@ -42,7 +43,32 @@ const QUALITY: Record<string, number> = { good: 192, uncertain: 64, bad: 0 };
 
 interface MetricDef { alias: number; type: TypeStr; last: SampleValue; ts: number }
 interface Device { metrics: Map<string, MetricDef>; born: boolean }
-interface Point { name: string; value: SampleValue; ts: number; quality: string; id: string }
+/** One DDATA metric to be: `props` are extra properties (events: severity, data) next to recordId and Quality. */
+interface Point { name: string; value: SampleValue; ts: number; quality: string; id: string; props?: UPropertySet }
+
+/** The metric folder event metrics live in: `Events/<kind>`, apart from tags and model outputs. */
+export const EVENT_FOLDER = 'Events/';
+
+/** A device id for an event source: Sparkplug ids cannot hold / + or # (they would add topic levels). */
+export function eventDevice(source: string): string {
+  return source.replace(/[/+#]/g, '_') || '_';
+}
+
+/** An event's properties: `severity` (String) and, when it has data, `data` (PropertySet, one property per field). */
+function eventProps(e: GatewayEvent): UPropertySet {
+  const props: UPropertySet = { severity: { type: 'String', value: String(e.severity) } };
+  if (e.data && typeof e.data === 'object') {
+    const data: UPropertySet = {};
+    for (const [k, v] of Object.entries(e.data as Record<string, unknown>)) {
+      if (typeof v === 'boolean') data[k] = { type: 'Boolean', value: v };
+      else if (typeof v === 'number') data[k] = { type: 'Double', value: v };
+      else if (typeof v === 'string') data[k] = { type: 'String', value: v };
+      else data[k] = { type: 'String', value: JSON.stringify(v) ?? String(v) };
+    }
+    if (Object.keys(data).length > 0) props.data = { type: 'PropertySet', value: data };
+  }
+  return props;
+}
 
 export interface SparkplugOptions { groupId: string; edgeNodeId: string; qos: 0 | 1 }
 
@@ -51,8 +77,9 @@ export interface SparkplugOptions { groupId: string; edgeNodeId: string; qos: 0 
  * the same bdSeq as the NBIRTH), seq 0..255 over every message after NBIRTH (which has seq 0),
  * aliases per metric, DBIRTH before a device's first DDATA of the session, and a new DBIRTH
  * (after a DDEATH) when a device shows a metric it was not born with.
- * Samples become DDATA of device <source>; predictions DDATA of device <model>.
- * Events have no Sparkplug mapping here: they are skipped and counted by the caller.
+ * Samples become DDATA of device <source>; predictions DDATA of device <model>; events DDATA of
+ * device <event source> (a stage name such as `source.plc1`, `model.m1`, `reload`), one String
+ * metric `Events/<kind>` = the message, with `severity` and `data` properties.
  */
 export class SparkplugSession {
   private bdSeq = -1;
@@ -118,7 +145,7 @@ export class SparkplugSession {
    * The messages for a chunk of records. Each run of consecutive records of one device becomes
    * one DDATA carrying every record (with its id), preceded by a DBIRTH when the device is not
    * born in this session, or by DDEATH + DBIRTH when the run shows a metric it was not born with.
-   * `skipped` counts events.
+   * `skipped` counts records of a kind with no Sparkplug mapping (none today; the caller counts them).
    */
   encode(records: OutboxRecord[]): { messages: OutgoingMessage[]; skipped: number } {
     const messages: OutgoingMessage[] = [];
@@ -139,6 +166,11 @@ export class SparkplugSession {
         dev = r.prediction.model;
         if (dev !== device) { flush(); device = dev; }
         for (const [k, v] of Object.entries(r.prediction.outputs)) run.push({ name: k, value: v, ts: r.prediction.ts, quality: 'good', id: r.id });
+      } else if (r.kind === 'event') {
+        dev = eventDevice(r.event.source);
+        if (dev !== device) { flush(); device = dev; }
+        const e = r.event;
+        run.push({ name: EVENT_FOLDER + e.kind, value: String(e.message), ts: e.ts, quality: 'good', id: r.id, props: eventProps(e) });
       } else {
         skipped++;
       }
@@ -177,7 +209,7 @@ export class SparkplugSession {
       def.ts = p.ts;
       const m: UMetric = { alias: def.alias, type: def.type, value: metricValue(def.type, p.value), timestamp: p.ts };
       if (p.value === null) m.isNull = true;
-      m.properties = { recordId: { type: 'String', value: p.id } };
+      m.properties = { ...p.props, recordId: { type: 'String', value: p.id } };
       if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
       metrics.push(m);
     }
