@@ -1,3 +1,4 @@
+import { abortable } from '../core/abortable.ts';
 import { Backoff, sleep } from '../core/backoff.ts';
 import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
@@ -19,8 +20,8 @@ export interface Transport {
   send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult>;
   /** drops the connection; the runner connects again after backoff */
   close(): Promise<void>;
-  /** for session protocols: rejects when the connection drops, so an idle sink reconnects at once */
-  whenLost?(): Promise<never> | undefined;
+  /** for session protocols: aborted when the connection drops, so an idle sink reconnects at once */
+  lostSignal?(): AbortSignal | undefined;
 }
 
 export interface RunnerOptions {
@@ -160,8 +161,8 @@ export class SinkRunner implements Stage {
           if (this.stopping) return;
           this.drainDone();
           const waiting = this.cursor.waitFor(readPos, idle).catch(() => undefined);
-          const lost = this.transport.whenLost?.();
-          await (lost ? Promise.race([waiting, lost]) : waiting);
+          const lost = this.transport.lostSignal?.();
+          await (lost ? abortable(waiting, lost) : waiting);
           continue;
         }
         await window[0]!.p;

@@ -1,5 +1,7 @@
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { abortable } from '../../core/abortable.ts';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
@@ -17,7 +19,7 @@ import { SparkplugSession, parseNodeCommand, type NodeCommand } from './sparkplu
 export class MqttTransport implements Transport {
   readonly target: string;
   private client?: MqttClient;
-  private lost?: Promise<never>;
+  private lost?: AbortSignal;
   private will?: OutgoingMessage;
   private lastCommandErrorLog = 0;
   private readonly sparkplug?: SparkplugSession;
@@ -89,10 +91,10 @@ export class MqttTransport implements Transport {
       await this.close();
       throw e;
     }
-    this.lost = new Promise<never>((_, reject) => {
-      client.once('close', () => reject(new FgError('FG_E_SINK_PUBLISH', `connection to ${this.target} lost`)));
-    });
-    this.lost.catch(() => undefined);
+    const lost = new AbortController();
+    setMaxListeners(0, lost.signal); // one listener per chunk in flight, each removed when it settles
+    client.once('close', () => lost.abort(new FgError('FG_E_SINK_PUBLISH', `connection to ${this.target} lost`)));
+    this.lost = lost.signal;
     if (this.sparkplug) {
       // Sparkplug: subscribe to NCMD (QoS 1, as the spec asks) before NBIRTH, so a host that answers
       // the birth with a rebirth request is heard; commands before our NBIRTH are moot
@@ -101,7 +103,7 @@ export class MqttTransport implements Transport {
       client.on('message', (topic, payload) => {
         if (open && client === this.client && topic === sp.commandTopic) this.onNodeCommand(client, sp, payload);
       });
-      const [granted] = await Promise.race([client.subscribeAsync(sp.commandTopic, { qos: 1 }), this.lost]);
+      const [granted] = await abortable(client.subscribeAsync(sp.commandTopic, { qos: 1 }), lost.signal);
       if (granted && granted.qos === 128) {
         this.ctx.log.warn({ sink: this.cfg.id, topic: sp.commandTopic }, 'broker refused the NCMD subscription; rebirth requests will not be heard');
       }
@@ -136,12 +138,12 @@ export class MqttTransport implements Transport {
     if (!client.connected) return; // the reconnect will birth anyway
     this.ctx.log.info({ sink: this.cfg.id, bdSeq: sp.currentBdSeq }, 'Sparkplug rebirth requested by the host');
     this.publish(sp.rebirth()).catch((e: unknown) => {
-      // a lost connection is reported by whenLost(); the next session births again
+      // a lost connection is reported through lostSignal(); the next session births again
       this.ctx.log.debug({ sink: this.cfg.id, err: errorMessage(e) }, 'rebirth not confirmed');
     });
   }
 
-  whenLost(): Promise<never> | undefined {
+  lostSignal(): AbortSignal | undefined {
     return this.lost;
   }
 
@@ -164,7 +166,7 @@ export class MqttTransport implements Transport {
     const client = this.client;
     if (!client || !this.lost || !client.connected) throw new FgError('FG_E_SINK_PUBLISH', `not connected to ${this.target}`);
     const acks = messages.map((m) => client.publishAsync(m.topic, m.payload as Buffer, { qos: m.qos, retain: this.cfg.retain }));
-    await Promise.race([Promise.all(acks), this.lost]).finally(() => {
+    await abortable(Promise.all(acks), this.lost).finally(() => {
       for (const a of acks) a.catch(() => undefined);
     });
   }
