@@ -1,0 +1,280 @@
+// npm run bench:e2e — fieldgate end to end against, in the same run, its ceiling: a bare pipeline
+// of the same libraries with no outbox (test/bench/e2e-bare.ts).
+//
+// Workload: BENCH_DEVICES Modbus TCP devices (default 100) x BENCH_TAGS float32 tags (default 50)
+// from fieldgate's own simulator in its own process, polled every BENCH_POLLS ms (default
+// "1000,100": one phase per interval), published with QoS 1 into mosquitto (Debian's, in its own
+// process; it must be installed: `.ci/run` does not need it since benchmarks are not part of CI).
+// A subscriber in this process counts samples, wire bytes and the device-to-subscriber latency
+// (receive time minus the sample's timestamp, taken when the poll was answered).
+//
+// For each system, per phase: delivered tags/s, CPU s per 1M delivered tags (the system's own
+// process, threads included; the simulator and broker are not counted), bytes per tag on the wire
+// (MQTT PUBLISH packets publisher -> broker), bytes written to disk per tag (/proc/<pid>/io),
+// peak RSS, p50/p99 latency. The systems alternate order each round (BENCH_ROUNDS, default 2).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server } from 'node:net';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+import { gatewayConfig, simulatorConfig } from './e2e-config.ts';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
+const TAGS = Number(process.env.BENCH_TAGS ?? 50);
+const POLLS = (process.env.BENCH_POLLS ?? '1000,100').split(',').map(Number);
+const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 5);
+const MEASURE_S = Number(process.env.BENCH_SECONDS ?? 15);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cli = process.env.FIELDGATE_CLI ?? join(root, 'bin/fieldgate.js');
+const tsx = ['--import', 'tsx'];
+
+// ---- /proc readings of a child ---------------------------------------------------------------
+
+const TICK = 100; // USER_HZ on Linux
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14 and 15)
+}
+function peakRssMB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+function diskWritten(pid: number): number {
+  return Number(/write_bytes: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+}
+
+// ---- helpers -----------------------------------------------------------------------------------
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** n distinct free loopback ports: all held open until every one is known, so none repeats */
+async function freePorts(n: number): Promise<number[]> {
+  const servers: Server[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    servers.push(s);
+  }
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+async function waitPorts(ports: number[], what: string, ms = 60_000): Promise<void> {
+  const end = Date.now() + ms;
+  for (const p of ports) {
+    while (!(await canConnect(p))) {
+      if (Date.now() > end) throw new Error(`${what}: port ${p} never opened`);
+      await sleep(50);
+    }
+  }
+}
+
+function start(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
+  child.on('exit', (code, sig) => {
+    if (code && code !== 0) process.stderr.write(`${cmd} ${args.join(' ')} exited ${code} ${sig ?? ''}\n${err}\n`);
+  });
+  return child;
+}
+
+async function stopChild(c: ChildProcess): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const done = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => c.kill('SIGKILL'), 15_000);
+  await done;
+  clearTimeout(t);
+}
+
+/** bytes of an MQTT 3.1.1 PUBLISH with QoS 1: fixed header, topic, packet id, payload */
+function publishBytes(topic: string, payload: number): number {
+  const rest = 2 + Buffer.byteLength(topic) + 2 + payload;
+  const lenBytes = rest < 128 ? 1 : rest < 16_384 ? 2 : rest < 2_097_152 ? 3 : 4;
+  return 1 + lenBytes + rest;
+}
+
+// ---- the subscriber ------------------------------------------------------------------------------
+
+class Subscriber {
+  samples = 0;
+  wire = 0;
+  readonly hist = new Uint32Array(60_001); // latency in ms, last bucket = 60 s or more
+  private counting = false;
+  constructor(private readonly client: mqtt.MqttClient) {
+    client.on('message', (topic, payload) => {
+      if (!this.counting) return;
+      const now = Date.now();
+      const msg = JSON.parse(payload.toString()) as { records: { kind: string; ts: number }[] };
+      let n = 0;
+      for (const r of msg.records) {
+        if (r.kind !== 'sample') continue;
+        n++;
+        const lat = Math.max(0, Math.min(60_000, Math.round(now - r.ts)));
+        this.hist[lat]!++;
+      }
+      this.samples += n;
+      this.wire += publishBytes(topic, payload.length);
+    });
+  }
+  begin(): void {
+    this.samples = 0;
+    this.wire = 0;
+    this.hist.fill(0);
+    this.counting = true;
+  }
+  end(): void { this.counting = false; }
+  percentile(p: number): number {
+    const target = (p / 100) * this.samples;
+    let acc = 0;
+    for (let i = 0; i < this.hist.length; i++) {
+      acc += this.hist[i]!;
+      if (acc >= target && acc > 0) return i;
+    }
+    return NaN;
+  }
+  static async open(port: number): Promise<Subscriber> {
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-sub-${process.pid}` });
+    await client.subscribeAsync('fieldgate/#', { qos: 0 });
+    return new Subscriber(client);
+  }
+  async close(): Promise<void> { await this.client.endAsync(); }
+}
+
+// ---- one measured phase --------------------------------------------------------------------------
+
+interface Result { system: string; pollMs: number; tagsPerS: number; cpuPerM: number; wirePerTag: number; diskPerTag: number; peakRssMB: number; p50: number; p99: number }
+
+async function measure(system: string, pollMs: number, child: ChildProcess, sub: Subscriber): Promise<Result> {
+  const pid = child.pid!;
+  // warm-up: until data arrives, then WARMUP_S more
+  sub.begin();
+  const end = Date.now() + 60_000;
+  while (sub.samples === 0) {
+    if (Date.now() > end || child.exitCode !== null) throw new Error(`${system}: no data reached the subscriber`);
+    await sleep(100);
+  }
+  await sleep(WARMUP_S * 1000);
+  const cpu0 = cpuSeconds(pid);
+  const disk0 = diskWritten(pid);
+  const t0 = performance.now();
+  sub.begin();
+  await sleep(MEASURE_S * 1000);
+  sub.end();
+  const secs = (performance.now() - t0) / 1000;
+  const cpu = cpuSeconds(pid) - cpu0;
+  const disk = diskWritten(pid) - disk0;
+  const rss = peakRssMB(pid);
+  const n = sub.samples;
+  return {
+    system, pollMs,
+    tagsPerS: n / secs,
+    cpuPerM: (cpu / n) * 1e6,
+    wirePerTag: sub.wire / n,
+    diskPerTag: disk / n,
+    peakRssMB: rss,
+    p50: sub.percentile(50),
+    p99: sub.percentile(99),
+  };
+}
+
+async function runFieldgate(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
+  const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
+  try {
+    const cfgPath = join(dir, 'bench.yaml');
+    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data') }));
+    const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
+    try {
+      return await measure('fieldgate', pollMs, child, sub);
+    } finally {
+      await stopChild(child);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function runBare(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
+  const child = start(process.execPath, [...tsx, join(root, 'test/bench/e2e-bare.ts')], {
+    BARE_PORTS: ports.join(','),
+    BARE_TAGS: String(TAGS),
+    BARE_INTERVAL_MS: String(pollMs),
+    BARE_BROKER: `mqtt://127.0.0.1:${brokerPort}`,
+  });
+  try {
+    return await measure('bare', pollMs, child, sub);
+  } finally {
+    await stopChild(child);
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+// ---- main ------------------------------------------------------------------------------------------
+
+const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-rig-'));
+const [brokerPort, ...ports] = await freePorts(DEVICES + 1) as [number, ...number[]];
+writeFileSync(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\n`);
+const broker = start(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')]);
+writeFileSync(join(dir, 'sim.yaml'), simulatorConfig(ports, TAGS));
+const sim = start(process.execPath, [cli, 'simulate', '-c', join(dir, 'sim.yaml')]);
+const results: Result[] = [];
+let sub: Subscriber | undefined;
+try {
+  await waitPorts([brokerPort], 'mosquitto');
+  await waitPorts(ports, 'simulator');
+  sub = await Subscriber.open(brokerPort);
+  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  for (const poll of POLLS) {
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];
+      for (const system of order) {
+        const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, sub) : await runBare(poll, ports, brokerPort, sub);
+        results.push(r);
+        if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
+      }
+    }
+  }
+} finally {
+  await sub?.close();
+  await stopChild(sim);
+  await stopChild(broker);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
+console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
+console.log('|---|---|---|---|---|---|---|---|---|');
+for (const poll of POLLS) {
+  const by = (s: string) => results.filter((r) => r.pollMs === poll && r.system === s);
+  const row = (s: string) => {
+    const rs = by(s);
+    const m = (k: keyof Result) => median(rs.map((r) => r[k] as number));
+    return { tagsPerS: m('tagsPerS'), cpuPerM: m('cpuPerM'), wirePerTag: m('wirePerTag'), diskPerTag: m('diskPerTag'), peakRssMB: m('peakRssMB'), p50: m('p50'), p99: m('p99') };
+  };
+  const fg = row('fieldgate');
+  const bare = row('bare');
+  for (const [name, r] of [['fieldgate', fg], ['bare', bare]] as const) {
+    console.log(`| ${poll} ms | ${name} | ${f(r.tagsPerS)} | ${f(r.cpuPerM, 2)} | ${f(r.wirePerTag, 1)} | ${f(r.diskPerTag, 1)} | ${f(r.peakRssMB)} | ${f(r.p50)} | ${f(r.p99)} |`);
+  }
+  console.log(`| ${poll} ms | ratio fieldgate/bare | ${f(fg.tagsPerS / bare.tagsPerS, 2)} | ${f(fg.cpuPerM / bare.cpuPerM, 2)} | ${f(fg.wirePerTag / bare.wirePerTag, 2)} | | ${f(fg.peakRssMB / bare.peakRssMB, 2)} | | ${f(fg.p99 / bare.p99, 2)} |`);
+}
+console.log(`(medians of ${ROUNDS} rounds; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
