@@ -7,7 +7,7 @@
  * (exactly the bytes the request asked for), or a ReadError.
  */
 import { FgError } from '../../src/core/errors.ts';
-import { ReadError, type FunctionCode } from './answer.ts';
+import { ReadError, frameError, type FunctionCode } from './answer.ts';
 import type { Area } from './codec.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, RtuWire, TIMEOUT } from './rtu-port.ts';
@@ -162,7 +162,7 @@ export class ModbusLink implements WireOwner<Job> {
     const wire = this.wire;
     this.wire = undefined;
     this.open = false;
-    this.failAll(DISCONNECTED);
+    this.failAll(undefined);
     wire?.destroy();
   }
 
@@ -194,14 +194,15 @@ export class ModbusLink implements WireOwner<Job> {
     this.open = false;
     this.lastError = why;
     this.wire = undefined;
-    this.failAll(suspect ? new ReadError(why, 'FG_E_MODBUS_FRAME') : DISCONNECTED);
+    this.failAll(suspect ? why : undefined);
     wire.destroy();
     const listeners = this.closeListeners;
     this.closeListeners = [];
     for (const fn of listeners) fn(why);
   }
 
-  private failAll(inFlightError: ReadError): void {
+  /** Fails every read: those on the wire with `suspect` (the stream's fault) if given, else as disconnected. */
+  private failAll(suspect: string | undefined): void {
     clearTimeout(this.delayTimer);
     this.delayTimer = undefined;
     clearTimeout(this.timeoutTimer);
@@ -209,7 +210,7 @@ export class ModbusLink implements WireOwner<Job> {
     this.timeoutAt = Infinity;
     const inFlight = [...this.inFlight];
     this.inFlight.clear();
-    for (const job of inFlight) settle(job, inFlightError);
+    for (const job of inFlight) settle(job, suspect === undefined ? DISCONNECTED : frameError(suspect, job.fc, job.start, job.count));
     const queued = this.queues.splice(0);
     this.ready.length = 0;
     for (const q of queued) if (q) for (const job of q) settle(job, DISCONNECTED);
@@ -295,7 +296,7 @@ export class ModbusLink implements WireOwner<Job> {
         // an answer that began and stopped for a whole timeout: the stream is out of step
         if (stalled === undefined && wire.stalled(now) >= job.timeout) stalled = wire.describeStall();
         wire.forget(job);
-        this.answered(job, stalled === undefined ? TIMEOUT : new ReadError(`${stalled}, then nothing for ${job.timeout} ms`, 'FG_E_MODBUS_FRAME'));
+        this.answered(job, stalled === undefined ? TIMEOUT : frameError(`${stalled}, then nothing for ${job.timeout} ms`, job.fc, job.start, job.count));
       } else if (job.deadline < next) next = job.deadline;
     }
     if (stalled !== undefined) {

@@ -100,7 +100,7 @@ test('a stream that is not Modbus TCP drops the connection: the pending read fai
   try {
     await withLink(dev.port, 1, async (link) => {
       const lost = new Promise<string>((r) => link.onCloseOnce(r));
-      await assert.rejects(link.read(1, 'holding', 0, 1, 2000), (e: ReadError) => e.reason === 'MBAP length 0, expected 2..254; connection dropped' && e.code === 'FG_E_MODBUS_FRAME');
+      await assert.rejects(link.read(1, 'holding', 0, 1, 2000), (e: ReadError) => e.reason === 'MBAP length 0, expected 2..254; connection dropped for 1 holding register at 0' && e.code === 'FG_E_MODBUS_FRAME');
       assert.equal(await lost, 'MBAP length 0, expected 2..254; connection dropped');
       assert.equal(link.connected, false);
     });
