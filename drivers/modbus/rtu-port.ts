@@ -42,13 +42,18 @@ export function classify(e: unknown, job: WireJob): ReadError {
 type Callback = (err: unknown, res?: { buffer?: Buffer }) => void;
 
 export class RtuWire<J extends WireJob> implements Wire<J> {
+  /** destroyed: reports nothing more (its late events must not touch the link's next wire) */
+  private dead = false;
+  private lastError: string | undefined;
+
   constructor(
     private readonly client: ModbusRTU,
     private readonly owner: WireOwner<J>,
     private readonly serial: boolean,
   ) {
-    client.on('error', (e: unknown) => owner.closed(e instanceof Error ? e.message : String(e)));
-    client.on('close', () => owner.closed('connection closed'));
+    // an 'error' alone is no loss (a port that dies also closes); its text is the close's reason
+    client.on('error', (e: unknown) => void (this.lastError = e instanceof Error ? e.message : String(e)));
+    client.on('close', () => this.dead || owner.closed(this.lastError ?? 'connection closed'));
   }
 
   static async connect(c: RtuConnection): Promise<ModbusRTU> {
@@ -65,6 +70,7 @@ export class RtuWire<J extends WireJob> implements Wire<J> {
 
   send(job: J): void {
     const done: Callback = (err, res) => {
+      if (this.dead) return;
       if (err !== undefined && err !== null) {
         this.owner.answer(job, classify(err, job));
         return;
@@ -100,6 +106,7 @@ export class RtuWire<J extends WireJob> implements Wire<J> {
   }
 
   destroy(): void {
+    this.dead = true;
     destroy(this.client, this.serial);
   }
 }

@@ -56,7 +56,10 @@ export class TcpWire<J extends WireJob> implements Wire<J> {
   /** transaction ids that timed out recently */
   private readonly late = new Int32Array(LATE_RING).fill(-1);
   private lateN = 0;
+  /** destroyed: reports nothing more (its late events must not touch the link's next wire) */
+  private dead = false;
   private readonly onFrame = (tid: number, unit: number, pdu: Buffer): void => {
+    if (this.dead) return;
     const job = this.pending.get(tid);
     if (job === undefined) {
       const late = this.late.includes(tid);
@@ -73,11 +76,12 @@ export class TcpWire<J extends WireJob> implements Wire<J> {
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
+      if (this.dead) return;
       const why = this.reader.push(chunk, this.onFrame);
-      if (why !== undefined) owner.broken(why);
+      if (why !== undefined && !this.dead) owner.broken(why);
     });
-    socket.on('error', (e) => owner.closed(e.message));
-    socket.on('close', () => owner.closed('connection closed'));
+    socket.on('error', (e) => this.dead || owner.closed(e.message));
+    socket.on('close', () => this.dead || owner.closed('connection closed'));
   }
 
   /** Opens the socket; rejects with the socket error, or `timeout` after `ms`. */
@@ -128,6 +132,7 @@ export class TcpWire<J extends WireJob> implements Wire<J> {
   }
 
   destroy(): void {
+    this.dead = true;
     this.pending.clear();
     this.socket.destroy();
   }
