@@ -234,3 +234,54 @@ test('hostile Modbus TCP devices: no wrong value is good, every error is counted
   assert.deepEqual(failures, []);
   assert.ok(performance.now() - t0 < 15_000, 'the hostile suite stays fast');
 });
+
+test('NaN and infinities from float registers are reported as they are; nonFinite: bad marks them bad and counts them', async () => {
+  // holding 0-1: NaN, 2-3: +Infinity, 4-5: 1.5 (float32, ABCD)
+  const regs = Buffer.from([0x7f, 0xc0, 0, 0, 0x7f, 0x80, 0, 0, 0x3f, 0xc0, 0, 0]);
+  const dev = await device((r, s) => s.write(frame({ tid: r.tid, unit: r.unit, pdu: pdu(r.fc, r.count * 2, regs.subarray(r.start * 2, (r.start + r.count) * 2)) })));
+  try {
+    for (const nonFinite of ['report', 'bad'] as const) {
+      const ctx = sourceContext();
+      const src = new ModbusSource(
+        sourceConfig({
+          connection: { transport: 'tcp', host: '127.0.0.1', port: dev.port },
+          interval: '50ms',
+          devices: [{
+            name: 'd', unit: 1, nonFinite,
+            tags: [
+              { name: 'nan', address: 0, area: 'holding', type: 'float32' },
+              { name: 'inf', address: 2, area: 'holding', type: 'float32' },
+              { name: 'ok', address: 4, area: 'holding', type: 'float32' },
+              { name: 'nanReported', address: 0, area: 'holding', type: 'float32', nonFinite: 'report' },
+            ],
+          }],
+        }),
+        ctx,
+      );
+      const ac = new AbortController();
+      const running = src.run(ac.signal);
+      try {
+        const b = await ctx.out.recv(AbortSignal.timeout(5_000));
+        const s = Object.fromEntries(b!.samples.map((x) => [x.tag, x]));
+        assert.equal(s['d.ok']!.value, 1.5);
+        assert.equal(s['d.nanReported']!.quality, 'good');
+        assert.ok(Number.isNaN(s['d.nanReported']!.value));
+        if (nonFinite === 'report') {
+          assert.equal(s['d.nan']!.quality, 'good');
+          assert.ok(Number.isNaN(s['d.nan']!.value));
+          assert.deepEqual([s['d.inf']!.quality, s['d.inf']!.value], ['good', Infinity]);
+          assert.equal(await errorCount(ctx.metrics, 'FG_E_MODBUS_NOT_FINITE'), 0);
+        } else {
+          assert.deepEqual([s['d.nan']!.quality, s['d.nan']!.value, s['d.nan']!.reason], ['bad', null, 'not finite: NaN']);
+          assert.deepEqual([s['d.inf']!.quality, s['d.inf']!.reason], ['bad', 'not finite: Infinity']);
+          assert.ok((await deviceErrorCount(ctx.metrics, 'd', 'FG_E_MODBUS_NOT_FINITE')) >= 2); // 2 per poll
+        }
+      } finally {
+        ac.abort();
+        await running;
+      }
+    }
+  } finally {
+    await dev.close();
+  }
+});
