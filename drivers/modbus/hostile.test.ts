@@ -285,3 +285,37 @@ test('NaN and infinities from float registers are reported as they are; nonFinit
     await dev.close();
   }
 });
+
+test('a decoder that fails marks only its tag bad, with a readable reason, counted under its code per device', async () => {
+  const dev = await device((r, s) => s.write(good(r)));
+  const lines: string[] = [];
+  const ctx = sourceContext({ logLines: lines });
+  const src = new ModbusSource(
+    sourceConfig({
+      connection: { transport: 'tcp', host: '127.0.0.1', port: dev.port },
+      interval: '50ms',
+      devices: [{ name: 'd', unit: 1, tags: [{ name: 'a', address: 40, area: 'holding' }, { name: 'b', address: 41, area: 'holding' }] }],
+    }),
+    ctx,
+  );
+  // unreachable from the wire (answers carry exactly the requested bytes): a decoder is given a
+  // position past the end of its answer, as a planning bug would
+  const tag = src.groups[0]!.devices[0]!.reads[0]!.tags[1]!;
+  const decode = tag.decode;
+  tag.decode = (buf, at) => decode(buf, at + 5);
+  const ac = new AbortController();
+  const running = src.run(ac.signal);
+  try {
+    const b = await ctx.out.recv(AbortSignal.timeout(5_000));
+    const s = Object.fromEntries(b!.samples.map((x) => [x.tag, x]));
+    assert.deepEqual([s['d.a']!.quality, s['d.a']!.value], ['good', 1040]);
+    assert.deepEqual([s['d.b']!.quality, s['d.b']!.value], ['bad', null]);
+    assert.equal(s['d.b']!.reason, 'decode error: the value needs register 6 of the answer, which holds 2 registers');
+    assert.ok((await deviceErrorCount(ctx.metrics, 'd', 'FG_E_MODBUS_DECODE')) >= 1);
+    assert.ok(lines.some((l) => l.includes('d.b: decode error')));
+  } finally {
+    ac.abort();
+    await running;
+    await dev.close();
+  }
+});
