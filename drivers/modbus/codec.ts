@@ -9,6 +9,7 @@
  * Decoders are compiled once per tag at start (see plan.ts): per sample they cost a few byte
  * copies and one typed read, and allocate nothing except the result.
  */
+import { FgError } from '../../src/core/errors.ts';
 import type { SampleValue } from '../../src/core/sample.ts';
 
 export const DATA_TYPES = ['bool', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string'] as const;
@@ -85,8 +86,31 @@ export function permutation(registers: number, order: Order): number[] {
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 
-/** Compiles the decoder of one tag. */
+/**
+ * Compiles the decoder of one tag. It reads only inside `buf`: a value that does not fit in the
+ * answer throws FG_E_MODBUS_DECODE (never a zero read from past the end).
+ */
 export function compileDecoder(spec: ValueSpec): Decoder {
+  const decode = compileUnchecked(spec);
+  if (isBitArea(spec.area)) {
+    return (buf, at) => {
+      if (!(at >= 0 && at >> 3 < buf.length)) throw outside(at, 1, 'bit', buf.length * 8);
+      return decode(buf, at);
+    };
+  }
+  const regs = widthOf(spec.area, spec.type, spec.length);
+  return (buf, at) => {
+    if (!(at >= 0 && (at + regs) * 2 <= buf.length)) throw outside(at, regs, 'register', buf.length >> 1);
+    return decode(buf, at);
+  };
+}
+
+function outside(at: number, width: number, noun: string, holds: number): FgError {
+  const which = width === 1 ? `${noun} ${at}` : `${noun}s ${at}..${at + width - 1}`;
+  return new FgError('FG_E_MODBUS_DECODE', `the value needs ${which} of the answer, which holds ${holds} ${noun}${holds === 1 ? '' : 's'}`);
+}
+
+function compileUnchecked(spec: ValueSpec): Decoder {
   const scale = spec.scale ?? 1;
   const offset = spec.offset ?? 0;
   const scaled = scale !== 1 || offset !== 0;

@@ -31,6 +31,10 @@ export function resolveAddress(address: number | string, area: Area | undefined)
   return { area: implied, address: n - 1 };
 }
 
+const nonFiniteSchema = z
+  .enum(['report', 'bad'])
+  .describe('a float that decodes to NaN or ±Infinity: report it as it is (good), or mark the sample bad (FG_E_MODBUS_NOT_FINITE)');
+
 export const tagSchema = z
   .strictObject({
     name: z.string().min(1).regex(/^[^\s/#+]+$/, 'no spaces, /, # or +').describe('tag name; the sample tag is "<device>.<name>" when the device has a name'),
@@ -47,6 +51,7 @@ export const tagSchema = z
       .describe('report only changes larger than this (absolute, or "2%" of the last reported value); 0 = on change only. Unset: every poll'),
     maxInterval: duration().optional().describe('with a deadband: report an unchanged value at least this often'),
     interval: duration().optional().describe('poll interval of this tag (default: the device interval)'),
+    nonFinite: nonFiniteSchema.optional().describe('overrides the device nonFinite for this tag'),
   })
   .describe('one value read from a device');
 
@@ -71,6 +76,7 @@ export const deviceSchema = z
     maxRegisters: z.number().int().min(1).max(125).default(125).describe('most registers per read (some devices accept fewer)'),
     maxBits: z.number().int().min(1).max(2000).default(2000).describe('most coils/inputs per read'),
     breaker: breakerSchema.prefault({}),
+    nonFinite: nonFiniteSchema.default('report'),
     tags: z.array(tagSchema).min(1).describe('values read from this device'),
   })
   .describe('one unit id on the connection');
@@ -116,9 +122,10 @@ export const modbusSourceSchema = z
       .strictObject({
         initial: duration().prefault(500),
         max: duration().prefault(30_000),
+        stable: duration().prefault(10_000).describe('a connection that stays up this long was healthy: when it is lost, retries start within about a second and the backoff starts over; one that drops sooner counts as a failure'),
       })
       .prefault({})
-      .describe('reconnect backoff: exponential with full jitter between initial and max'),
+      .describe('reconnect backoff: exponential (half fixed, half random) between initial and max; fast retries after a healthy connection is lost'),
     devices: z.array(deviceSchema).min(1).describe('unit ids on this connection'),
   })
   .superRefine((cfg, ctx) => {

@@ -19,6 +19,8 @@ export interface PlannedTag {
   /** absolute deadband, or relative (fraction of the last value) when `relative` */
   deadband?: { value: number; relative: boolean };
   maxInterval?: number;
+  /** a NaN or infinite value is marked bad (nonFinite: bad) instead of reported */
+  nonFiniteBad: boolean;
 }
 
 export interface ReadLimits {
@@ -71,6 +73,7 @@ export function resolveTags(device: ModbusDeviceConfig): (PlannedTag & { interva
       decode: compileDecoder(spec),
       deadband,
       maxInterval: t.maxInterval,
+      nonFiniteBad: (t.nonFinite ?? device.nonFinite) === 'bad' && (type === 'float32' || type === 'float64'),
       interval: t.interval,
     };
   });

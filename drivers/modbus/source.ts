@@ -5,14 +5,17 @@
  * interval, or finds the channel full, is counted as an overrun and skipped, never queued.
  */
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { Backoff, sleep } from '../../src/core/backoff.ts';
+import { Counter } from 'prom-client';
+import { sleep } from '../../src/core/backoff.ts';
 import { CircuitBreaker } from '../../src/core/breaker.ts';
 import { errorCode, errorMessage, isFgError } from '../../src/core/errors.ts';
+import type { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import type { Quality, Sample, SampleValue } from '../../src/core/sample.ts';
 import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, ModbusLink, ReadError } from './link.ts';
+import { ReconnectPolicy } from './reconnect.ts';
 import { describePlan, planSource, splitRead, type DevicePlan, type PlannedTag, type PollGroup, type Read } from './plan.ts';
 
 /** The reads of one poll still outstanding, and where their samples go. */
@@ -55,6 +58,8 @@ export class ModbusSource implements Source {
   private readonly latency = new Float64Array(LATENCY_RING);
   private latencyN = 0;
   private stopping = false;
+  private readonly deviceErrors: Counter<'stage' | 'device' | 'code'>;
+  private readonly throttle = new LogThrottle(LOG_EVERY_MS);
 
   constructor(
     private readonly cfg: ModbusSourceConfig,
@@ -73,6 +78,12 @@ export class ModbusSource implements Source {
           halfOpenProbes: 1,
         }),
     );
+    this.deviceErrors = deviceErrorCounter(ctx.metrics);
+    this.link.onProblem = (code, reason, unit) => {
+      const d = this.cfg.devices.find((x) => x.unit === unit);
+      const device = d ? (d.name ?? `unit ${d.unit}`) : `unit ${unit}`;
+      this.countError(device, code, `${device}: ${reason}`);
+    };
     this.breakers.forEach((b, i) =>
       b.on('state', (to, from) => {
         const d = cfg.devices[i]!;
@@ -133,16 +144,37 @@ export class ModbusSource implements Source {
 
   // ---- connection ------------------------------------------------------------------------
 
+  /**
+   * Connects, waits for the loss, reconnects (see reconnect.ts for when). Logs once per state
+   * change, with counts: the first loss or failure, a change of its cause, and the recovery;
+   * never once per attempt. A connection that keeps dropping before it is stable is logged at
+   * its 1st, 2nd, 4th, 8th... drop.
+   */
   private async connectionLoop(signal: AbortSignal, firstAttempt: () => void): Promise<void> {
-    const backoff = new Backoff({ initialMs: this.cfg.reconnect.initial, maxMs: this.cfg.reconnect.max });
+    const rc = this.cfg.reconnect;
+    const policy = new ReconnectPolicy({ initial: rc.initial, max: rc.max, stable: rc.stable });
+    const log = this.ctx.log;
     let failures = 0;
+    let lastCause: string | undefined;
+    let downSince: number | undefined;
+    let unstable = 0;
+    let everConnected = false;
     while (!signal.aborted) {
+      let delay: number;
       try {
         await this.link.connect(signal);
+        const now = performance.now();
         firstAttempt();
-        backoff.reset();
-        if (failures > 0) this.ctx.log.info({ after: failures }, 'modbus connection restored');
+        policy.connected(now);
+        if (downSince !== undefined) {
+          const fields = { connection: this.link.describe, failedAttempts: failures, downMs: Math.round(now - downSince) };
+          if (unstable === 0) log.info(fields, 'modbus connection restored');
+          else log.debug(fields, 'modbus connection restored');
+        } else if (!everConnected) log.info({ connection: this.link.describe }, 'modbus connected');
+        everConnected = true;
         failures = 0;
+        lastCause = undefined;
+        downSince = undefined;
         const why = await new Promise<string>((resolve) => {
           const onAbort = () => resolve('stopping');
           signal.addEventListener('abort', onAbort, { once: true });
@@ -152,19 +184,36 @@ export class ModbusSource implements Source {
           });
         });
         if (signal.aborted) return;
+        const t = performance.now();
+        const lost = policy.lost(t);
+        delay = lost.delay;
+        downSince = t;
         this.ctx.stageMetrics.error('FG_E_MODBUS_DISCONNECTED');
-        this.ctx.log.warn({ reason: why }, 'modbus connection lost; reconnecting');
+        if (lost.healthy) {
+          unstable = 0;
+          log.warn({ connection: this.link.describe, reason: why, upMs: Math.round(lost.upMs), retryInMs: delay }, 'modbus connection lost; reconnecting');
+        } else {
+          unstable++;
+          const fields = { connection: this.link.describe, reason: why, upMs: Math.round(lost.upMs), drops: unstable, retryInMs: delay };
+          if ((unstable & (unstable - 1)) === 0) log.warn(fields, 'modbus connection unstable: dropped before it was stable; backing off');
+          else log.debug(fields, 'modbus connection unstable');
+        }
       } catch (e) {
         firstAttempt();
         if (signal.aborted) return;
+        const t = performance.now();
+        downSince ??= t;
         failures++;
+        delay = policy.failed(t);
         this.ctx.stageMetrics.error(errorCode(e));
-        // the first failure and then every 10th, so a device that is away for hours does not flood the log
-        if (failures === 1 || failures % 10 === 0) {
-          this.ctx.log.warn({ code: isFgError(e) ? e.code : undefined, failures, err: errorMessage(e) }, 'modbus connect failed');
-        }
+        const cause = errorMessage(e);
+        const fields = { code: isFgError(e) ? e.code : undefined, failures, err: cause, retryInMs: delay };
+        // a new cause is a state change; the same cause again is not
+        if (cause !== lastCause) log.warn(fields, 'modbus connect failed');
+        else log.debug(fields, 'modbus connect failed');
+        lastCause = cause;
       }
-      await sleep(backoff.next(), signal).catch(() => {});
+      await sleep(delay, signal).catch(() => {});
     }
   }
 
@@ -264,7 +313,7 @@ export class ModbusSource implements Source {
       this.startRead(d, read, run, attempt + 1);
       return;
     }
-    this.ctx.stageMetrics.error(err.code);
+    this.countError(d.name, err.code, err.code === 'FG_E_MODBUS_FRAME' ? `${d.name}: ${err.reason}` : undefined);
     if (err.exception !== undefined && !DEAD_DEVICE_EXCEPTIONS.has(err.exception)) {
       breaker.success(); // the device answered: it is alive
       const parts = err.exception === 2 ? splitRead(read) : undefined;
@@ -278,7 +327,7 @@ export class ModbusSource implements Source {
         return;
       }
     } else breaker.failure(err.reason);
-    this.markBad(read, err, run);
+    this.markBad(read, err, run, err.code === 'FG_E_MODBUS_FRAME' ? `${d.name}: ${err.reason}` : err.reason);
   }
 
   private decode(d: DevicePlan, read: Read, buf: Buffer, run: PollRun): void {
@@ -292,18 +341,35 @@ export class ModbusSource implements Source {
       try {
         v = tag.decode(buf, tag.address - read.start);
       } catch (e) {
-        this.emit(tag, ts, null, 'bad', `decode error: ${errorMessage(e)}`, run);
+        const reason = `decode error: ${errorMessage(e)}`;
+        this.countError(d.name, 'FG_E_MODBUS_DECODE', `${tag.name}: ${reason}`);
+        this.emit(tag, ts, null, 'bad', reason, run);
         continue;
       }
-      if (typeof v === 'number' && !Number.isFinite(v)) this.emit(tag, ts, null, 'bad', `decode error: ${v}`, run);
-      else if (tag.deadband === undefined) run.out[run.n++] = new GoodSample(source, tag.name, ts, v); // the hot path
+      if (tag.nonFiniteBad && typeof v === 'number' && !Number.isFinite(v)) {
+        this.countError(d.name, 'FG_E_MODBUS_NOT_FINITE', undefined);
+        this.emit(tag, ts, null, 'bad', `not finite: ${v}`, run);
+      } else if (tag.deadband === undefined) run.out[run.n++] = new GoodSample(source, tag.name, ts, v); // the hot path
       else this.emit(tag, ts, v, 'good', undefined, run);
     }
   }
 
-  private markBad(read: Read, err: ReadError, run: PollRun): void {
+  private markBad(read: Read, err: ReadError, run: PollRun, reason = err.reason): void {
     const ts = Date.now();
-    for (const tag of read.tags) this.emit(tag, ts, null, 'bad', err.reason, run);
+    for (const tag of read.tags) this.emit(tag, ts, null, 'bad', reason, run);
+  }
+
+  /**
+   * Counts an error of a device (fieldgate_errors_total and, by device,
+   * fieldgate_modbus_device_errors_total); `logReason` also logs it, at most once per cause per
+   * LOG_EVERY_MS with the number held back since.
+   */
+  private countError(device: string, code: string, logReason: string | undefined): void {
+    this.ctx.stageMetrics.error(code);
+    this.deviceErrors.labels(this.ctx.stageMetrics.stage, device, code).inc();
+    if (logReason === undefined) return;
+    const held = this.throttle.pass(`${device}\0${code}`);
+    if (held >= 0) this.ctx.log.warn({ device, code, reason: logReason, ...(held > 0 ? { heldBack: held } : {}) }, 'modbus bad answer');
   }
 
   /** Applies the tag's deadband / maxInterval and appends the sample when it is to be reported. */
@@ -340,6 +406,40 @@ export class ModbusSource implements Source {
 }
 
 const noop = (): void => {};
+
+/** How often one cause (device and code) of bad answers may be logged. */
+const LOG_EVERY_MS = 60_000;
+
+/** Lets one log line per key through per interval; counts the ones held back. */
+class LogThrottle {
+  private readonly keys = new Map<string, { at: number; held: number }>();
+  constructor(private readonly everyMs: number) {}
+
+  /** -1: hold this one back; else log it, mentioning that many held back since the last. */
+  pass(key: string): number {
+    const now = performance.now();
+    const k = this.keys.get(key);
+    if (k === undefined) {
+      this.keys.set(key, { at: now, held: 0 });
+      return 0;
+    }
+    if (now - k.at < this.everyMs) {
+      k.held++;
+      return -1;
+    }
+    const held = k.held;
+    k.at = now;
+    k.held = 0;
+    return held;
+  }
+}
+
+/** One counter per metrics registry (a reload builds new sources against the same registry). */
+function deviceErrorCounter(metrics: Metrics): Counter<'stage' | 'device' | 'code'> {
+  const name = 'fieldgate_modbus_device_errors_total';
+  const existing = metrics.registry.getSingleMetric(name) as Counter<'stage' | 'device' | 'code'> | undefined;
+  return existing ?? new Counter({ name, help: 'Modbus errors by source stage, device and FG_E_ code', labelNames: ['stage', 'device', 'code'], registers: [metrics.registry] });
+}
 
 const BREAKER_OPEN = new ReadError('breaker open', 'FG_E_BREAKER_OPEN');
 

@@ -1,124 +1,139 @@
 /**
- * The Modbus TCP port the driver hands to modbus-serial (`new ModbusRTU(port)`, its pluggable
- * port interface), in place of its bundled TcpPort. modbus-serial parses every response as an
- * RTU frame, so a TCP port rewrites each MBAP frame into unit | PDU | CRC. The bundled port does
- * that with a bit-by-bit CRC, joins every chunk into a new buffer, and sends each request through
- * two promises; on the benchmark's 300-byte responses those cost about as much as all of the
- * driver's own work per request. This port frames with a table CRC (crc.ts), copies only a
- * frame split across chunks, and writes to the socket at once (the socket keeps the order).
+ * The Modbus TCP wire: one socket, requests framed with MBAP (mbap.ts), answers matched to their
+ * request by transaction id and checked strictly (answer.ts) before the link sees their data.
+ * It speaks the protocol itself, on Node's `net` only: modbus-serial turns every MBAP answer into
+ * an RTU frame and drops the header, so protocol id and byte count could not be checked through
+ * it, and matching answers needed its private fields.
  *
- * What modbus-serial relies on is kept: `open`, `close`, `destroy`, `write`, `isOpen`, the
- * 'data' event with `_transactionIdRead` set first, the 'close' event, and transaction ids
- * counted in `_transactionIdWrite` (0..255, as the bundled port does). `_client` is the socket.
+ * - a frame whose protocol id is not 0 or whose length is outside 2..254: the stream is not
+ *   Modbus TCP or is out of step; the wire reports it broken and the link drops the connection;
+ * - an answer with the wrong unit id, function code or byte count: that read fails with the
+ *   reason (FG_E_MODBUS_FRAME); the MBAP length delimited it, so the stream is still in step;
+ * - an answer whose transaction id matches no request: counted and ignored (a late answer to a
+ *   request that already timed out is only logged at debug).
  */
-import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { crc16 } from './crc.ts';
+import { checkAnswer, type FunctionCode, type ReadError } from './answer.ts';
+import { MbapReader, mbapRequest } from './mbap.ts';
 
-const MBAP = 6;
-/** the MBAP length field counts the unit id and the PDU: 2..254 bytes (PDU at most 253) */
-const MIN_LENGTH = 2;
-const MAX_LENGTH = 254;
-const TRANSACTION_IDS = 256;
+/** What a wire needs of the link's jobs. */
+export interface WireJob {
+  readonly unit: number;
+  readonly fc: FunctionCode;
+  readonly start: number;
+  readonly count: number;
+  tid: number;
+}
 
-type Callback = (err?: Error | null) => void;
+/** How a wire reports to its link. */
+export interface WireOwner<J extends WireJob> {
+  answer(job: J, r: Buffer | ReadError): void;
+  /** the stream cannot be trusted any more: drop the connection */
+  broken(why: string): void;
+  /** the connection closed */
+  closed(why: string): void;
+  /** an answer no request is waiting for */
+  stray(reason: string, unit: number, late: boolean): void;
+}
 
-export class MbapPort extends EventEmitter {
-  readonly _client: net.Socket;
-  _transactionIdWrite = 1;
-  _transactionIdRead = 1;
-  private openFlag = false;
-  /** connected once and not yet reported closed */
-  private live = false;
-  private pending?: Callback;
-  /** bytes of a frame that arrived split across chunks */
-  private rest?: Buffer;
+/** The link's view of a transport. */
+export interface Wire<J extends WireJob> {
+  send(job: J): void;
+  /** the job timed out: a later answer to it is late, not stray */
+  forget(job: J): void;
+  /** how long an unfinished answer has been waiting (ms), 0 if none; and its description */
+  stalled(now: number): number;
+  describeStall(): string;
+  destroy(): void;
+}
 
-  constructor(private readonly host: string, private readonly port: number) {
-    super();
-    const socket = new net.Socket();
-    this._client = socket;
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('connect', () => {
-      socket.setNoDelay(true);
-      this.openFlag = true;
-      this.live = true;
-      this.callBack();
-    });
-    socket.on('error', (err) => {
-      this.openFlag = false;
-      this.callBack(err);
-    });
-    socket.on('close', () => {
-      const wasLive = this.live;
-      this.openFlag = false;
-      this.live = false;
-      this.rest = undefined;
-      this.callBack();
-      if (wasLive) this.emit('close');
-    });
-  }
+const LATE_RING = 16;
 
-  get isOpen(): boolean {
-    return this.openFlag;
-  }
-
-  open(callback: Callback): void {
-    this.pending = callback;
-    this._client.connect({ host: this.host, port: this.port });
-  }
-
-  close(callback: Callback): void {
-    this.pending = callback;
-    this._client.end();
-  }
-
-  destroy(callback: Callback): void {
-    this.pending = callback;
-    if (this._client.destroyed) this.callBack();
-    else this._client.destroy();
-  }
-
-  /** `data` is an RTU frame from modbus-serial: unit | PDU | CRC; it goes out as MBAP | unit | PDU. */
-  write(data: Buffer): void {
-    if (data.length < 4) return;
-    const frame = Buffer.allocUnsafe(MBAP + data.length - 2);
-    frame.writeUInt16BE(this._transactionIdWrite, 0);
-    frame.writeUInt16BE(0, 2);
-    frame.writeUInt16BE(data.length - 2, 4);
-    data.copy(frame, MBAP, 0, data.length - 2);
-    this._client.write(frame);
-    this._transactionIdWrite = (this._transactionIdWrite + 1) % TRANSACTION_IDS;
-  }
-
-  private callBack(err?: Error): void {
-    const cb = this.pending;
-    this.pending = undefined;
-    cb?.(err ?? null);
-  }
-
-  private receive(chunk: Buffer): void {
-    let buf = chunk;
-    if (this.rest) {
-      buf = Buffer.concat([this.rest, chunk]);
-      this.rest = undefined;
+export class TcpWire<J extends WireJob> implements Wire<J> {
+  private readonly reader = new MbapReader();
+  private readonly pending = new Map<number, J>();
+  private nextTid = 1;
+  /** transaction ids that timed out recently */
+  private readonly late = new Int32Array(LATE_RING).fill(-1);
+  private lateN = 0;
+  /** destroyed: reports nothing more (its late events must not touch the link's next wire) */
+  private dead = false;
+  private readonly onFrame = (tid: number, unit: number, pdu: Buffer): void => {
+    if (this.dead) return;
+    const job = this.pending.get(tid);
+    if (job === undefined) {
+      const late = this.late.includes(tid);
+      this.owner.stray(`answer with transaction id ${tid} matches no outstanding request`, unit, late);
+      return;
     }
-    let off = 0;
-    while (buf.length - off >= MBAP) {
-      const length = buf.readUInt16BE(off + 4);
-      if (length < MIN_LENGTH || length > MAX_LENGTH) {
-        // not Modbus TCP, or out of step: nothing after this can be trusted
-        this._client.destroy(new Error(`invalid MBAP length ${length} from ${this.host}:${this.port}`));
-        return;
-      }
-      if (buf.length - off < MBAP + length) break;
-      const frame = Buffer.allocUnsafe(length + 2);
-      buf.copy(frame, 0, off + MBAP, off + MBAP + length);
-      frame.writeUInt16LE(crc16(frame, 0, length), length);
-      this._transactionIdRead = buf.readUInt16BE(off);
-      off += MBAP + length;
-      this.emit('data', frame);
-    }
-    if (off < buf.length) this.rest = buf.subarray(off);
+    this.pending.delete(tid);
+    this.owner.answer(job, checkAnswer(job.unit, job.fc, job.start, job.count, unit, pdu));
+  };
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly owner: WireOwner<J>,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => {
+      if (this.dead) return;
+      const why = this.reader.push(chunk, this.onFrame);
+      if (why !== undefined && !this.dead) owner.broken(why);
+    });
+    socket.on('error', (e) => this.dead || owner.closed(e.message));
+    socket.on('close', () => this.dead || owner.closed('connection closed'));
+  }
+
+  /** Opens the socket; rejects with the socket error, or `timeout` after `ms`. */
+  static connect(host: string, port: number, ms: number, signal: AbortSignal): Promise<net.Socket> {
+    return new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        socket.off('connect', onConnect);
+        socket.off('error', done);
+        if (err) {
+          socket.destroy();
+          reject(err);
+        } else resolve(socket);
+      };
+      const onConnect = () => done();
+      const onAbort = () => done(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const timer = setTimeout(() => done(new Error(`no connection within ${ms} ms`)), ms);
+      socket.once('connect', onConnect);
+      socket.once('error', done);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  send(job: J): void {
+    const tid = this.nextTid;
+    this.nextTid = tid === 0xffff ? 1 : tid + 1;
+    job.tid = tid;
+    this.pending.set(tid, job);
+    this.socket.write(mbapRequest(tid, job.unit, job.fc, job.start, job.count));
+  }
+
+  forget(job: J): void {
+    if (this.pending.get(job.tid) !== job) return;
+    this.pending.delete(job.tid);
+    this.late[this.lateN++ % LATE_RING] = job.tid;
+  }
+
+  stalled(now: number): number {
+    const since = this.reader.partialSince;
+    return since === 0 ? 0 : now - since;
+  }
+
+  describeStall(): string {
+    const want = this.reader.expected;
+    return `an answer stopped after ${this.reader.buffered}${want > 0 ? ` of ${want}` : ''} bytes`;
+  }
+
+  destroy(): void {
+    this.dead = true;
+    this.pending.clear();
+    this.socket.destroy();
   }
 }

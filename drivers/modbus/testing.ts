@@ -7,12 +7,16 @@ import type { SourceContext } from '../../src/pipeline/contracts.ts';
 import { modbusSourceSchema, type ModbusSourceConfig } from './config.ts';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from './sim/config.ts';
 
-export function sourceContext(opts: { capacity?: number; whenFull?: 'block' | 'drop-oldest'; id?: string } = {}): SourceContext & { heartbeats: () => number } {
+/** `logLines`: every log line at info and above is appended there (JSON text). */
+export function sourceContext(opts: { capacity?: number; whenFull?: 'block' | 'drop-oldest'; id?: string; logLines?: string[] } = {}): SourceContext & { heartbeats: () => number } {
   const metrics = new Metrics();
   let beats = 0;
+  const lines = opts.logLines;
   return {
     gateway: { id: 'test', dataDir: '/nonexistent' },
-    log: createLogger({ level: process.env.FG_TEST_LOG ?? 'silent', format: 'json' }),
+    log: lines
+      ? createLogger({ level: 'info', format: 'json', destination: { write: (s: string) => void lines.push(s) } })
+      : createLogger({ level: process.env.FG_TEST_LOG ?? 'silent', format: 'json' }),
     metrics,
     resolvePath: (p) => p,
     stageMetrics: metrics.stage(`source:${opts.id ?? 'mb'}`),
@@ -49,4 +53,18 @@ export async function batchWhere(ch: Channel<SampleBatch>, pred: (b: SampleBatch
 
 export function byTag(b: SampleBatch): Record<string, SampleBatch['samples'][number]> {
   return Object.fromEntries(b.samples.map((s) => [s.tag, s]));
+}
+
+/** fieldgate_errors_total of one code (all stages). */
+export async function errorCount(metrics: Metrics, code: string): Promise<number> {
+  const m = await metrics.errors.get();
+  return m.values.filter((v) => v.labels.code === code).reduce((n, v) => n + v.value, 0);
+}
+
+/** fieldgate_modbus_device_errors_total of one device and code. */
+export async function deviceErrorCount(metrics: Metrics, device: string, code: string): Promise<number> {
+  const c = metrics.registry.getSingleMetric('fieldgate_modbus_device_errors_total');
+  if (!c) return 0;
+  const m = await c.get();
+  return m.values.filter((v) => v.labels.device === device && v.labels.code === code).reduce((n, v) => n + v.value, 0);
 }

@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   FG_E_MODBUS_DECODE: 'Registers read from a Modbus device could not be decoded as the configured type.',
   FG_E_MODBUS_DISCONNECTED: 'The Modbus connection is down.',
   FG_E_MODBUS_CONNECT: 'A Modbus connection could not be opened.',
+  FG_E_MODBUS_FRAME: 'A Modbus answer did not match its request or was malformed (protocol id, transaction id, unit id, function code, byte count, length); its read is marked bad, and the connection is dropped when the stream may be out of step.',
+  FG_E_MODBUS_NOT_FINITE: 'A float tag decoded to NaN or an infinity and its nonFinite option marks such values bad.',
   FG_E_OPCUA_CONNECT: 'An OPC UA connection could not be opened.',
   FG_E_OPCUA_UNTRUSTED: 'The OPC UA server certificate is not trusted.',
   FG_E_OPCUA_NODE: 'An OPC UA node could not be read or monitored.',
