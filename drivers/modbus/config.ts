@@ -47,6 +47,7 @@ export const tagSchema = z
       .describe('report only changes larger than this (absolute, or "2%" of the last reported value); 0 = on change only. Unset: every poll'),
     maxInterval: duration().optional().describe('with a deadband: report an unchanged value at least this often'),
     interval: duration().optional().describe('poll interval of this tag (default: the device interval)'),
+    engUnit: z.string().min(1).max(32).optional().describe('engineering unit shown beside the value on the dashboard and in `fieldgate read` (e.g. "°C"); display only'),
   })
   .describe('one value read from a device');
 
