@@ -113,7 +113,8 @@ export class TieredSeries {
     if (since >= fineStart) return { ...this.fine.read(since, now), resolutionMs: fineRes };
     // coarse buckets that end before the fine tier starts
     const out = this.coarse.read(since, fineStart - this.coarse.resolutionMs);
+    const coarse = out.t.length;
     this.fine.read(fineStart, now, out);
-    return { ...out, resolutionMs: this.coarse.resolutionMs };
+    return { ...out, resolutionMs: coarse > 0 ? this.coarse.resolutionMs : fineRes };
   }
 }

@@ -45,7 +45,7 @@ export class HealthStage implements Stage {
   private readonly pendingFirst = new Map<string, StageHealth>();
   private graceTimer?: NodeJS.Timeout;
   /** stages a reload is restarting on purpose: name -> when it began and until when it may take */
-  private readonly planned = new Map<string, { at: number; until: number; why: string; seenDown: boolean }>();
+  private readonly planned = new Map<string, { at: number; until: number; why: string; startedAt?: number }>();
   private plannedTimer?: NodeJS.Timeout;
   private seriesTimer?: NodeJS.Timeout;
 
@@ -158,7 +158,7 @@ export class HealthStage implements Stage {
    */
   plannedRestart(name: string, why: string, maxMs = 60_000): void {
     const now = Date.now();
-    this.planned.set(name, { at: now, until: now + maxMs, why, seenDown: false });
+    this.planned.set(name, { at: now, until: now + maxMs, why });
     this.log.info({ target: name, why }, 'planned restart');
     if (!this.plannedTimer) {
       this.plannedTimer = setInterval(() => this.checkPlanned(), 200);
@@ -166,13 +166,22 @@ export class HealthStage implements Stage {
     }
   }
 
+  /** The reload started the stage again: from now on "up" means back up. */
+  plannedStarted(name: string): void {
+    const p = this.planned.get(name);
+    if (p) p.startedAt = Date.now();
+  }
+
   private checkPlanned(): void {
     const now = Date.now();
     for (const [name, p] of this.planned) {
-      if (now - p.at < 100) continue;
+      if (p.startedAt === undefined) {
+        if (now > p.until) this.planned.delete(name);
+        continue;
+      }
       this.probes.poke(name);
       const h = this.probes.get(name);
-      if (h?.state === 'up') this.backUp(name, p);
+      if (h?.state === 'up' && h.probedAt >= p.startedAt) this.backUp(name, p);
       else if (now > p.until) {
         this.planned.delete(name);
         if (h) this.report(h, 'up');
@@ -289,8 +298,7 @@ export class HealthStage implements Stage {
     if (this.phase === 'stopping') return;
     const p = this.planned.get(h.name);
     if (p) {
-      if (h.state === 'up') this.backUp(h.name, p);
-      else p.seenDown = true;
+      if (h.state === 'up' && p.startedAt !== undefined && h.probedAt >= p.startedAt) this.backUp(h.name, p);
       return;
     }
     if (this.graceTimer) {

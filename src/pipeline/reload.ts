@@ -66,7 +66,10 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   const prev = pipeline.config;
   const changes: string[] = [];
   const errors: string[] = [];
-  const planned = (name: string): void => pipeline.health?.plannedRestart(name, 'reload: configuration changed');
+  const planned = {
+    begin: (name: string): void => pipeline.health?.plannedRestart(name, 'reload: configuration changed'),
+    started: (name: string): void => pipeline.health?.plannedStarted(name),
+  };
 
   // the gateway's identity and data directory are never changed under a running process
   const applied: FieldgateConfig = { ...next, gateway: prev.gateway, log: { ...next.log, format: prev.log.format } };
@@ -224,8 +227,8 @@ async function reconcile(args: {
   prev: readonly WithId[];
   next: readonly WithId[];
   changes: string[];
-  /** a stage about to be stopped and started again on purpose */
-  planned?: (name: string) => void;
+  /** a stage about to be stopped and started again on purpose, and when it has started again */
+  planned?: { begin(name: string): void; started(name: string): void };
   find: (id: string) => Stage | undefined;
   stop: (stage: Stage) => Promise<void>;
   start: (cfg: WithId) => Promise<void>;
@@ -235,11 +238,15 @@ async function reconcile(args: {
   const before = enabled(args.prev);
   const after = enabled(args.next);
   const toStart: WithId[] = [];
+  const restarting = new Map<string, string>();
   for (const [id, cfg] of before) {
     const now = after.get(id);
     if (now && isDeepStrictEqual(cfg, now)) continue;
     const stage = args.find(id);
-    if (stage && now) args.planned?.(stage.name);
+    if (stage && now) {
+      args.planned?.begin(stage.name);
+      restarting.set(id, stage.name);
+    }
     if (stage) await args.stop(stage);
     if (now) {
       toStart.push(now);
@@ -254,7 +261,11 @@ async function reconcile(args: {
       args.changes.push(`${args.label} ${id} added`);
     }
   }
-  for (const cfg of toStart) await args.start(cfg);
+  for (const cfg of toStart) {
+    await args.start(cfg);
+    const name = restarting.get(cfg.id);
+    if (name) args.planned?.started(name);
+  }
 }
 
 /** Waits until the router has taken everything queued in a stopped source's channel. */

@@ -286,7 +286,7 @@ async function pollTrend() {
     for (const b of document.querySelectorAll('[data-range]')) b.classList.toggle('on', b.dataset.range === trendRange);
     $('trend-note').textContent = h.t.length === 0
       ? 'no numeric values in this range yet'
-      : h.t.length + ' buckets of ' + (h.resolutionMs / 1000) + ' s (min, max and last of each)' + (h.unit ? ' · ' + h.unit : '');
+      : h.t.length + ' buckets of up to ' + (h.resolutionMs / 1000) + ' s (min, max and last of each; the last two minutes in 1 s buckets)' + (h.unit ? ' · ' + h.unit : '');
     if (typeof uPlot === 'undefined' || h.t.length === 0) return;
     const t = h.t.map((x) => x / 1000);
     chart('trend-chart', trendKey + '|' + h.resolutionMs, {
