@@ -12,6 +12,8 @@ export interface CommandContext {
   source?: string;
   node?: string;
   pid?: string;
+  once?: boolean;
+  watch?: boolean;
   debug: boolean;
   args: string[];
 }
@@ -117,6 +119,26 @@ export const commands: Record<string, Command> = {
     const out = await driver.browse(src, { node: ctx.node, ctx: p.ctx, signal: AbortSignal.timeout(30_000) });
     process.stdout.write(out.endsWith('\n') ? out : `${out}\n`);
     return 0;
+  },
+
+  async read(ctx) {
+    const loaded = needConfig(ctx);
+    if (ctx.once && ctx.watch) throw new UsageError('read takes --once or --watch, not both');
+    const { readTags } = await import('./read.ts');
+    const { drivers } = await import('../../drivers/index.ts');
+    // the table goes to stdout; driver logs (warnings and worse) to stderr
+    const { pino } = await import('pino');
+    const log = createLogger({ level: 'warn', format: loaded.config.log.format, destination: pino.destination({ fd: 2, sync: true }), tty: process.stderr.isTTY === true });
+    const ctl = new AbortController();
+    const stop = (): void => ctl.abort();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    try {
+      return await readTags(loaded, { source: ctx.source, watch: ctx.watch === true, drivers, log, out: process.stdout, signal: ctl.signal });
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
   },
 
   async model(ctx) {
