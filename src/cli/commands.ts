@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -151,9 +151,22 @@ export const commands: Record<string, Command> = {
 
   async reload(ctx) {
     let pid = ctx.pid ? Number(ctx.pid) : undefined;
+    let dataDir: string | undefined;
+    if (ctx.config) {
+      let loaded: LoadedConfig;
+      try {
+        loaded = needConfig(ctx);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        // the running process would refuse it the same way: say so here, change nothing
+        process.stdout.write(`reload refused: the new configuration is invalid; nothing was sent, the running configuration stays\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+        return 1;
+      }
+      dataDir = join(loaded.baseDir, loaded.config.gateway.dataDir);
+    }
     if (pid === undefined) {
-      const loaded = needConfig(ctx);
-      const file = join(loaded.baseDir, loaded.config.gateway.dataDir, 'fieldgate.pid');
+      if (!dataDir) throw new UsageError('missing -c FILE (the configuration file) or --pid PID');
+      const file = join(dataDir, 'fieldgate.pid');
       try {
         pid = Number(readFileSync(file, 'utf8').trim());
       } catch {
@@ -161,12 +174,23 @@ export const commands: Record<string, Command> = {
       }
     }
     if (!Number.isInteger(pid) || pid! <= 0) throw new UsageError(`--pid must be a process id, got ${ctx.pid}`);
+    const sentAt = Date.now();
     try {
       process.kill(pid!, 'SIGHUP');
     } catch (e) {
       throw new UsageError(`cannot signal process ${pid}: ${(e as NodeJS.ErrnoException).code}`);
     }
-    process.stdout.write(`sent SIGHUP to ${pid}; the reload result is in its log\n`);
-    return 0;
+    if (!dataDir) {
+      process.stdout.write(`sent SIGHUP to ${pid}; pass -c FILE to wait for the result and print it (without it, the result is in its log)\n`);
+      return 0;
+    }
+    const { waitForReload, printReload } = await import('./reload-result.ts');
+    const rec = await waitForReload(dataDir, pid!, sentAt, 60_000);
+    if (!rec) {
+      process.stderr.write(`sent SIGHUP to ${pid}, but no reload result came within 60 s; see its log\n`);
+      return 1;
+    }
+    process.stdout.write(printReload(rec));
+    return rec.result.ok ? 0 : 1;
   },
 };
