@@ -48,7 +48,7 @@ export const healthSchema = z
         liveSpan: duration().prefault(120_000).describe('the recent part kept finer, for sparklines and the live trend'),
         liveResolution: duration().prefault(1_000).describe('bucket width over `liveSpan`'),
         maxTags: z.number().int().min(1).max(1_000_000).default(50_000)
-          .describe('most tags kept; memory is about 16 bytes x (span/resolution + liveSpan/liveResolution) per numeric tag (5.9 KB with the defaults)'),
+          .describe('most tags kept; memory is about 16 bytes x (span/resolution + liveSpan/liveResolution) per numeric tag (7.7 KB with the defaults) plus about 1 KB for the tag itself; 10,000 tags take about 87 MB'),
       })
       .prefault({})
       .describe('bounded in-memory history behind /api/tags, /api/tags/<source>/<tag>/history and /api/series; lost on restart'),

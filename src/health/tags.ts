@@ -64,7 +64,8 @@ export const DEFAULT_TAG_STORE: TagStoreOptions = {
  * Every tag's latest value and a bounded history, fed once per batch where samples enter the
  * outbox (see taps.ts). Per sample: one map lookup, a few field writes and two bucket updates;
  * nothing allocated once a tag is known. Memory: about (fine slots + coarse slots) x 16 bytes
- * per numeric tag (5.9 KB with the defaults) plus the entry itself.
+ * per numeric tag (7.7 KB with the defaults: 120 + 360 buckets) plus the entry (about 1 KB):
+ * 87 MB for 10,000 tags measured by `npm run bench:dashboard`.
  */
 export class TagStore {
   private readonly bySource = new Map<string, Map<string, TagEntry>>();
