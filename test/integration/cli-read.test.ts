@@ -138,3 +138,15 @@ test('read: --once and --watch together, or an unknown source, is a usage error 
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no source "nope".*press, line1/);
 });
+
+test('read --watch prints the table, then changes, until SIGINT; exit 0 when every tag is good', async () => {
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'read', '--watch', '--source', 'press', '-c', join(dir, 'read.yaml')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // the sine changes the temperature at every 200 ms poll
+  await until('two change lines', () => (out.split('watching for changes')[1] ?? '').split('\n').filter((l) => /press\/press1\.temperature = [\d.]+ °C {2}good/.test(l)).length >= 2, 30_000, 100);
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, out);
+  assert.match(out, /all 3 tags read good/);
+});
