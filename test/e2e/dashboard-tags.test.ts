@@ -128,6 +128,8 @@ test('tag table, trend, alarms and planned restarts on the demo plant', { skip: 
     const after = JSON.parse((await get(`${url}/api/status`)).body) as StatusDocument;
     const critical = after.events.filter((e) => e.ts >= since && e.severity === 'critical' && e.source === 'source.line1');
     assert.deepEqual(critical, [], 'a planned restart is not a failure');
+    await page.waitForSelector('#events li.info >> text=/source.line1 is back up after a planned restart/', { timeout: 5_000 });
+    await page.screenshot({ path: join(OUT, 'dashboard-reload.png'), fullPage: true });
     assert.deepEqual(errors, [], 'no script errors on the page');
     process.stdout.write(`# screenshots: ${join(OUT, 'dashboard-tags.png')}, ${join(OUT, 'dashboard-alarm.png')}\n`);
   } finally {
