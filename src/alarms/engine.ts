@@ -49,7 +49,8 @@ const TICK_MS = 250;
 export class AlarmEngine {
   private instances: Instance[] = [];
   private timer?: NodeJS.Timeout;
-  private readonly startedAt: number;
+  /** "no data for N" counts from here for a tag never read (the pipeline's start, not its construction) */
+  private startedAt: number;
 
   constructor(
     private rules: readonly AlarmRule[],
@@ -63,6 +64,7 @@ export class AlarmEngine {
 
   start(): void {
     if (this.timer) return;
+    this.startedAt = this.now();
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
