@@ -16,8 +16,9 @@ Usage:
   fieldgate simulate -c FILE       run only the simulators: section of FILE
   fieldgate browse -c FILE --source ID [--node NODE]   list an OPC UA server's address space
   fieldgate model inspect FILE.onnx                    print a model's inputs and outputs
-  fieldgate read -c FILE [--source ID] [--once | --watch]   read every tag of the configured sources
-                                   once (or keep printing changes); exit 0 only if every tag read good
+  fieldgate read -c FILE [--source ID] [--once | --watch] [--timeout 30s]
+                                   read every tag of the configured sources once (or keep printing
+                                   changes); exit 0 only if every tag read good
   fieldgate reload [--pid PID | -c FILE]               reload a running fieldgate's config and print the result
 
 Options:
@@ -33,6 +34,7 @@ const OPTIONS = {
   node: { type: 'string' },
   pid: { type: 'string' },
   once: { type: 'boolean' },
+  timeout: { type: 'string' },
   watch: { type: 'boolean' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -70,6 +72,7 @@ async function main(argv: string[]): Promise<number> {
     pid: values.pid,
     watch: values.watch === true,
     once: values.once === true,
+    timeout: values.timeout,
     debug: values.debug === true,
     args: rest,
   };

@@ -14,6 +14,7 @@ export interface CommandContext {
   pid?: string;
   once?: boolean;
   watch?: boolean;
+  timeout?: string;
   debug: boolean;
   args: string[];
 }
@@ -125,6 +126,9 @@ export const commands: Record<string, Command> = {
     const loaded = needConfig(ctx);
     if (ctx.once && ctx.watch) throw new UsageError('read takes --once or --watch, not both');
     const { readTags } = await import('./read.ts');
+    const { parseDuration } = await import('../config/units.ts');
+    const timeoutMs = ctx.timeout === undefined ? undefined : parseDuration(ctx.timeout);
+    if (timeoutMs === undefined && ctx.timeout !== undefined) throw new UsageError(`--timeout: expected a duration such as 10s or 500ms, got "${ctx.timeout}"`);
     const { drivers } = await import('../../drivers/index.ts');
     // the table goes to stdout; driver logs (warnings and worse) to stderr
     const { pino } = await import('pino');
@@ -134,7 +138,7 @@ export const commands: Record<string, Command> = {
     process.on('SIGINT', stop);
     process.on('SIGTERM', stop);
     try {
-      return await readTags(loaded, { source: ctx.source, watch: ctx.watch === true, drivers, log, out: process.stdout, signal: ctl.signal });
+      return await readTags(loaded, { source: ctx.source, watch: ctx.watch === true, timeoutMs, drivers, log, out: process.stdout, signal: ctl.signal });
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

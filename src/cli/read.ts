@@ -11,7 +11,11 @@ import { UsageError } from './usage.ts';
 export interface ReadOptions {
   source?: string;
   watch: boolean;
-  /** --once: give up on tags not read within this long (default 10 s) */
+  /**
+   * give up on tags not read within this long (default 30 s: a first OPC UA connection makes its
+   * certificate, which takes seconds on a slow machine). A source whose connection failed ends
+   * the wait for its tags at once.
+   */
   timeoutMs?: number;
   drivers: readonly DriverDefinition[];
   log: Logger;
@@ -61,7 +65,7 @@ export async function readTags(loaded: LoadedConfig, opts: ReadOptions): Promise
   }));
   for (const st of stages) await st.start();
   try {
-    const timeout = opts.timeoutMs ?? 10_000;
+    const timeout = opts.timeoutMs ?? 30_000;
     const end = Date.now() + timeout;
     // done when every tag has a value, or every source still missing some has failed to connect at least once
     while (Date.now() < end && !opts.signal?.aborted) {

@@ -137,6 +137,9 @@ test('read: --once and --watch together, or an unknown source, is a usage error 
   const r = fieldgate(['read', '--once', '--source', 'nope', '-c', join(dir, 'read.yaml')]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /no source "nope".*press, line1/);
+  const t = fieldgate(['read', '--once', '--timeout', 'soon', '-c', join(dir, 'read.yaml')]);
+  assert.equal(t.code, 2);
+  assert.match(t.stderr, /--timeout: expected a duration/);
 });
 
 test('read --watch prints the table, then changes, until SIGINT; exit 0 when every tag is good', async () => {
