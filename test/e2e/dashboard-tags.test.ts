@@ -41,6 +41,9 @@ test('tag table, trend, alarms and planned restarts on the demo plant', { skip: 
   (pressure.generator as Any).period = 12_000;
   cfg.alarms = alarmsSchema.parse([{ id: 'line-pressure', tag: 'line1/pressure', high: 7.5, deadband: 0.5, severity: 'warning' }]);
   cfg.health.probes = { unhealthy: 200, stable: 1_000 };
+  // a threshold the score stays above, so the model card's anomaly colour can be checked
+  const model = cfg.models[0]!;
+  model.thresholds = [{ ...model.thresholds[0]!, above: 0.001, clear: 0.0005 }];
 
   const p = new Pipeline({ config: cfg, baseDir, log: silentLogger() });
   await p.start();
@@ -86,7 +89,11 @@ test('tag table, trend, alarms and planned restarts on the demo plant', { skip: 
     // predictions: the score chart with its threshold line
     await until('predictions', async () => (JSON.parse((await get(`${url}/api/series`)).body) as { models: { t: number[] }[] }).models.some((m) => m.t.length > 3), 60_000, 500);
     await page.waitForSelector('#scores canvas', { timeout: 10_000 });
-    assert.match(String(await page.locator('#scores').textContent()), /threshold 1/);
+    assert.match(String(await page.locator('#scores').textContent()), /threshold 0\.001/);
+    // a raised model threshold colours the model card
+    await until('the model threshold raised', async () => (JSON.parse((await get(`${url}/api/status`)).body) as StatusDocument).stages
+      .some((s) => s.kind === 'model' && (s.raised?.length ?? 0) > 0), 30_000, 100);
+    await page.waitForSelector('[data-stage="model.press-temp-anomaly"][data-anomaly="raised"]', { timeout: 2_000 });
 
     // the alarm: raised by the simulator's sine crossing 7.5, shown within 2 s, then cleared
     const active = async () => (JSON.parse((await get(`${url}/api/alarms`)).body) as { active: ActiveAlarm[] }).active;
