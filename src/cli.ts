@@ -16,7 +16,10 @@ Usage:
   fieldgate simulate -c FILE       run only the simulators: section of FILE
   fieldgate browse -c FILE --source ID [--node NODE]   list an OPC UA server's address space
   fieldgate model inspect FILE.onnx                    print a model's inputs and outputs
-  fieldgate reload [--pid PID | -c FILE]               ask a running fieldgate to reload its config
+  fieldgate read -c FILE [--source ID] [--once | --watch] [--timeout 30s]
+                                   read every tag of the configured sources once (or keep printing
+                                   changes); exit 0 only if every tag read good
+  fieldgate reload [--pid PID | -c FILE]               reload a running fieldgate's config and print the result
 
 Options:
   -c, --config FILE   configuration file (YAML)
@@ -30,6 +33,9 @@ const OPTIONS = {
   source: { type: 'string' },
   node: { type: 'string' },
   pid: { type: 'string' },
+  once: { type: 'boolean' },
+  timeout: { type: 'string' },
+  watch: { type: 'boolean' },
   debug: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -64,6 +70,9 @@ async function main(argv: string[]): Promise<number> {
     source: values.source,
     node: values.node,
     pid: values.pid,
+    watch: values.watch === true,
+    once: values.once === true,
+    timeout: values.timeout,
     debug: values.debug === true,
     args: rest,
   };

@@ -52,6 +52,7 @@ export const tagSchema = z
     maxInterval: duration().optional().describe('with a deadband: report an unchanged value at least this often'),
     interval: duration().optional().describe('poll interval of this tag (default: the device interval)'),
     nonFinite: nonFiniteSchema.optional().describe('overrides the device nonFinite for this tag'),
+    engUnit: z.string().min(1).max(32).optional().describe('engineering unit shown beside the value on the dashboard and in `fieldgate read` (e.g. "°C"); display only'),
   })
   .describe('one value read from a device');
 

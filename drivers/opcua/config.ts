@@ -50,6 +50,7 @@ const tagShape = {
   queueSize: z.number().int().positive().optional().describe('overrides the source queueSize for this tag'),
   deadband: deadbandSchema.optional().describe('overrides the source deadband for this tag'),
   maxArrayLength: z.number().int().positive().optional().describe('overrides the source maxArrayLength for this tag'),
+  engUnit: z.string().min(1).max(32).optional().describe('engineering unit shown beside the value on the dashboard and in `fieldgate read` (e.g. "°C"); display only'),
 };
 
 export interface OpcuaTag {
@@ -60,6 +61,7 @@ export interface OpcuaTag {
   queueSize?: number;
   deadband?: { type: 'absolute' | 'percent'; value: number };
   maxArrayLength?: number;
+  engUnit?: string;
 }
 
 /** A tag may be written as a bare NodeId string; its name is then the NodeId. */

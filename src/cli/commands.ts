@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -12,6 +12,9 @@ export interface CommandContext {
   source?: string;
   node?: string;
   pid?: string;
+  once?: boolean;
+  watch?: boolean;
+  timeout?: string;
   debug: boolean;
   args: string[];
 }
@@ -119,6 +122,29 @@ export const commands: Record<string, Command> = {
     return 0;
   },
 
+  async read(ctx) {
+    const loaded = needConfig(ctx);
+    if (ctx.once && ctx.watch) throw new UsageError('read takes --once or --watch, not both');
+    const { readTags } = await import('./read.ts');
+    const { parseDuration } = await import('../config/units.ts');
+    const timeoutMs = ctx.timeout === undefined ? undefined : parseDuration(ctx.timeout);
+    if (timeoutMs === undefined && ctx.timeout !== undefined) throw new UsageError(`--timeout: expected a duration such as 10s or 500ms, got "${ctx.timeout}"`);
+    const { drivers } = await import('../../drivers/index.ts');
+    // the table goes to stdout; driver logs (warnings and worse) to stderr
+    const { pino } = await import('pino');
+    const log = createLogger({ level: 'warn', format: loaded.config.log.format, destination: pino.destination({ fd: 2, sync: true }), tty: process.stderr.isTTY === true });
+    const ctl = new AbortController();
+    const stop = (): void => ctl.abort();
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+    try {
+      return await readTags(loaded, { source: ctx.source, watch: ctx.watch === true, timeoutMs, drivers, log, out: process.stdout, signal: ctl.signal });
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+  },
+
   async model(ctx) {
     const [sub, file] = ctx.args;
     if (sub !== 'inspect' || !file) throw new UsageError('usage: fieldgate model inspect FILE.onnx');
@@ -129,9 +155,22 @@ export const commands: Record<string, Command> = {
 
   async reload(ctx) {
     let pid = ctx.pid ? Number(ctx.pid) : undefined;
+    let dataDir: string | undefined;
+    if (ctx.config) {
+      let loaded: LoadedConfig;
+      try {
+        loaded = needConfig(ctx);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        // the running process would refuse it the same way: say so here, change nothing
+        process.stdout.write(`reload refused: the new configuration is invalid; nothing was sent, the running configuration stays\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+        return 1;
+      }
+      dataDir = join(loaded.baseDir, loaded.config.gateway.dataDir);
+    }
     if (pid === undefined) {
-      const loaded = needConfig(ctx);
-      const file = join(loaded.baseDir, loaded.config.gateway.dataDir, 'fieldgate.pid');
+      if (!dataDir) throw new UsageError('missing -c FILE (the configuration file) or --pid PID');
+      const file = join(dataDir, 'fieldgate.pid');
       try {
         pid = Number(readFileSync(file, 'utf8').trim());
       } catch {
@@ -139,12 +178,23 @@ export const commands: Record<string, Command> = {
       }
     }
     if (!Number.isInteger(pid) || pid! <= 0) throw new UsageError(`--pid must be a process id, got ${ctx.pid}`);
+    const sentAt = Date.now();
     try {
       process.kill(pid!, 'SIGHUP');
     } catch (e) {
       throw new UsageError(`cannot signal process ${pid}: ${(e as NodeJS.ErrnoException).code}`);
     }
-    process.stdout.write(`sent SIGHUP to ${pid}; the reload result is in its log\n`);
-    return 0;
+    if (!dataDir) {
+      process.stdout.write(`sent SIGHUP to ${pid}; pass -c FILE to wait for the result and print it (without it, the result is in its log)\n`);
+      return 0;
+    }
+    const { waitForReload, printReload } = await import('./reload-result.ts');
+    const rec = await waitForReload(dataDir, pid!, sentAt, 60_000);
+    if (!rec) {
+      process.stderr.write(`sent SIGHUP to ${pid}, but no reload result came within 60 s; see its log\n`);
+      return 1;
+    }
+    process.stdout.write(printReload(rec));
+    return rec.result.ok ? 0 : 1;
   },
 };

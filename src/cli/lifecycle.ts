@@ -1,4 +1,4 @@
-import { type FSWatcher, rmSync, watch, writeFileSync } from 'node:fs';
+import { type FSWatcher, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import { startStatusLine } from '../health/status-line.ts';
@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import type { DriverDefinition } from '../pipeline/contracts.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { whereToLook } from './where-to-look.ts';
+import { RELOAD_RESULT_FILE, type ReloadRecord } from './reload-result.ts';
 import { type ReloadResult, reloadFromFile } from '../pipeline/reload.ts';
 
 export interface LifecycleOptions {
@@ -60,12 +61,16 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
       queued = false;
       if (!pipeline.running) return undefined;
       log.info({ why, file: opts.configPath }, 'reloading the configuration');
+      const startedAt = Date.now();
+      let result: ReloadResult | undefined;
       try {
-        return await reloadFromFile(pipeline, opts.configPath, { load: opts.load, deadlineMs: opts.drainMs });
+        result = await reloadFromFile(pipeline, opts.configPath, { load: opts.load, deadlineMs: opts.drainMs });
       } catch (err) {
         log.error({ code: 'FG_E_RELOAD', err }, 'reload failed');
-        return undefined;
+        result = { ok: false, changes: [], errors: [`FG_E_RELOAD: ${(err as Error)?.message ?? String(err)}`] };
       }
+      writeReloadResult(pipeline.ctx.gateway.dataDir, { pid: process.pid, why, startedAt, finishedAt: Date.now(), result }, log);
+      return result;
     });
   };
   const onHup = (): void => reload('SIGHUP');
@@ -139,6 +144,18 @@ function watchFile(file: string, onChange: () => void, log: Logger): { close(): 
       w?.close();
     },
   };
+}
+
+/** <dataDir>/fieldgate.reload.json: the last reload's result, for `fieldgate reload` to print. */
+function writeReloadResult(dataDir: string, rec: ReloadRecord, log: Logger): void {
+  const file = join(dataDir, RELOAD_RESULT_FILE);
+  try {
+    // write then rename: the reader never sees half a file
+    writeFileSync(`${file}.tmp`, `${JSON.stringify(rec)}\n`);
+    renameSync(`${file}.tmp`, file);
+  } catch (err) {
+    log.warn({ err, file }, 'cannot write the reload result for `fieldgate reload`');
+  }
 }
 
 /** <dataDir>/fieldgate.pid, for `fieldgate reload -c FILE`; returns a function that removes it. */

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { drivers } from '../../drivers/index.ts';
+import { alarmsSchema } from '../alarms/config.ts';
 import { brokerSchema } from '../broker/config.ts';
 import { healthSchema } from '../health/config.ts';
 import { modelSchema } from '../inference/config.ts';
@@ -46,6 +47,7 @@ export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
       simulators: z.array(simulator).default([]).describe('simulated devices started in-process before the sources (demos, tests)'),
       sources: z.array(source).default([]).describe('devices to read: one entry per connection'),
       models: z.array(modelSchema).default([]).describe('ONNX models run on windows of samples'),
+      alarms: alarmsSchema,
       outbox: outboxSchema.prefault({}),
       sinks: z.array(sinkSchema).default([]).describe('upstreams the outbox forwards to'),
       broker: brokerSchema.prefault({}),

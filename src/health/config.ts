@@ -40,6 +40,18 @@ export const healthSchema = z
     watchConfig: z.boolean().default(false).describe('reload the configuration when its file changes (as SIGHUP does)'),
     statusLine: z.enum(['auto', 'on', 'off']).default('auto')
       .describe('one-line live status on the terminal: on (or auto) shows it when stdout is a TTY, with the logs on stderr; off never'),
+    history: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('false: no tag table, tag trends or chart history (alarms still work)'),
+        span: duration().prefault(3_600_000).describe('how far back tag trends and the charts reach'),
+        resolution: duration().prefault(10_000).describe('bucket width over `span`: min, max and last of each bucket are kept'),
+        liveSpan: duration().prefault(120_000).describe('the recent part kept finer, for sparklines and the live trend'),
+        liveResolution: duration().prefault(1_000).describe('bucket width over `liveSpan`'),
+        maxTags: z.number().int().min(1).max(1_000_000).default(50_000)
+          .describe('most tags kept; memory is about 16 bytes x (span/resolution + liveSpan/liveResolution) per numeric tag (7.7 KB with the defaults) plus about 1 KB for the tag itself; 10,000 tags take about 87 MB'),
+      })
+      .prefault({})
+      .describe('bounded in-memory history behind /api/tags, /api/tags/<source>/<tag>/history and /api/series; lost on restart'),
     keep: z
       .strictObject({
         predictions: z.number().int().min(1).max(10_000).default(300).describe('latest predictions kept for the dashboard'),

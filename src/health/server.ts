@@ -14,6 +14,8 @@ export interface HealthRoutes {
   readyz(): { ok: boolean; body: unknown };
   metrics(): Promise<{ contentType: string; body: string }>;
   status(): Promise<unknown>;
+  /** /api/tags, /api/series, /api/alarms ...: undefined = no such path (see api.ts) */
+  api?(req: { method: string; path: string; query: URLSearchParams; user: string }): { status: number; body: unknown } | undefined;
 }
 
 interface Asset {
@@ -140,7 +142,14 @@ export class HealthServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
+    // the only writes: acknowledging an alarm, local to the gateway. A JSON content type is
+    // required so a plain cross-site form cannot post it (and the cookie is SameSite=Strict).
+    const ack = req.method === 'POST' && /^\/api\/alarms\/[^/]+\/ack$/.test(path);
+    if (ack && !String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+      send(res, 415, 'application/json', JSON.stringify({ error: 'POST with Content-Type: application/json' }));
+      return;
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD' && !ack) {
       res.setHeader('Allow', 'GET, HEAD');
       send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }));
       return;
@@ -175,13 +184,21 @@ export class HealthServer {
       send(res, 200, 'application/json', JSON.stringify(await routes.status(), jsonReplacer));
       return;
     }
+    if (path.startsWith('/api/') && routes.api) {
+      const user = this.tokenHash ? 'token holder' : `${req.socket.remoteAddress ?? 'unknown'} (no token configured)`;
+      const r = routes.api({ method: req.method ?? 'GET', path, query: url.searchParams, user });
+      if (r) {
+        send(res, r.status, 'application/json', JSON.stringify(r.body, jsonReplacer));
+        return;
+      }
+    }
     const asset = this.assets?.get(path === '/index.html' ? '/' : path);
     if (asset) {
       res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
       send(res, 200, asset.type, asset.body, 'public, max-age=60');
       return;
     }
-    send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}`, paths: ['/', '/healthz', '/readyz', '/metrics', '/api/status'] }));
+    send(res, 404, 'application/json', JSON.stringify({ error: `no such path: ${path}`, paths: ['/', '/healthz', '/readyz', '/metrics', '/api/status', '/api/tags', '/api/tags/<source>/<tag>/history?since=15m', '/api/series?since=1h', '/api/alarms'] }));
   }
 }
 

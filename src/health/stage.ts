@@ -8,6 +8,7 @@ import { LoopMonitor } from './loop-monitor.ts';
 import { ProbeScheduler, type StageHealth } from './probes.ts';
 import { RateTracker } from './rates.ts';
 import { HealthServer } from './server.ts';
+import { healthApi } from './api.ts';
 import { type StatusDocument, buildStatus, liveness, readiness } from './status.ts';
 import type { HealthView } from './view.ts';
 
@@ -43,6 +44,10 @@ export class HealthStage implements Stage {
   /** stages first seen unhealthy during the start grace: reported only if they stay so */
   private readonly pendingFirst = new Map<string, StageHealth>();
   private graceTimer?: NodeJS.Timeout;
+  /** stages a reload is restarting on purpose: name -> when it began and until when it may take */
+  private readonly planned = new Map<string, { at: number; until: number; why: string; startedAt?: number }>();
+  private plannedTimer?: NodeJS.Timeout;
+  private seriesTimer?: NodeJS.Timeout;
 
   constructor(private readonly opts: HealthStageOptions) {
     const { config, view } = opts;
@@ -101,6 +106,7 @@ export class HealthStage implements Stage {
         },
         metrics: async () => ({ contentType: view.metrics.registry.contentType, body: await view.metrics.registry.metrics() }),
         status: () => this.status(),
+        api: (req) => healthApi(view, req),
       },
     });
     await server.start();
@@ -126,6 +132,75 @@ export class HealthStage implements Stage {
     this.probes.start();
     this.watchdog?.start();
     this.topologyChanged();
+    if (this.opts.view.taps.series) {
+      this.sampleSeries();
+      this.seriesTimer = setInterval(() => this.sampleSeries(), 1_000);
+      this.seriesTimer.unref();
+    }
+  }
+
+  /** Gateway figures charted over time (server side, so a page opened late has the last hour). */
+  private sampleSeries(): void {
+    const outbox = this.opts.view.stages().find((s) => s.kind === 'outbox');
+    if (!outbox) return;
+    try {
+      const b = outbox.probe().details?.backlog;
+      if (typeof b === 'number') this.opts.view.taps.series?.put('gateway', 'outbox.backlog', Date.now(), b);
+    } catch {
+      // the outbox reports its own failures through its probe
+    }
+  }
+
+  /**
+   * A reload is about to restart `name` on purpose: while it is down within `maxMs` it is shown as
+   * restarting (not as a failure) and no event is raised; once up again a "back up" event and log
+   * line follow. Past `maxMs` a stage still down is reported as usual.
+   */
+  plannedRestart(name: string, why: string, maxMs = 60_000): void {
+    const now = Date.now();
+    this.planned.set(name, { at: now, until: now + maxMs, why });
+    this.log.info({ target: name, why }, 'planned restart');
+    if (!this.plannedTimer) {
+      this.plannedTimer = setInterval(() => this.checkPlanned(), 200);
+      this.plannedTimer.unref();
+    }
+  }
+
+  /** The reload started the stage again: from now on "up" means back up. */
+  plannedStarted(name: string): void {
+    const p = this.planned.get(name);
+    if (p) p.startedAt = Date.now();
+  }
+
+  private checkPlanned(): void {
+    const now = Date.now();
+    for (const [name, p] of this.planned) {
+      if (p.startedAt === undefined) {
+        if (now > p.until) this.planned.delete(name);
+        continue;
+      }
+      this.probes.poke(name);
+      const h = this.probes.get(name);
+      if (h?.state === 'up' && h.probedAt >= p.startedAt) this.backUp(name, p);
+      else if (now > p.until) {
+        this.planned.delete(name);
+        if (h) this.report(h, 'up');
+      }
+    }
+    if (this.planned.size === 0) {
+      clearInterval(this.plannedTimer);
+      this.plannedTimer = undefined;
+    }
+  }
+
+  private backUp(name: string, p: { at: number; why: string }): void {
+    this.planned.delete(name);
+    const s = ((Date.now() - p.at) / 1000).toFixed(1);
+    this.opts.view.taps.event({
+      source: name, kind: 'back-up', severity: 'info',
+      message: `${name} is back up after a planned restart (${p.why}) in ${s} s`, data: { state: 'up', planned: true },
+    });
+    this.log.info({ target: name, why: p.why, seconds: Number(s) }, 'stage back up after a planned restart');
   }
 
   private endGrace(): void {
@@ -146,6 +221,11 @@ export class HealthStage implements Stage {
   async stop(): Promise<void> {
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
+    clearInterval(this.plannedTimer);
+    this.plannedTimer = undefined;
+    this.planned.clear();
+    clearInterval(this.seriesTimer);
+    this.seriesTimer = undefined;
     this.pendingFirst.clear();
     this.running = false;
     this.phase = 'stopping';
@@ -174,6 +254,17 @@ export class HealthStage implements Stage {
       loop: this.loop, rates, cfg: this.opts.config,
     });
     if (this.phase !== 'running') doc.ready = { ok: false, reasons: [`the pipeline is ${this.phase}`] };
+    // a stage a reload restarts on purpose is shown as restarting, not as a failure
+    for (const st of doc.stages) {
+      const p = this.planned.get(st.name);
+      if (p && st.state !== 'up') {
+        st.planned = true;
+        st.reason = `planned restart (${p.why})`;
+      }
+    }
+    const counted = doc.stages.filter((x) => !x.planned);
+    doc.totals.state = counted.some((x) => x.state === 'down') ? 'down' : counted.some((x) => x.state === 'degraded') ? 'degraded' : 'up';
+    doc.alarms = this.opts.view.alarms?.active() ?? [];
     return doc;
   }
 
@@ -205,6 +296,11 @@ export class HealthStage implements Stage {
   private onChange(h: StageHealth, prev: string | undefined): void {
     // while the pipeline drains, stages going down is the plan, not news
     if (this.phase === 'stopping') return;
+    const p = this.planned.get(h.name);
+    if (p) {
+      if (h.state === 'up' && p.startedAt !== undefined && h.probedAt >= p.startedAt) this.backUp(h.name, p);
+      return;
+    }
     if (this.graceTimer) {
       if (prev === undefined && h.state !== 'up') {
         this.pendingFirst.set(h.name, h);

@@ -1,3 +1,4 @@
+import type { ActiveAlarm } from '../alarms/engine.ts';
 import type { GatewayEvent, Prediction } from '../core/sample.ts';
 import type { HealthConfig } from './config.ts';
 import type { LoopMonitor } from './loop-monitor.ts';
@@ -57,6 +58,10 @@ export interface StageStatus extends StageHealth {
   breaker?: string;
   restarts?: number;
   heartbeatAgeMs?: number;
+  /** a reload is restarting it on purpose */
+  planned?: boolean;
+  /** raised model thresholds (model stages), e.g. ["score > 1"] */
+  raised?: string[];
 }
 
 export interface StatusDocument {
@@ -69,6 +74,8 @@ export interface StatusDocument {
   predictions: Prediction[];
   events: GatewayEvent[];
   loop: { lagMs: number };
+  /** active alarms on raw tags */
+  alarms: ActiveAlarm[];
 }
 
 const ZERO: StageRates = { in: 0, out: 0 };
@@ -96,6 +103,7 @@ export function buildStatus(args: {
     } else if (isChannel(d.channel)) {
       st.channel = d.channel;
     }
+    if (Array.isArray(d.raised) && d.raised.length > 0) st.raised = d.raised.map(String);
     const breaker = breakerOf(d);
     if (breaker) st.breaker = breaker;
     return st;
@@ -116,6 +124,7 @@ export function buildStatus(args: {
     predictions: view.taps.predictions.toArray(),
     events: view.taps.events.toArray(),
     loop: { lagMs: Math.round(args.loop.lagMs) },
+    alarms: [],
   };
 }
 

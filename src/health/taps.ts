@@ -1,6 +1,7 @@
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
 import type { OutboxWriter } from '../pipeline/contracts.ts';
 import { Ring } from './ring.ts';
+import { TagStore, type TagStoreOptions } from './tags.ts';
 
 /**
  * What the health side sees of the data flow, tapped where it enters the outbox: the latest
@@ -13,10 +14,18 @@ export class Taps {
   /** ms since epoch when the outbox last accepted (committed) samples; 0 = never */
   lastAcceptedAt = 0;
   batchesAccepted = 0;
+  /** every tag's latest sample, and its history when `history` is given */
+  readonly tags: TagStore;
+  /** model outputs ("model.<id>" / output) and gateway figures ("gateway" / "outbox.backlog") over time */
+  readonly series?: TagStore;
 
-  constructor(opts: { predictions?: number; events?: number } = {}) {
+  constructor(opts: { predictions?: number; events?: number; history?: TagStoreOptions } = {}) {
     this.predictions = new Ring(opts.predictions ?? 300);
     this.events = new Ring(opts.events ?? 100);
+    // without history the store still keeps each tag's latest sample (alarms, the tag table):
+    // one bucket per tier, a few bytes
+    this.tags = new TagStore(opts.history ?? { fine: { resolution: 1_000, span: 1_000 }, coarse: { resolution: 1_000, span: 1_000 }, maxTags: 1_000_000 });
+    if (opts.history) this.series = new TagStore({ ...opts.history, maxTags: 10_000 });
   }
 
   /** Records a gateway event (health transitions, restarts, reloads) next to the models' events. */
@@ -31,9 +40,15 @@ export class Taps {
       this.batchesAccepted++;
     };
     return {
-      writeSamples: (batch: SampleBatch) => inner.writeSamples(batch).then(onSamples),
+      writeSamples: (batch: SampleBatch) => {
+        this.tags.record(batch);
+        return inner.writeSamples(batch).then(onSamples);
+      },
       writePredictions: (list: Prediction[]) => {
-        for (const p of list) this.predictions.push(p);
+        for (const p of list) {
+          this.predictions.push(p);
+          if (this.series) for (const k in p.outputs) this.series.put(`model.${p.model}`, k, p.ts, p.outputs[k]!);
+        }
         return inner.writePredictions(list);
       },
       writeEvents: (list: GatewayEvent[]) => {

@@ -4,6 +4,7 @@ import type { ProbeResult } from '../core/probe.ts';
 import type { SampleBatch } from '../core/sample.ts';
 import type { Supervisor } from '../core/supervisor.ts';
 import type { Stage } from '../pipeline/contracts.ts';
+import type { AlarmEngine } from '../alarms/engine.ts';
 import type { Taps } from './taps.ts';
 
 /** A source as the health side sees it (SourceStage fits). */
@@ -26,4 +27,7 @@ export interface HealthView {
   readonly router: { readonly lastBatchTime: number; readonly batchesRouted: number };
   readonly metrics: Metrics;
   readonly taps: Taps;
+  readonly alarms?: AlarmEngine;
+  /** model id -> its thresholds, for the chart's threshold lines */
+  readonly config?: { models: readonly { id: string; thresholds?: readonly { field: string; above?: number; below?: number }[] }[] };
 }

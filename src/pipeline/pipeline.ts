@@ -5,9 +5,13 @@ import { FgError, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
+import { AlarmEngine } from '../alarms/engine.ts';
+import { outboxEventEmitter } from '../alarms/emit.ts';
 import { BrokerStage } from '../broker/broker.ts';
 import { HealthStage } from '../health/stage.ts';
 import { Taps } from '../health/taps.ts';
+import { declaredTags } from '../health/tags.ts';
+import type { HealthConfig } from '../health/config.ts';
 import { createModelStage } from '../inference/index.ts';
 import type { Logger } from '../log.ts';
 import { createOutbox } from '../outbox/index.ts';
@@ -77,6 +81,8 @@ export class Pipeline {
   health?: HealthStage;
   /** the embedded MQTT broker, when broker.enabled */
   broker?: BrokerStage;
+  /** the `alarms:` rules on raw tags, evaluated on the tapped samples */
+  readonly alarms: AlarmEngine;
 
   constructor(opts: PipelineOptions) {
     this.config = opts.config;
@@ -91,7 +97,7 @@ export class Pipeline {
       resolvePath,
     };
     const cfg = opts.config;
-    this.taps = new Taps(cfg.health.keep);
+    this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
     for (const sim of cfg.simulators as { id: string; type: string }[]) this.simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = this.taps.wrap(this.outbox);
@@ -99,10 +105,20 @@ export class Pipeline {
     for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
     this.router = new Router(this.writer, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    this.declareTags(cfg);
+    this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.health = this.createHealth(cfg);
     for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
       if ((s as { enabled?: boolean }).enabled === false) continue;
       this.sources.push(this.createSource(s));
+    }
+  }
+
+  /** Lists every configured tag in the tag table, so a tag never read shows as such. */
+  declareTags(cfg: FieldgateConfig): void {
+    for (const s of cfg.sources as { id: string; enabled?: boolean }[]) {
+      if (s.enabled === false) continue;
+      this.taps.tags.declare(s.id, declaredTags(s));
     }
   }
 
@@ -173,6 +189,7 @@ export class Pipeline {
       }
     }
     this.state = 'running';
+    this.alarms.start();
     this.health?.activate();
     this.log.info(
       { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
@@ -187,6 +204,7 @@ export class Pipeline {
   async stop(deadlineMs = 10_000): Promise<void> {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
+    this.alarms.stop();
     this.health?.draining();
     await this.stopStarted(deadlineMs);
     this.state = 'stopped';
@@ -216,6 +234,15 @@ export class Pipeline {
     for (const s of this.sources) s.channel.close();
     this.started.length = 0;
   }
+}
+
+function historyOptions(h: HealthConfig['history']) {
+  if (!h.enabled) return undefined;
+  return {
+    fine: { resolution: h.liveResolution, span: h.liveSpan },
+    coarse: { resolution: h.resolution, span: h.span },
+    maxTags: h.maxTags,
+  };
 }
 
 /** A port already in use, whichever stage hit it: which port, which stage, what to change. */

@@ -15,6 +15,14 @@ export interface ReloadResult {
   changes: string[];
   /** why the new file was refused (located config errors), when ok is false */
   errors: string[];
+  /** the changes sorted: stages restarted, added or removed */
+  restarted?: string[];
+  /** settings applied in place */
+  applied?: string[];
+  /** settings that wait for the next restart of the process */
+  atRestart?: string[];
+  /** true when the file was refused and nothing changed */
+  refused?: boolean;
 }
 
 export interface ReloadOptions {
@@ -39,7 +47,7 @@ export async function reloadFromFile(pipeline: Pipeline, file: string, opts: Rel
     const errors = e instanceof ConfigError ? e.message.split('\n') : [`${errorCode(e)}: ${errorMessage(e)}`];
     log.error({ code: 'FG_E_RELOAD', file, cause: errorCode(e), errors }, 'reload refused: the new configuration is invalid; the previous one keeps running');
     pipeline.taps.event({ source: 'reload', kind: 'reload-refused', severity: 'warning', message: `reload refused: ${errors[0] ?? 'invalid configuration'}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}` });
-    return { ok: false, changes: [], errors };
+    return { ok: false, refused: true, changes: [], errors };
   }
   return applyConfig(pipeline, loaded.config, opts);
 }
@@ -58,6 +66,10 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   const prev = pipeline.config;
   const changes: string[] = [];
   const errors: string[] = [];
+  const planned = {
+    begin: (name: string): void => pipeline.health?.plannedRestart(name, 'reload: configuration changed'),
+    started: (name: string): void => pipeline.health?.plannedStarted(name),
+  };
 
   // the gateway's identity and data directory are never changed under a running process
   const applied: FieldgateConfig = { ...next, gateway: prev.gateway, log: { ...next.log, format: prev.log.format } };
@@ -87,7 +99,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
 
   // simulators first: the sources that connect to them come after
   await reconcile({
-    label: 'simulator', prev: prev.simulators as WithId[], next: next.simulators as WithId[], changes,
+    label: 'simulator', prev: prev.simulators as WithId[], next: next.simulators as WithId[], changes, planned,
     find: (id) => pipeline.simulators.find((s) => s.name === `simulator.${id}`),
     stop: async (stage) => {
       await pipeline.stopStage(stage, deadlineMs);
@@ -101,7 +113,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   });
 
   await reconcile({
-    label: 'sink', prev: prev.sinks, next: next.sinks, changes,
+    label: 'sink', prev: prev.sinks, next: next.sinks, changes, planned,
     find: (id) => pipeline.sinks.find((s) => s.name === `sink.${id}`),
     stop: async (stage) => {
       await pipeline.stopStage(stage, deadlineMs);
@@ -115,7 +127,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   });
 
   await reconcile({
-    label: 'model', prev: prev.models, next: next.models, changes,
+    label: 'model', prev: prev.models, next: next.models, changes, planned,
     find: (id) => pipeline.models.find((m) => m.name === `model.${id}`),
     stop: async (stage) => {
       // the router stops offering to it first, so nothing arrives while it drains
@@ -132,7 +144,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   });
 
   await reconcile({
-    label: 'source', prev: prev.sources as WithId[], next: next.sources as WithId[], changes,
+    label: 'source', prev: prev.sources as WithId[], next: next.sources as WithId[], changes, planned,
     find: (id) => pipeline.sources.find((s) => s.config.id === id),
     stop: async (stage) => {
       const src = stage as SourceStage;
@@ -176,6 +188,14 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
     }
   }
   pipeline.health?.topologyChanged();
+  // the tag table forgets removed sources and lists new tags; restarted ones keep their history
+  const kept = new Set((next.sources as WithId[]).filter((c) => c.enabled !== false).map((c) => c.id));
+  for (const c of prev.sources as WithId[]) if (!kept.has(c.id)) pipeline.taps.tags.drop(c.id);
+  pipeline.declareTags(applied);
+  if (!isDeepStrictEqual(prev.alarms, next.alarms)) {
+    pipeline.alarms.setRules(next.alarms);
+    changes.push(`alarms: ${next.alarms.length} rule${next.alarms.length === 1 ? '' : 's'} applied`);
+  }
 
   pipeline.config = applied;
   const ok = errors.length === 0;
@@ -187,7 +207,18 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
     source: 'reload', kind: ok ? 'reload' : 'reload-partial', severity: ok ? 'info' : 'warning',
     message: `reload: ${summary}${ok ? '' : `; errors: ${errors.join('; ')}`}`,
   });
-  return { ok, changes, errors };
+  return { ok, changes, errors, ...sortChanges(changes) };
+}
+
+/** Sorts the change lines for `fieldgate reload`: what restarted, what applied, what waits. */
+export function sortChanges(changes: readonly string[]): { restarted: string[]; applied: string[]; atRestart: string[] } {
+  const out = { restarted: [] as string[], applied: [] as string[], atRestart: [] as string[] };
+  for (const c of changes) {
+    if (/next restart/.test(c)) out.atRestart.push(c);
+    else if (/ (restarted|added|removed)\b/.test(c) && !/^outbox/.test(c)) out.restarted.push(c);
+    else out.applied.push(c);
+  }
+  return out;
 }
 
 /** Stops what was removed or changed, then starts what was added or changed (by id, deep equality). */
@@ -196,6 +227,8 @@ async function reconcile(args: {
   prev: readonly WithId[];
   next: readonly WithId[];
   changes: string[];
+  /** a stage about to be stopped and started again on purpose, and when it has started again */
+  planned?: { begin(name: string): void; started(name: string): void };
   find: (id: string) => Stage | undefined;
   stop: (stage: Stage) => Promise<void>;
   start: (cfg: WithId) => Promise<void>;
@@ -205,10 +238,15 @@ async function reconcile(args: {
   const before = enabled(args.prev);
   const after = enabled(args.next);
   const toStart: WithId[] = [];
+  const restarting = new Map<string, string>();
   for (const [id, cfg] of before) {
     const now = after.get(id);
     if (now && isDeepStrictEqual(cfg, now)) continue;
     const stage = args.find(id);
+    if (stage && now) {
+      args.planned?.begin(stage.name);
+      restarting.set(id, stage.name);
+    }
     if (stage) await args.stop(stage);
     if (now) {
       toStart.push(now);
@@ -223,7 +261,11 @@ async function reconcile(args: {
       args.changes.push(`${args.label} ${id} added`);
     }
   }
-  for (const cfg of toStart) await args.start(cfg);
+  for (const cfg of toStart) {
+    await args.start(cfg);
+    const name = restarting.get(cfg.id);
+    if (name) args.planned?.started(name);
+  }
 }
 
 /** Waits until the router has taken everything queued in a stopped source's channel. */
