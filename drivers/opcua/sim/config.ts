@@ -10,7 +10,7 @@ export type SimDataType = (typeof SIM_DATA_TYPES)[number];
 const variableSchema = z
   .strictObject({
     path: z.string().regex(/^[^/]+(\/[^/]+)*$/, "folders and name separated by '/', such as 'Line1/Temp'").describe('where the variable sits under Objects'),
-    nodeId: z.string().optional().describe("string identifier in the simulator's namespace (ns=1); default: the path with '/' replaced by '.'"),
+    nodeId: z.string().optional().describe("identifier in the simulator's namespace (ns=1): a string, or 'i=<number>' for a numeric NodeId; default: the path with '/' replaced by '.'"),
     dataType: z.enum(SIM_DATA_TYPES).default('Double'),
     generator: generatorSchema.default({ kind: 'sine', amplitude: 1, offset: 0, period: 60_000, phase: 0 }),
     status: z.string().regex(/^(Good|Uncertain|Bad)[A-Za-z]*$/).optional().describe("a fixed StatusCode name such as 'UncertainLastUsableValue', to exercise qualities"),
@@ -41,6 +41,10 @@ export const opcuaSimulatorSchema = z
     securityPolicies: z.array(z.enum(SECURITY_POLICIES)).min(1).default(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss']),
     trustAllClients: z.boolean().default(true).describe('accept any client certificate (a simulator, not a real server)'),
     allowAnonymous: z.boolean().default(true),
+    disableDiscovery: z
+      .boolean()
+      .default(false)
+      .describe('with no None security mode: refuse unsecured channels altogether, even for GetEndpoints (a hardened server)'),
     users: z.array(userSchema).default([]).describe('accepted username/password pairs'),
     trustedUserCertificates: z
       .array(z.string())

@@ -146,6 +146,7 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
     securityModes: cfg.securityModes.map((m) => MessageSecurityMode[m]),
     securityPolicies: cfg.securityPolicies.map((p) => SecurityPolicy[p]),
     allowAnonymous: cfg.allowAnonymous,
+    disableDiscovery: cfg.disableDiscovery,
     userManager: { isValidUser: (username: string, password: string) => users.get(username) === password },
     buildInfo: { productName: `fieldgate simulator ${cfg.id}`, manufacturerName: 'fieldgate' },
     serverCapabilities: { maxMonitoredItems: 200_000, maxMonitoredItemsPerSubscription: 200_000, operationLimits: { maxMonitoredItemsPerCall: 50_000, maxNodesPerRead: 50_000 } },
@@ -224,7 +225,8 @@ function addVariable(
   ns.addVariable({
     componentOf: parent,
     browseName: name,
-    nodeId: `s=${id}`,
+    // 'i=<n>' gives a numeric NodeId (servers that number nodes in creation order), anything else a string one
+    nodeId: /^i=\d+$/.test(id) ? id : `s=${id}`,
     dataType: DataType[DATA_TYPES[dataType]],
     ...(arrayLength === undefined ? {} : { valueRank: 1, arrayDimensions: [arrayLength] }),
     accessLevel: 'CurrentRead',
