@@ -196,7 +196,11 @@ export async function openConnection(
     if (/BadSecurityChecksFailed|BadCertificate/i.test(msg)) {
       throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: ${cfg.endpoint} refused our client certificate (${msg}); trust ${pki.rootDir}/own/certs/client_certificate.pem on the server`, { cause: e });
     }
-    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot connect to ${cfg.endpoint}: ${msg}`, { cause: e });
+    // with a pinned certificate, a refused handshake most often means the server has another one now
+    const pinned = cfg.serverCertificateFile !== undefined && cfg.securityMode !== 'None'
+      ? `; check that serverCertificateFile ${resolvePath(cfg.serverCertificateFile)} (SHA-1 thumbprint ${serverThumbprint}) is the server's current certificate`
+      : '';
+    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot connect to ${cfg.endpoint}: ${msg.replace(/,$/, '')}${pinned}`, { cause: e });
   }
 }
 

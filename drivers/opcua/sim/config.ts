@@ -51,6 +51,8 @@ export const opcuaSimulatorSchema = z
       .default([])
       .describe('user certificates (PEM or DER files) accepted as X.509 user identities; any other user certificate is refused'),
     maxNotificationsPerPublish: z.number().int().positive().default(50_000).describe('server cap on notifications per publish response (node-opcua default 1000)'),
+    namespaceUri: z.string().min(1).optional().describe("put the variables in a namespace of this URI instead of the server's own (ns=1)"),
+    extraNamespaces: z.array(z.string().min(1)).default([]).describe('namespace URIs registered first (before namespaceUri), to move its index'),
     variables: z.array(variableSchema).default([]),
     bulk: z.array(bulkSchema).default([]),
   })

@@ -185,7 +185,8 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
 
 function buildAddressSpace(server: OPCUAServer, cfg: OpcuaSimulatorConfig, ctx: StageContext): void {
   const addressSpace = server.engine.addressSpace!;
-  const ns = addressSpace.getOwnNamespace();
+  for (const uri of cfg.extraNamespaces) addressSpace.registerNamespace(uri);
+  const ns = cfg.namespaceUri ? addressSpace.registerNamespace(cfg.namespaceUri) : addressSpace.getOwnNamespace();
   const folders = new Map<string, UAObject>();
   const folderAt = (parts: string[]): UAObject => {
     let parent = addressSpace.rootFolder.objects as UAObject;
