@@ -60,12 +60,13 @@ const variants = [
 
 for (const { mode, keepAliveInterval, label } of variants) {
   it(`${label}: after restarts that move NodeIds, every tag follows its browse path within 10 s and no other variable's value is ever good`, async () => {
+    const logLines: string[] = [];
     let sim = await startSim(data.dir, layout(0));
     const port = sim.port;
     const src = runSource(data.dir, {
       endpoint: sim.address, securityMode: 'None', mode, publishingInterval: '100ms', samplingInterval: '100ms', pollInterval: '100ms',
       keepAliveInterval, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, tags,
-    }, 4096, { keepAll: true });
+    }, 4096, { keepAll: true, logLines });
     const times: number[] = [];
     try {
       await src.until(() => correctFor(0, src.latest), 10_000, 'layout 0 before any restart');
@@ -96,10 +97,16 @@ for (const { mode, keepAliveInterval, label } of variants) {
       const moved = Number(/stage="source:plc",code="FG_E_OPCUA_NODE_MOVED"} (\d+)/.exec(metrics)?.[1] ?? 0);
       assert.equal(moved, TRIALS, `each move is counted once: ${metrics}`);
       const d = src.probe().details!;
+      // one warn line per move, one per path that vanished (not one per attempt or sample)
+      const logged = logLines.map((l) => JSON.parse(l) as { level: number; code?: string; msg: string });
+      assert.equal(logged.filter((l) => l.code === 'FG_E_OPCUA_NODE_MOVED' && l.level === 40).length, TRIALS, logLines.join(''));
+      assert.equal(logged.filter((l) => /^tag Gone cannot be read: BadNoMatch/.test(l.msg)).length, Math.ceil(TRIALS / 2), logLines.join(''));
+      const warns = logged.filter((l) => l.level >= 40).length;
+      assert.ok(warns <= 5 * TRIALS, `log lines bounded: ${warns} warnings for ${TRIALS} restarts`);
       if (keepAliveInterval === '5s') assert.ok((d.repairs as number) >= 1, `node-opcua's repair path was taken: ${JSON.stringify(d)}`);
       const sorted = [...times].sort((a, b) => a - b);
       console.log(`${label}: ${TRIALS} restarts that move NodeIds; all tags correct after ${sorted.map((t) => Math.round(t)).join(', ')} ms ` +
-        `(median ${Math.round(sorted[Math.floor(sorted.length / 2)]!)}, max ${Math.round(sorted.at(-1)!)}); ${src.all.length} samples, none wrong and good; repairs ${d.repairs}, rebuilds ${d.rebuilds}`);
+        `(median ${Math.round(sorted[Math.floor(sorted.length / 2)]!)}, max ${Math.round(sorted.at(-1)!)}); ${src.all.length} samples, none wrong and good; repairs ${d.repairs}, rebuilds ${d.rebuilds}; ${warns} warn lines`);
     } finally {
       await src.stop();
       await sim.stop();

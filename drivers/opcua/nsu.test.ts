@@ -23,11 +23,12 @@ const tags = [
 
 for (const mode of ['subscription', 'polling'] as const) {
   it(`${mode}: nsu= NodeIds read their variable, follow a namespace that moves on a restart, and an unknown URI is bad with the reason`, async () => {
+    const logLines: string[] = [];
     let sim = await startSim(data.dir, layout(['urn:first', 'urn:second'], 42));
     const src = runSource(data.dir, {
       endpoint: sim.address, securityMode: 'None', mode, publishingInterval: '100ms', samplingInterval: '100ms', pollInterval: '100ms',
       keepAliveInterval: '1s', reconnect: { initialDelay: '100ms', maxDelay: '1s' }, tags,
-    }, 4096, { keepAll: true });
+    }, 4096, { keepAll: true, logLines });
     try {
       const ns = sim.server.engine.addressSpace!.getNamespaceIndex('urn:plant');
       assert.ok(ns >= 3, `urn:plant sits behind the extra namespaces (index ${ns})`);
@@ -36,6 +37,13 @@ for (const mode of ['subscription', 'polling'] as const) {
       const unknown = src.latest.get('unknown')!.sample;
       assert.deepEqual([unknown.quality, unknown.value], ['bad', null]);
       assert.equal(unknown.reason, "BadNodeIdUnknown: namespace urn:nowhere is not in the server's namespace array");
+
+      // a namespace added while running changes the namespace array: noticed without a reconnect
+      // (monitored in subscription mode, read with every poll) and the tags resolved again
+      sim.server.engine.addressSpace!.registerNamespace('urn:late');
+      const checked = () => logLines.some((l) => /namespace array changed\): 2 tag\(s\) resolve to the same NodeIds as before, 1 do not resolve/.test(l));
+      await src.until(checked, 10_000, `the live namespace change noticed (log: ${logLines.join('')})`);
+      assert.equal(src.latest.get('temp')!.sample.value, 42);
 
       // the restarted server has urn:plant at another index
       await sim.stop();

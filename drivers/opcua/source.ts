@@ -287,7 +287,17 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       if (losses === lossesBefore) release();
       const what = [newSession ? `new session after ${why}` : why, change].filter(Boolean).join(', ');
       takeResolution(res, what, `recreating ${toCreate.length} monitored item(s); values held meanwhile from moved items were dropped`);
-      for (const m of stale) await raceAbort(m.group.terminate(), timed()).catch((e: unknown) => log.debug({ err: firstLine(e) }, 'deleting moved monitored items failed'));
+      for (const m of stale) {
+        const handles = m.group.monitoredItems.map((item) => item.monitoringParameters.clientHandle);
+        try {
+          await raceAbort(m.group.terminate(), timed());
+          // gone from the subscription too, so the handles can be forgotten (a late notification finds no item)
+          for (const h of handles) tagOfHandle.delete(h);
+        } catch (e) {
+          if (signal.aborted) return;
+          log.debug({ err: firstLine(e) }, 'deleting moved monitored items failed; their notifications stay ignored');
+        }
+      }
       await createItems(subscription, toCreate, tagOfHandle, monitored, signal);
     };
 

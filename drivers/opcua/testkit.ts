@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Channel } from '../../src/core/channel.ts';
 import { Metrics } from '../../src/core/metrics.ts';
 import type { Sample, SampleBatch } from '../../src/core/sample.ts';
-import { silentLogger } from '../../src/log.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import type { SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
 import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
 import { opcuaSimulatorSchema } from './sim/config.ts';
@@ -40,12 +40,17 @@ export interface RunningSource {
   stop(): Promise<void>;
 }
 
-export function runSource(dataDir: string, raw: Record<string, unknown>, capacity = 4096, opts: { keepAll?: boolean; resolvePath?: (p: string) => string } = {}): RunningSource {
+export function runSource(
+  dataDir: string, raw: Record<string, unknown>, capacity = 4096,
+  opts: { keepAll?: boolean; resolvePath?: (p: string) => string; /** receives the source's log lines (JSON, info and up) */ logLines?: string[] } = {},
+): RunningSource {
   const cfg: OpcuaSourceConfig = opcuaSourceSchema.parse({ type: 'opcua', id: 'plc', ...raw });
   const out = new Channel<SampleBatch>({ name: 'plc', capacity, whenFull: 'drop-oldest' });
   const base = stageContext(dataDir);
   const rs = { latest: new Map(), all: [], batches: 0, heartbeats: 0 } as unknown as RunningSource;
-  const ctx: SourceContext = { ...base, ...(opts.resolvePath ? { resolvePath: opts.resolvePath } : {}), stageMetrics: base.metrics.stage('source:plc'), out, heartbeat: () => { rs.heartbeats++; } };
+  const lines = opts.logLines;
+  const log = lines ? createLogger({ format: 'json', level: 'info', destination: { write: (l: string) => { lines.push(l); } } }) : base.log;
+  const ctx: SourceContext = { ...base, log, ...(opts.resolvePath ? { resolvePath: opts.resolvePath } : {}), stageMetrics: base.metrics.stage('source:plc'), out, heartbeat: () => { rs.heartbeats++; } };
   const source = createOpcuaSource(cfg, ctx);
   const ac = new AbortController();
   const running = source.run(ac.signal);
