@@ -11,25 +11,28 @@ import { runSource, startSim, tempDataDir } from './testkit.ts';
 // Layout 0 creates A, B, C, Text, Gone as i=1001..1005. Layout 1 creates them in the other order
 // (Text, C, B, A) and puts a new variable, New, at i=1005, where Gone was. Every value is
 // trial * 100 + the variable's own number, so a value tells which variable and which run it came from.
+// Keep1 and Keep2 keep their string NodeIds. chunkSize 2 makes four item groups, [A, B] [C, Text]
+// [Gone, Keep1] [Keep2]: the first three are recreated, Keep2's is not, and its value after a
+// restart can only come from the notifications held during the check.
 let data: Awaited<ReturnType<typeof tempDataDir>>;
 before(async () => { data = await tempDataDir(); });
 after(async () => { await data.remove(); });
 
-const OWN: Record<string, number> = { A: 1, B: 2, C: 3, Text: 4, Gone: 5, New: 99 };
+const OWN: Record<string, number> = { A: 1, B: 2, C: 3, Text: 4, Gone: 5, Keep1: 6, Keep2: 7, New: 99 };
 
 function layout(trial: number) {
-  const v = (name: string, id: number) => ({
-    path: `Plant/${name}`, nodeId: `i=${id}`, dataType: name === 'Text' ? 'String' : 'Double',
+  const v = (name: string, id?: number) => ({
+    path: `Plant/${name}`, nodeId: id === undefined ? `Plant.${name}` : `i=${id}`, dataType: name === 'Text' ? 'String' : 'Double',
     generator: { kind: 'constant', value: trial * 100 + OWN[name]! },
   });
   return {
     variables: trial % 2 === 0
-      ? [v('A', 1001), v('B', 1002), v('C', 1003), v('Text', 1004), v('Gone', 1005)]
-      : [v('Text', 1001), v('C', 1002), v('B', 1003), v('A', 1004), v('New', 1005)],
+      ? [v('A', 1001), v('B', 1002), v('C', 1003), v('Text', 1004), v('Gone', 1005), v('Keep1'), v('Keep2')]
+      : [v('Keep2'), v('Text', 1001), v('C', 1002), v('B', 1003), v('A', 1004), v('New', 1005), v('Keep1')],
   };
 }
 
-const tags = ['A', 'B', 'C', 'Text', 'Gone'].map((n) => ({ name: n, browsePath: `/Objects/1:Plant/1:${n}` }));
+const tags = ['A', 'B', 'C', 'Text', 'Gone', 'Keep1', 'Keep2'].map((n) => ({ name: n, browsePath: `/Objects/1:Plant/1:${n}` }));
 const valueOf = (s: Sample) => (typeof s.value === 'string' ? Number(s.value) : (s.value as number));
 
 /** A good sample is truthful when its value is its own variable's (any run). */
@@ -65,7 +68,7 @@ for (const { mode, keepAliveInterval, label } of variants) {
     const port = sim.port;
     const src = runSource(data.dir, {
       endpoint: sim.address, securityMode: 'None', mode, publishingInterval: '100ms', samplingInterval: '100ms', pollInterval: '100ms',
-      keepAliveInterval, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, tags,
+      keepAliveInterval, chunkSize: 2, reconnect: { initialDelay: '100ms', maxDelay: '1s' }, tags,
     }, 4096, { keepAll: true, logLines });
     const times: number[] = [];
     try {
@@ -82,7 +85,7 @@ for (const { mode, keepAliveInterval, label } of variants) {
           const gone = src.latest.get('Gone')!.sample;
           assert.match(gone.reason ?? '', /BadNoMatch.*browse path \/Objects\/1:Plant\/1:Gone does not resolve/);
           assert.equal(gone.value, null);
-          assert.match(src.probe().reason ?? '', /1 of 5 tags bad \(Gone: BadNoMatch/);
+          assert.match(src.probe().reason ?? '', /1 of 7 tags bad \(Gone: BadNoMatch/);
         } else {
           await src.until(() => src.probe().state === 'up', 5_000, `trial ${trial}: probe up again once Gone is back`);
         }
