@@ -1,9 +1,10 @@
-import { AttributeIds, BrowseDirection, DataType, NodeClass, VariantArrayType, resolveNodeId, type ClientSession, type ReferenceDescription } from 'node-opcua-client';
+import { AttributeIds, BrowseDirection, DataType, NodeClass, VariantArrayType, type ClientSession, type ReferenceDescription } from 'node-opcua-client';
 import { FgError } from '../../src/core/errors.ts';
-import type { OpcuaSourceConfig } from './config.ts';
+import { NODE_ID_RE, type OpcuaSourceConfig } from './config.ts';
 import { openConnection } from './connect.ts';
 import { leaseClientPki } from './pki.ts';
 import { quietNodeOpcua } from './quiet.ts';
+import { readServerIdentity, toNodeId } from './server-identity.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Unsupported, convertArray, qualityOf, toSample } from './values.ts';
 import type { BrowseEntry } from './browse-format.ts';
@@ -45,10 +46,8 @@ async function browseChildren(session: ClientSession, nodeId: string): Promise<R
 export async function browseOpcua(config: OpcuaSourceConfig, opts: BrowseOptions): Promise<BrowseEntry[]> {
   quietNodeOpcua(silentLogger());
   const start = opts.node ?? OBJECTS;
-  try {
-    resolveNodeId(start);
-  } catch {
-    throw new FgError('FG_E_OPCUA_NODE', `"${start}" is not a NodeId; expected e.g. ns=2;s=Line1 or i=85`);
+  if (!NODE_ID_RE.test(start)) {
+    throw new FgError('FG_E_OPCUA_NODE', `"${start}" is not a NodeId; expected e.g. ns=2;s=Line1, nsu=urn:plant;s=Line1 or i=85`);
   }
   const maxDepth = Math.min(6, Math.max(1, opts.depth ?? 1));
   const limit = opts.limit ?? 5000;
@@ -56,6 +55,13 @@ export async function browseOpcua(config: OpcuaSourceConfig, opts: BrowseOptions
   try {
     const conn = await openConnection(config, pki, opts.resolvePath ?? ((p) => p), opts.signal);
     try {
+      // nsu=<uri>;... names the namespace by URI: look it up in this server's namespace array
+      let startId: string;
+      try {
+        startId = toNodeId(start, (await readServerIdentity(conn.session, config.endpoint)).namespaces).toString();
+      } catch (e) {
+        throw new FgError('FG_E_OPCUA_NODE', `cannot browse "${start}": ${(e as Error).message}`);
+      }
       const entries: BrowseEntry[] = [];
       const walk = async (nodeId: string, path: string | undefined, depth: number): Promise<void> => {
         const refs = await browseChildren(conn.session, nodeId);
@@ -75,7 +81,7 @@ export async function browseOpcua(config: OpcuaSourceConfig, opts: BrowseOptions
           if (ref.nodeClass === NodeClass.Object && depth + 1 < maxDepth) await walk(e.nodeId, childPath, depth + 1);
         }
       };
-      await walk(start, start === OBJECTS ? '/0:Objects' : undefined, 0);
+      await walk(startId, start === OBJECTS ? '/0:Objects' : undefined, 0);
       await describeVariables(conn.session, entries);
       return entries;
     } finally {

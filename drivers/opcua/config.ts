@@ -44,7 +44,7 @@ const identitySchema = z
 
 const tagShape = {
   name: z.string().min(1).optional().describe('tag name in samples; defaults to the NodeId or browse path'),
-  nodeId: z.string().optional().describe("NodeId such as 'ns=2;s=Line1.Temp' or 'ns=3;i=1001'"),
+  nodeId: z.string().optional().describe("NodeId such as 'ns=2;s=Line1.Temp', 'ns=3;i=1001' or 'nsu=urn:plant;s=Line1.Temp' (namespace by URI)"),
   browsePath: z.string().optional().describe("browse path from the Root folder, such as '/Objects/2:Line1/2:Temp'"),
   samplingInterval: duration().optional().describe('overrides the source samplingInterval for this tag'),
   queueSize: z.number().int().positive().optional().describe('overrides the source queueSize for this tag'),
@@ -84,6 +84,11 @@ export const opcuaSourceSchema = z
       .array(thumbprint)
       .default([])
       .describe("server certificates trusted by SHA-1 thumbprint, besides those in <dataDir>/pki/opcua/client/trusted/certs"),
+    serverCertificateFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("the server's application certificate (PEM or DER), relative to the config file: fieldgate opens the secure channel with it directly, without asking for endpoints over an unsecured channel (for servers that refuse one); naming the file trusts that certificate"),
     identity: identitySchema.default({ kind: 'anonymous' }),
     mode: z.enum(['subscription', 'polling']).default('subscription').describe('polling uses the Read service, for servers whose subscriptions misbehave'),
     publishingInterval: duration().prefault(1_000).describe('subscription publishing interval'),
@@ -110,6 +115,9 @@ export const opcuaSourceSchema = z
     channel: channelSchema.optional().describe('overrides the driver default (drop-oldest, 1024 batches)'),
   })
   .superRefine((c, ctx) => {
+    if (c.serverCertificateFile !== undefined && c.securityMode === 'None') {
+      ctx.addIssue({ code: 'custom', path: ['serverCertificateFile'], message: 'serverCertificateFile is for Sign or SignAndEncrypt; securityMode None has no server certificate' });
+    }
     if (c.securityMode !== 'None' && c.securityPolicy === 'None') {
       ctx.addIssue({ code: 'custom', path: ['securityPolicy'], message: `securityMode ${c.securityMode} needs a policy other than None` });
     }
@@ -119,7 +127,7 @@ export const opcuaSourceSchema = z
       seen.add(t.name);
       if (t.nodeId !== undefined) {
         if (!NODE_ID_RE.test(t.nodeId)) {
-          ctx.addIssue({ code: 'custom', path: ['tags', i], message: `"${t.nodeId}" is not a NodeId; expected e.g. ns=2;s=Line1.Temp, ns=3;i=1001, ns=1;g=<guid>, ns=1;b=<base64>` });
+          ctx.addIssue({ code: 'custom', path: ['tags', i], message: `"${t.nodeId}" is not a NodeId; expected e.g. ns=2;s=Line1.Temp, ns=3;i=1001, nsu=urn:plant;s=Line1.Temp, ns=1;g=<guid>, ns=1;b=<base64>` });
         }
       }
     });

@@ -25,7 +25,7 @@ export interface Connection {
   close(): Promise<void>;
 }
 
-type ConnectConfig = Pick<OpcuaSourceConfig, 'id' | 'endpoint' | 'securityMode' | 'securityPolicy' | 'trustedServerThumbprints' | 'identity' | 'requestTimeout' | 'keepAliveInterval' | 'reconnect'>;
+type ConnectConfig = Pick<OpcuaSourceConfig, 'id' | 'endpoint' | 'securityMode' | 'securityPolicy' | 'trustedServerThumbprints' | 'serverCertificateFile' | 'identity' | 'requestTimeout' | 'keepAliveInterval' | 'reconnect'>;
 
 /** Rejects when the signal aborts, so a hanging node-opcua call cannot hold up stop(). */
 function abortable<T>(p: Promise<T>, signal: AbortSignal, onAbort: () => void): Promise<T> {
@@ -72,9 +72,37 @@ async function discoverServerCertificate(cfg: ConnectConfig, pki: PkiLease, sign
     return match.serverCertificate;
   } catch (e) {
     if (isFgError(e) || signal.aborted) throw e;
-    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot reach ${cfg.endpoint}: ${firstLine(e)}`, { cause: e });
+    const msg = firstLine(e);
+    if (/BadSecurityPolicyRejected|BadSecurityModeRejected/i.test(msg)) {
+      // a hardened server: no unsecured channel at all, not even to ask for its endpoints
+      throw new FgError('FG_E_OPCUA_CONNECT',
+        `source ${cfg.id}: ${cfg.endpoint} refused the unsecured channel fieldgate uses to ask for its endpoints and certificate (${msg}). ` +
+        `This server accepts secure channels only: set serverCertificateFile to a copy of the server's certificate (PEM or DER, path relative to the config file) ` +
+        `and fieldgate opens the ${cfg.securityMode}/${cfg.securityPolicy} channel directly`, { cause: e, details: { option: 'serverCertificateFile' } });
+    }
+    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot reach ${cfg.endpoint}: ${msg}`, { cause: e });
   } finally {
     await probe.disconnect().catch(() => {});
+  }
+}
+
+/** A certificate file as DER: PEM (the first certificate in it) or DER as it is. */
+export function certificateDer(raw: Buffer): Buffer {
+  const text = raw.toString('latin1');
+  if (!text.includes('-----BEGIN')) return raw;
+  const m = /-----BEGIN CERTIFICATE-----([^-]+)-----END CERTIFICATE-----/.exec(text);
+  if (!m) throw new Error('a PEM file without a CERTIFICATE block');
+  return Buffer.from(m[1]!.replace(/\s/g, ''), 'base64');
+}
+
+/** The configured server certificate: read, checked to be a certificate, its thumbprint taken. */
+async function configuredServerCertificate(cfg: ConnectConfig, file: string, resolvePath: (p: string) => string): Promise<{ der: Buffer; thumbprint: string }> {
+  const path = resolvePath(file);
+  try {
+    const der = certificateDer(await readFile(path));
+    return { der, thumbprint: thumbprintOf(der) };
+  } catch (e) {
+    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: serverCertificateFile ${path} is not a readable X.509 certificate (PEM or DER): ${firstLine(e)}`, { cause: e });
   }
 }
 
@@ -89,10 +117,7 @@ async function identityOf(cfg: ConnectConfig, resolvePath: (p: string) => string
     case 'certificate': {
       const certRaw = await readFile(resolvePath(id.certificateFile));
       const key = await readFile(resolvePath(id.privateKeyFile), 'utf8');
-      const der = certRaw.toString('latin1').includes('-----BEGIN')
-        ? Buffer.from(certRaw.toString('utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64')
-        : certRaw;
-      return { type: UserTokenType.Certificate, certificateData: der, privateKey: key };
+      return { type: UserTokenType.Certificate, certificateData: certificateDer(certRaw), privateKey: key };
     }
   }
 }
@@ -113,7 +138,10 @@ export async function openConnection(
 ): Promise<Connection> {
   let serverCertificate: Buffer | undefined;
   let serverThumbprint: string | undefined;
-  if (cfg.securityMode !== 'None') {
+  if (cfg.securityMode !== 'None' && cfg.serverCertificateFile !== undefined) {
+    // given up front: no unsecured GetEndpoints request at all; naming the file is the trust decision
+    ({ der: serverCertificate, thumbprint: serverThumbprint } = await configuredServerCertificate(cfg, cfg.serverCertificateFile, resolvePath));
+  } else if (cfg.securityMode !== 'None') {
     serverCertificate = await discoverServerCertificate(cfg, pki, signal);
     serverThumbprint = await assertServerTrusted(pki, serverCertificate, {
       sourceId: cfg.id, endpoint: cfg.endpoint, trustedThumbprints: cfg.trustedServerThumbprints,
@@ -168,7 +196,11 @@ export async function openConnection(
     if (/BadSecurityChecksFailed|BadCertificate/i.test(msg)) {
       throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: ${cfg.endpoint} refused our client certificate (${msg}); trust ${pki.rootDir}/own/certs/client_certificate.pem on the server`, { cause: e });
     }
-    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot connect to ${cfg.endpoint}: ${msg}`, { cause: e });
+    // with a pinned certificate, a refused handshake most often means the server has another one now
+    const pinned = cfg.serverCertificateFile !== undefined && cfg.securityMode !== 'None'
+      ? `; check that serverCertificateFile ${resolvePath(cfg.serverCertificateFile)} (SHA-1 thumbprint ${serverThumbprint}) is the server's current certificate`
+      : '';
+    throw new FgError('FG_E_OPCUA_CONNECT', `source ${cfg.id}: cannot connect to ${cfg.endpoint}: ${msg.replace(/,$/, '')}${pinned}`, { cause: e });
   }
 }
 

@@ -1,10 +1,12 @@
 import {
   DataChangeFilter,
+  type ClientMonitoredItemGroup,
   DataChangeTrigger,
   DeadbandType,
   TimestampsToReturn,
   type ClientSubscription,
   type DataChangeNotification,
+  type DataValue,
   type MonitoringParametersOptions,
   type NotificationMessage,
 } from 'node-opcua-client';
@@ -17,7 +19,8 @@ import type { OpcuaSourceConfig, OpcuaTag } from './config.ts';
 import { firstLine, openConnection, type Connection } from './connect.ts';
 import { leaseClientPki, type PkiLease } from './pki.ts';
 import { quietNodeOpcua } from './quiet.ts';
-import { readValueIds, resolveTags, type ResolvedTag } from './tags.ts';
+import { identityChange, identityFrom, identityReadIds, namespacesOf, readServerIdentity, sameIdentity, startTimeOf, type ServerIdentity } from './server-identity.ts';
+import { readValueIds, resolveTags, type ResolvedTag, type Resolution } from './tags.ts';
 import { SampleShaper, badSample } from './values.ts';
 
 type Phase = 'connecting' | 'running' | 'reconnecting';
@@ -52,6 +55,15 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 
 /** Thrown inside a session to make the run loop rebuild it. */
 class Rebuild extends Error {}
+
+/** One CreateMonitoredItems call's items and the tags they were created for. */
+interface Monitored {
+  group: ClientMonitoredItemGroup;
+  tags: ResolvedTag[];
+}
+
+/** Notification messages held at most while a reconnect is checked (the oldest go first, counted). */
+const HOLD_MAX = 1024;
 
 export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): Source {
   quietNodeOpcua(ctx.log);
@@ -89,12 +101,35 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     if (shaper.truncated > before) ctx.stageMetrics.dropped(shaper.truncated - before, 'array-cap');
   };
 
+  /** NodeId each tag resolved to last (any session): a change is logged and counted as a move */
+  const lastNodeIds = new Map<string, string>();
+  /**
+   * Takes a fresh resolution: unresolved tags turn bad (logged once, counted), resolved ones
+   * leave the bad list in polling mode (subscriptions clear them when their item is created),
+   * and tags that now resolve to another NodeId than last time are logged at warn and counted.
+   */
+  const takeResolution = (res: Resolution, what: string, after: string): ResolvedTag[] => {
+    markBad(res.bad);
+    if (cfg.mode === 'polling') for (const t of res.ok) state.badTags.delete(t.tag.name);
+    const moved = res.ok.filter((t) => {
+      const before = lastNodeIds.get(t.tag.name);
+      return before !== undefined && before !== t.nodeId.toString();
+    });
+    for (const t of res.ok) lastNodeIds.set(t.tag.name, t.nodeId.toString());
+    if (moved.length > 0) {
+      ctx.stageMetrics.error('FG_E_OPCUA_NODE_MOVED');
+      log.warn({ code: 'FG_E_OPCUA_NODE_MOVED', moved: moved.slice(0, 20).map((t) => `${t.tag.name}: ${t.nodeId.toString()}`), unresolved: res.bad.length },
+        `${cfg.endpoint} (${what}): ${moved.length} tag(s) now resolve to other NodeIds and ${res.bad.length} do not resolve; ${after}`);
+    } else if (what) log.info(`${cfg.endpoint} (${what}): ${res.ok.length} tag(s) resolve to the same NodeIds as before, ${res.bad.length} do not resolve`);
+    return moved;
+  };
+
   const activity = (): void => {
     state.lastActivity = Date.now();
     ctx.heartbeat();
   };
 
-  async function runSubscription(conn: Connection, tags: ResolvedTag[], signal: AbortSignal): Promise<void> {
+  async function runSubscription(conn: Connection, first: Resolution, identityAtStart: ServerIdentity, signal: AbortSignal): Promise<void> {
     const { session, client } = conn;
     const keepAliveCount = Math.max(1, Math.ceil(cfg.keepAliveInterval / cfg.publishingInterval));
     // a lifetime of at least a minute lets the server keep the subscription for a transfer after an outage
@@ -108,29 +143,58 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       priority: 10,
     }), signal);
     state.subscriptionId = subscription.subscriptionId;
-    const tagOfHandle = new Map<number, OpcuaTag>();
-    const tagOfNodeId = new Map(tags.map((t) => [t.nodeId.toString(), t.tag]));
-    const handleTag = (h: number): OpcuaTag | undefined => {
-      let t = tagOfHandle.get(h);
-      if (t === undefined) {
-        // a notification can beat the CreateMonitoredItems response: fall back to the item's NodeId
-        const item = subscription.monitoredItems[h];
-        t = item ? tagOfNodeId.get(item.itemToMonitor.nodeId.toString()) : undefined;
-        if (t !== undefined) tagOfHandle.set(h, t);
-      }
-      return t;
+    // what the NodeIds were resolved against; a change means they may name other variables now
+    let identity = identityAtStart;
+    let sessionId = session.sessionId.toString();
+    /** null: an item that no longer means its tag (its NodeId moved); its notifications are ignored */
+    const tagOfHandle = new Map<number, OpcuaTag | null>();
+    let tagOfNodeId = new Map(first.ok.map((t) => [t.nodeId.toString(), t.tag]));
+    const identityHandles = new Map<number, 'namespaces' | 'startTime'>();
+    const monitored: Monitored[] = [];
+    /** notifications held from a connection loss until the NodeIds are vouched for again */
+    let held: NotificationMessage[] | null = null;
+    let check: string | null = null;
+    /** connection losses so far: a check that saw another loss start meanwhile must not release */
+    let losses = 0;
+    let wake = new AbortController();
+    const requestCheck = (why: string): void => {
+      check ??= why;
+      wake.abort();
     };
-    const onMessage = (msg: NotificationMessage): void => {
-      activity();
-      const data = msg.notificationData;
-      if (!data || data.length === 0) return; // keep-alive
+    const handleTag = (h: number): OpcuaTag | undefined => {
+      const t = tagOfHandle.get(h);
+      if (t !== undefined) return t ?? undefined;
+      // a notification can beat the CreateMonitoredItems response: fall back to the item's NodeId
+      const item = subscription.monitoredItems[h];
+      const byId = item ? tagOfNodeId.get(item.itemToMonitor.nodeId.toString()) : undefined;
+      if (byId !== undefined) tagOfHandle.set(h, byId);
+      return byId;
+    };
+    /** true when a notification shows another start time or namespace array than the NodeIds were resolved against */
+    const identityMoved = (data: NotificationMessage['notificationData']): boolean => {
+      for (const n of data ?? []) {
+        for (const it of (n as DataChangeNotification).monitoredItems ?? []) {
+          const which = identityHandles.get(it.clientHandle);
+          if (which === 'namespaces') {
+            const ns = namespacesOf(it.value);
+            if (ns && ns.join('\n') !== identity.namespaces.join('\n')) return true;
+          } else if (which === 'startTime') {
+            const t = startTimeOf(it.value);
+            if (t !== undefined && t !== identity.startTime) return true;
+          }
+        }
+      }
+      return false;
+    };
+    const deliver = (msg: NotificationMessage): void => {
       const now = Date.now();
       const samples: Sample[] = [];
       const truncated = shaper.truncated;
-      for (const n of data) {
+      for (const n of msg.notificationData ?? []) {
         const items = (n as DataChangeNotification).monitoredItems;
         if (!items) continue;
         for (const it of items) {
+          if (identityHandles.has(it.clientHandle)) continue;
           const tag = handleTag(it.clientHandle);
           if (tag !== undefined) shaper.push(samples, tag.name, it.value, now, maxArrayLengthOf(tag));
         }
@@ -138,9 +202,33 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       countTruncated(truncated);
       send(samples); // one batch per notification message
     };
+    const hold = (msg: NotificationMessage): void => {
+      held!.push(msg);
+      if (held!.length > HOLD_MAX) {
+        const dropped = held!.shift()!;
+        let n = 0;
+        for (const d of dropped.notificationData ?? []) n += (d as DataChangeNotification).monitoredItems?.length ?? 0;
+        ctx.stageMetrics.dropped(n, 'oldest');
+      }
+    };
+    const onMessage = (msg: NotificationMessage): void => {
+      activity();
+      const data = msg.notificationData;
+      if (!data || data.length === 0) return; // keep-alive
+      if (held === null && identityMoved(data)) {
+        held = [];
+        requestCheck(`the server's start time or namespace array changed`);
+      }
+      if (held !== null) hold(msg);
+      else deliver(msg);
+    };
     subscription.on('raw_notification', onMessage);
     subscription.on('status_changed', (status) => log.warn({ code: 'FG_E_OPCUA_SESSION' }, `subscription status: ${status.name}`));
     const onLost = () => {
+      // from here until the NodeIds are checked again, nothing is delivered: a restarted server may
+      // have given our NodeIds to other variables, and node-opcua recreates the items before we can look
+      held ??= [];
+      losses++;
       state.phase = 'reconnecting';
       state.reason = `connection to ${cfg.endpoint} lost; reconnecting`;
       log.warn({ code: 'FG_E_OPCUA_SESSION' }, state.reason);
@@ -148,24 +236,110 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     };
     const onBack = () => {
       state.repairs++;
-      state.phase = 'running';
-      state.reason = '';
+      state.reason = `connection to ${cfg.endpoint} re-established; checking NodeIds`;
       log.info(`connection to ${cfg.endpoint} re-established`);
+      requestCheck('reconnect');
     };
     client.on('connection_lost', onLost);
     client.on('connection_reestablished', onBack);
+
+    const release = (): void => {
+      const msgs = held ?? [];
+      held = null;
+      for (const m of msgs) deliver(m);
+      if (state.phase !== 'running') {
+        state.phase = 'running';
+        state.reason = '';
+      }
+    };
+
+    /**
+     * After a reconnect or a changed start time / namespace array: if the session is new or the
+     * server is not the one we resolved against, resolve every tag again and recreate the items
+     * whose NodeId changed (their groups, as created). Held notifications of items that moved are
+     * dropped, the rest delivered.
+     */
+    const verify = async (why: string): Promise<void> => {
+      const timed = () => AbortSignal.any([signal, AbortSignal.timeout(cfg.requestTimeout)]);
+      const lossesBefore = losses;
+      const now = await raceAbort(readServerIdentity(session, cfg.endpoint), timed());
+      const newSession = session.sessionId.toString() !== sessionId;
+      const change = identityChange(identity, now);
+      sessionId = session.sessionId.toString();
+      if (!newSession && !change) {
+        if (losses === lossesBefore) release(); // else the next reconnect checks again
+        return;
+      }
+      identity = now;
+      const res = await raceAbort(resolveTags(session, cfg.tags, cfg.chunkSize, now.namespaces), timed());
+      const resolved = new Map(res.ok.map((r) => [r.tag.name, r]));
+      const stale = monitored.filter((m) => m.tags.some((r) => resolved.get(r.tag.name)?.nodeId.toString() !== r.nodeId.toString()));
+      const inGroups = new Set(monitored.flatMap((m) => m.tags.map((r) => r.tag.name)));
+      const toCreate = [
+        ...stale.flatMap((m) => m.tags.map((r) => resolved.get(r.tag.name))),
+        ...res.ok.filter((r) => !inGroups.has(r.tag.name)),
+      ].filter((r): r is ResolvedTag => r !== undefined);
+      for (const m of stale) {
+        for (const item of m.group.monitoredItems) tagOfHandle.set(item.monitoringParameters.clientHandle, null);
+        monitored.splice(monitored.indexOf(m), 1);
+      }
+      tagOfNodeId = new Map(res.ok.map((r) => [r.nodeId.toString(), r.tag]));
+      if (losses === lossesBefore) release();
+      const what = [newSession ? `new session after ${why}` : why, change].filter(Boolean).join(', ');
+      takeResolution(res, what, `recreating ${toCreate.length} monitored item(s); values held meanwhile from moved items were dropped`);
+      for (const m of stale) {
+        const handles = m.group.monitoredItems.map((item) => item.monitoringParameters.clientHandle);
+        try {
+          await raceAbort(m.group.terminate(), timed());
+          // gone from the subscription too, so the handles can be forgotten (a late notification finds no item)
+          for (const h of handles) tagOfHandle.delete(h);
+        } catch (e) {
+          if (signal.aborted) return;
+          log.debug({ err: firstLine(e) }, 'deleting moved monitored items failed; their notifications stay ignored');
+        }
+      }
+      await createItems(subscription, toCreate, tagOfHandle, monitored, signal);
+    };
+
     try {
-      await createItems(subscription, tags, tagOfHandle, signal);
+      await monitorIdentity(subscription, identityHandles, signal);
+      await createItems(subscription, first.ok, tagOfHandle, monitored, signal);
       state.phase = 'running';
       state.reason = '';
-      log.info({ items: tags.length, subscriptionId: subscription.subscriptionId }, `subscribed to ${tags.length} items`);
-      await watch(signal, () => {
+      log.info({ items: first.ok.length, subscriptionId: subscription.subscriptionId }, `subscribed to ${first.ok.length} items`);
+      await watch(signal, () => wake.signal, async () => {
         state.subscriptionId = subscription.subscriptionId;
+        if (check === null) return;
+        const why = check;
+        check = null;
+        wake = new AbortController();
+        try {
+          await verify(why);
+        } catch (e) {
+          if (signal.aborted) return;
+          throw new Rebuild(`checking NodeIds after ${why} failed: ${firstLine(e)}; rebuilding session and subscription`);
+        }
       });
     } finally {
       subscription.removeListener('raw_notification', onMessage);
       client.removeListener('connection_lost', onLost);
       client.removeListener('connection_reestablished', onBack);
+    }
+  }
+
+  /** Watches the server's NamespaceArray and StartTime, so a change is noticed without a reconnect. */
+  async function monitorIdentity(subscription: ClientSubscription, handles: Map<number, 'namespaces' | 'startTime'>, signal: AbortSignal): Promise<void> {
+    try {
+      const group = await raceAbort(subscription.monitorItems(identityReadIds(), {
+        samplingInterval: Math.max(1_000, cfg.publishingInterval), queueSize: 1, discardOldest: true,
+      }, TimestampsToReturn.Neither), signal);
+      group.monitoredItems.forEach((item, k) => {
+        if (item.statusCode.isGood()) handles.set(item.monitoringParameters.clientHandle, k === 0 ? 'namespaces' : 'startTime');
+      });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      // reconnects are still checked; only a change without a reconnect would go unnoticed
+      log.warn({ code: 'FG_E_OPCUA_NODE' }, `cannot monitor the server's NamespaceArray and StartTime: ${firstLine(e)}`);
     }
   }
 
@@ -186,7 +360,9 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
   }
 
   /** One CreateMonitoredItems call per chunk of tags that share their parameters. */
-  async function createItems(subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, OpcuaTag>, signal: AbortSignal): Promise<void> {
+  async function createItems(
+    subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, OpcuaTag | null>, monitored: Monitored[], signal: AbortSignal,
+  ): Promise<void> {
     const groups = new Map<string, ResolvedTag[]>();
     for (const t of tags) {
       const key = JSON.stringify([t.tag.samplingInterval, t.tag.queueSize, t.tag.deadband]);
@@ -200,6 +376,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         if (signal.aborted) return;
         const chunk = g.slice(i, i + cfg.chunkSize);
         const group = await raceAbort(subscription.monitorItems(readValueIds(chunk), params, TimestampsToReturn.Both), signal);
+        monitored.push({ group, tags: chunk });
         const bad: { tag: OpcuaTag; reason: string }[] = [];
         group.monitoredItems.forEach((item, k) => {
           const tag = chunk[k]!.tag;
@@ -213,14 +390,17 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     }
   }
 
-  /** Waits until abort; throws Rebuild when neither data nor keep-alive arrived for 3 keep-alive intervals. */
-  async function watch(signal: AbortSignal, tick: () => void): Promise<void> {
+  /**
+   * Waits until abort, running tick every half keep-alive (at most 1 s) or as soon as wakeup()
+   * aborts; throws Rebuild when neither data nor keep-alive arrived for 3 keep-alive intervals.
+   */
+  async function watch(signal: AbortSignal, wakeup: () => AbortSignal, tick: () => Promise<void>): Promise<void> {
     const staleAfter = 3 * cfg.keepAliveInterval;
     state.lastActivity = Date.now();
     while (!signal.aborted) {
-      await sleep(Math.min(1_000, cfg.keepAliveInterval / 2), signal).catch(() => {});
+      await sleep(Math.min(1_000, cfg.keepAliveInterval / 2), AbortSignal.any([signal, wakeup()])).catch(() => {});
       if (signal.aborted) return;
-      tick();
+      await tick();
       const silent = Date.now() - state.lastActivity;
       if (silent > staleAfter) {
         throw new Rebuild(`no notification or keep-alive from ${cfg.endpoint} for ${Math.round(silent / 1000)} s; rebuilding session and subscription`);
@@ -230,8 +410,10 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     }
   }
 
-  async function runPolling(conn: Connection, tags: ResolvedTag[], signal: AbortSignal): Promise<void> {
-    const nodes = readValueIds(tags);
+  async function runPolling(conn: Connection, first: ResolvedTag[], identityAtStart: ServerIdentity, signal: AbortSignal): Promise<void> {
+    let tags = first;
+    let nodes = readValueIds(tags);
+    let identity = identityAtStart;
     // polling has no subscription to transfer: a lost connection simply starts a fresh session
     const lost = new AbortController();
     const onLost = () => lost.abort(new Rebuild(`connection to ${cfg.endpoint} lost; reconnecting`));
@@ -247,13 +429,31 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         const now = Date.now();
         const samples: Sample[] = [];
         const truncated = shaper.truncated;
-        for (let i = 0; i < nodes.length; i += cfg.chunkSize) {
-          const read = conn.session.read(nodes.slice(i, i + cfg.chunkSize), 0);
+        let changed: ServerIdentity | undefined;
+        for (let i = 0; i < nodes.length || i === 0; i += cfg.chunkSize) {
+          // every Read also reads the namespace array and start time: values read under another
+          // numbering than the NodeIds were resolved against are never delivered
+          const read = conn.session.read([...identityReadIds(), ...nodes.slice(i, i + cfg.chunkSize)], 0);
           const values = await raceAbort(read, AbortSignal.any([both, AbortSignal.timeout(cfg.requestTimeout)]));
-          values.forEach((dv, k) => {
+          const seen = identityOrUndefined(values);
+          if (seen && !sameIdentity(seen, identity)) {
+            changed = seen;
+            break;
+          }
+          values.slice(2).forEach((dv, k) => {
             const tag = tags[i + k]!.tag;
             shaper.push(samples, tag.name, dv, now, maxArrayLengthOf(tag));
           });
+        }
+        if (changed) {
+          const why = identityChange(identity, changed);
+          identity = changed;
+          const res = await raceAbort(resolveTags(conn.session, cfg.tags, cfg.chunkSize, identity.namespaces), AbortSignal.any([both, AbortSignal.timeout(cfg.requestTimeout)]));
+          tags = res.ok;
+          nodes = readValueIds(tags);
+          takeResolution(res, why, 'the poll read under the old numbering was discarded');
+          next = performance.now();
+          continue;
         }
         countTruncated(truncated);
         send(samples); // one batch per poll
@@ -272,16 +472,27 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     }
   }
 
+  /** The identity part of a Read, or undefined when the server did not answer it (then nothing is compared). */
+  function identityOrUndefined(values: readonly DataValue[]): ServerIdentity | undefined {
+    try {
+      return identityFrom(values, cfg.endpoint);
+    } catch {
+      return undefined;
+    }
+  }
+
   async function session(pki: PkiLease, signal: AbortSignal): Promise<void> {
     const conn = await openConnection(cfg, pki, ctx.resolvePath, signal);
     state.serverThumbprint = conn.serverThumbprint;
     state.connectedAt = Date.now();
     try {
-      const { ok, bad } = await raceAbort(resolveTags(conn.session, cfg.tags, cfg.chunkSize), signal);
-      markBad(bad);
+      // NodeIds are resolved against this server's namespace array and start time, and checked again on every change
+      const identity = await raceAbort(readServerIdentity(conn.session, cfg.endpoint), signal);
+      const first = await raceAbort(resolveTags(conn.session, cfg.tags, cfg.chunkSize, identity.namespaces), signal);
+      takeResolution(first, lastNodeIds.size > 0 ? 'new session' : '', 'their items are created on the new NodeIds');
       activity();
-      if (cfg.mode === 'polling') await runPolling(conn, ok, signal);
-      else await runSubscription(conn, ok, signal);
+      if (cfg.mode === 'polling') await runPolling(conn, first.ok, identity, signal);
+      else await runSubscription(conn, first, identity, signal);
     } finally {
       await conn.close();
     }

@@ -1,4 +1,5 @@
 import { AttributeIds, StatusCodes, makeBrowsePath, resolveNodeId, type ClientSession, type NodeId } from 'node-opcua-client';
+import { toNodeId } from './server-identity.ts';
 import type { OpcuaTag } from './config.ts';
 import { firstLine } from './connect.ts';
 
@@ -18,16 +19,19 @@ export function parseNodeId(s: string): NodeId {
   return resolveNodeId(s);
 }
 
-/** NodeIds parse locally; browse paths are translated on the server in chunks. */
-export async function resolveTags(session: ClientSession, tags: readonly OpcuaTag[], chunkSize: number): Promise<Resolution> {
+/**
+ * NodeIds parse locally (`nsu=` against the server's namespace array); browse paths are
+ * translated on the server in chunks. Run again whenever the server may have renumbered.
+ */
+export async function resolveTags(session: ClientSession, tags: readonly OpcuaTag[], chunkSize: number, namespaces: readonly string[]): Promise<Resolution> {
   const out: Resolution = { ok: [], bad: [] };
   const byPath: OpcuaTag[] = [];
   for (const tag of tags) {
     if (tag.nodeId !== undefined) {
       try {
-        out.ok.push({ tag, nodeId: parseNodeId(tag.nodeId) });
-      } catch {
-        out.bad.push({ tag, reason: 'BadNodeIdInvalid' });
+        out.ok.push({ tag, nodeId: toNodeId(tag.nodeId, namespaces) });
+      } catch (e) {
+        out.bad.push({ tag, reason: firstLine(e) });
       }
     } else byPath.push(tag);
   }
@@ -49,7 +53,7 @@ export async function resolveTags(session: ClientSession, tags: readonly OpcuaTa
       const tag = valid[k]!;
       const target = r.targets?.[0];
       if (r.statusCode.isGood() && target) out.ok.push({ tag, nodeId: target.targetId as unknown as NodeId });
-      else out.bad.push({ tag, reason: r.statusCode.isGood() ? StatusCodes.BadNoMatch.name : r.statusCode.name });
+      else out.bad.push({ tag, reason: `${r.statusCode.isGood() ? StatusCodes.BadNoMatch.name : r.statusCode.name}: browse path ${tag.browsePath} does not resolve` });
     });
   }
   return out;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Channel } from '../../src/core/channel.ts';
 import { Metrics } from '../../src/core/metrics.ts';
 import type { Sample, SampleBatch } from '../../src/core/sample.ts';
-import { silentLogger } from '../../src/log.ts';
+import { createLogger, silentLogger } from '../../src/log.ts';
 import type { SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
 import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
 import { opcuaSimulatorSchema } from './sim/config.ts';
@@ -31,6 +31,8 @@ export interface RunningSource {
   probe(): ReturnType<ReturnType<typeof createOpcuaSource>['probe']>;
   /** latest sample per tag, and when it arrived (performance.now()) */
   latest: Map<string, { sample: Sample; at: number }>;
+  /** every sample in arrival order (kept only when runSource was asked to keepAll) */
+  all: { sample: Sample; at: number }[];
   batches: number;
   heartbeats: number;
   /** waits until pred holds (polled every 20 ms) or throws after timeoutMs */
@@ -38,12 +40,17 @@ export interface RunningSource {
   stop(): Promise<void>;
 }
 
-export function runSource(dataDir: string, raw: Record<string, unknown>, capacity = 4096): RunningSource {
+export function runSource(
+  dataDir: string, raw: Record<string, unknown>, capacity = 4096,
+  opts: { keepAll?: boolean; resolvePath?: (p: string) => string; /** receives the source's log lines (JSON, info and up) */ logLines?: string[] } = {},
+): RunningSource {
   const cfg: OpcuaSourceConfig = opcuaSourceSchema.parse({ type: 'opcua', id: 'plc', ...raw });
   const out = new Channel<SampleBatch>({ name: 'plc', capacity, whenFull: 'drop-oldest' });
   const base = stageContext(dataDir);
-  const rs = { latest: new Map(), batches: 0, heartbeats: 0 } as RunningSource;
-  const ctx: SourceContext = { ...base, stageMetrics: base.metrics.stage('source:plc'), out, heartbeat: () => { rs.heartbeats++; } };
+  const rs = { latest: new Map(), all: [], batches: 0, heartbeats: 0 } as unknown as RunningSource;
+  const lines = opts.logLines;
+  const log = lines ? createLogger({ format: 'json', level: 'info', destination: { write: (l: string) => { lines.push(l); } } }) : base.log;
+  const ctx: SourceContext = { ...base, log, ...(opts.resolvePath ? { resolvePath: opts.resolvePath } : {}), stageMetrics: base.metrics.stage('source:plc'), out, heartbeat: () => { rs.heartbeats++; } };
   const source = createOpcuaSource(cfg, ctx);
   const ac = new AbortController();
   const running = source.run(ac.signal);
@@ -54,7 +61,10 @@ export function runSource(dataDir: string, raw: Record<string, unknown>, capacit
       for (const b of out.drain()) {
         rs.batches++;
         const at = performance.now();
-        for (const s of b.samples) rs.latest.set(s.tag, { sample: s, at });
+        for (const s of b.samples) {
+          rs.latest.set(s.tag, { sample: s, at });
+          if (opts.keepAll) rs.all.push({ sample: s, at });
+        }
       }
       if (ac.signal.aborted) return;
     }

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   FG_E_OPCUA_UNTRUSTED: 'The OPC UA server certificate is not trusted.',
   FG_E_OPCUA_NODE: 'An OPC UA node could not be read or monitored.',
   FG_E_OPCUA_SESSION: 'An OPC UA session or subscription was lost.',
+  FG_E_OPCUA_NODE_MOVED: 'After a reconnect or server change, an OPC UA tag resolved to another NodeId; its monitored item was recreated.',
   // outbox and sinks
   FG_E_OUTBOX_CORRUPT: 'The outbox file failed its integrity check and was moved aside.',
   FG_E_OUTBOX_FULL: 'The outbox reached its size bound; its whenFull policy applies.',

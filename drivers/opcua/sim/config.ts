@@ -10,7 +10,7 @@ export type SimDataType = (typeof SIM_DATA_TYPES)[number];
 const variableSchema = z
   .strictObject({
     path: z.string().regex(/^[^/]+(\/[^/]+)*$/, "folders and name separated by '/', such as 'Line1/Temp'").describe('where the variable sits under Objects'),
-    nodeId: z.string().optional().describe("string identifier in the simulator's namespace (ns=1); default: the path with '/' replaced by '.'"),
+    nodeId: z.string().optional().describe("identifier in the simulator's namespace (ns=1): a string, or 'i=<number>' for a numeric NodeId; default: the path with '/' replaced by '.'"),
     dataType: z.enum(SIM_DATA_TYPES).default('Double'),
     generator: generatorSchema.default({ kind: 'sine', amplitude: 1, offset: 0, period: 60_000, phase: 0 }),
     status: z.string().regex(/^(Good|Uncertain|Bad)[A-Za-z]*$/).optional().describe("a fixed StatusCode name such as 'UncertainLastUsableValue', to exercise qualities"),
@@ -41,12 +41,18 @@ export const opcuaSimulatorSchema = z
     securityPolicies: z.array(z.enum(SECURITY_POLICIES)).min(1).default(['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss']),
     trustAllClients: z.boolean().default(true).describe('accept any client certificate (a simulator, not a real server)'),
     allowAnonymous: z.boolean().default(true),
+    disableDiscovery: z
+      .boolean()
+      .default(false)
+      .describe('with no None security mode: refuse unsecured channels altogether, even for GetEndpoints (a hardened server)'),
     users: z.array(userSchema).default([]).describe('accepted username/password pairs'),
     trustedUserCertificates: z
       .array(z.string())
       .default([])
       .describe('user certificates (PEM or DER files) accepted as X.509 user identities; any other user certificate is refused'),
     maxNotificationsPerPublish: z.number().int().positive().default(50_000).describe('server cap on notifications per publish response (node-opcua default 1000)'),
+    namespaceUri: z.string().min(1).optional().describe("put the variables in a namespace of this URI instead of the server's own (ns=1)"),
+    extraNamespaces: z.array(z.string().min(1)).default([]).describe('namespace URIs registered first (before namespaceUri), to move its index'),
     variables: z.array(variableSchema).default([]),
     bulk: z.array(bulkSchema).default([]),
   })

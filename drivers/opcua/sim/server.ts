@@ -146,6 +146,7 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
     securityModes: cfg.securityModes.map((m) => MessageSecurityMode[m]),
     securityPolicies: cfg.securityPolicies.map((p) => SecurityPolicy[p]),
     allowAnonymous: cfg.allowAnonymous,
+    disableDiscovery: cfg.disableDiscovery,
     userManager: { isValidUser: (username: string, password: string) => users.get(username) === password },
     buildInfo: { productName: `fieldgate simulator ${cfg.id}`, manufacturerName: 'fieldgate' },
     serverCapabilities: { maxMonitoredItems: 200_000, maxMonitoredItemsPerSubscription: 200_000, operationLimits: { maxMonitoredItemsPerCall: 50_000, maxNodesPerRead: 50_000 } },
@@ -184,7 +185,8 @@ export async function startOpcuaSimulator(cfg: OpcuaSimulatorConfig, ctx: StageC
 
 function buildAddressSpace(server: OPCUAServer, cfg: OpcuaSimulatorConfig, ctx: StageContext): void {
   const addressSpace = server.engine.addressSpace!;
-  const ns = addressSpace.getOwnNamespace();
+  for (const uri of cfg.extraNamespaces) addressSpace.registerNamespace(uri);
+  const ns = cfg.namespaceUri ? addressSpace.registerNamespace(cfg.namespaceUri) : addressSpace.getOwnNamespace();
   const folders = new Map<string, UAObject>();
   const folderAt = (parts: string[]): UAObject => {
     let parent = addressSpace.rootFolder.objects as UAObject;
@@ -224,7 +226,8 @@ function addVariable(
   ns.addVariable({
     componentOf: parent,
     browseName: name,
-    nodeId: `s=${id}`,
+    // 'i=<n>' gives a numeric NodeId (servers that number nodes in creation order), anything else a string one
+    nodeId: /^i=\d+$/.test(id) ? id : `s=${id}`,
     dataType: DataType[DATA_TYPES[dataType]],
     ...(arrayLength === undefined ? {} : { valueRank: 1, arrayDimensions: [arrayLength] }),
     accessLevel: 'CurrentRead',
