@@ -24,6 +24,17 @@ export interface AssemblerCounts {
 
 type Scale = (x: number) => number;
 
+const HOUR_MS = 3_600_000;
+
+/** Hour of day (0-23) and day of week (0 = Monday) of a timestamp, at a fixed offset from UTC. */
+export function calendarOf(ts: number, utcOffsetMinutes: number): [number, number] {
+  const hours = Math.floor((ts + utcOffsetMinutes * 60_000) / HOUR_MS);
+  const hour = ((hours % 24) + 24) % 24;
+  // 1970-01-01 was a Thursday (3 when Monday is 0)
+  const weekday = ((Math.floor((hours - hour) / 24) + 3) % 7 + 7) % 7;
+  return [hour, weekday];
+}
+
 function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale {
   if (!n) return (x) => x;
   if ('mean' in n) return (x) => (x - n.mean) / n.std;
@@ -154,10 +165,16 @@ export class WindowAssembler {
 
   private emit(ts: number, now: number): Window {
     // the ring is full: the oldest row sits at head
-    const data = new Float32Array(this.rows.length);
+    const n = this.rows.length;
+    const data = new Float32Array(this.cfg.calendar ? n + 2 : n);
     const split = this.head * this.nf;
     data.set(this.rows.subarray(split), 0);
-    data.set(this.rows.subarray(0, split), this.rows.length - split);
+    data.set(this.rows.subarray(0, split), n - split);
+    if (this.cfg.calendar) {
+      const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
+      data[n] = hour;
+      data[n + 1] = weekday;
+    }
     this.counts.windows++;
     return { data, ts, assembledAt: now };
   }
