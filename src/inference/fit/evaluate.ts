@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { SampleBatch } from '../../core/sample.ts';
 import { modelSchema } from '../config.ts';
@@ -81,7 +81,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const labelled = opts.windows ? readWindows(opts.windows, opts.key, opts.data).windows : [];
   const cfg = modelSchema.parse({
     id: meta.name.replace(/[^A-Za-z0-9_.-]/g, '_') || 'model',
-    path: join(opts.dir, meta.file ?? 'model.onnx'),
+    path: resolve(opts.dir, meta.file ?? 'model.onnx'),
     input: {
       name: meta.input.name,
       window: meta.input.window,
