@@ -331,9 +331,10 @@ export function fit(table: Table, opts: FitOptions): FitResult {
       const mean = (s[e + 1]! - s[s0]!) / window;
       const recentMean = (s[e + 1]! - s[e + 1 - recent]!) / recent;
       const msq = (q[e + 1]! - q[s0]!) / window;
-      stats[w * S + f * 3] = mean;
-      stats[w * S + f * 3 + 1] = recentMean - mean;
-      stats[w * S + f * 3 + 2] = Math.sqrt(Math.max(0, msq - mean * mean));
+      // statistic-major, as the graph lays them out: level of every feature, then shift, then spread
+      stats[w * S + f] = mean;
+      stats[w * S + F + f] = recentMean - mean;
+      stats[w * S + 2 * F + f] = Math.sqrt(Math.max(0, msq - mean * mean));
     }
     bucketOf[w] = calendarOn ? bucketOfHour[hourOfWeek(ts[e]!, utcOffset)]! : 0;
   }
@@ -372,7 +373,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     // one scale per statistic: the robust spread of its deviations, then stretched so that its own
     // q-quantile is 1 (a heavy-tailed statistic, e.g. a level that drifts, does not drown the others)
     const sigma = Array.from({ length: S }, (_, s) => {
-      if (!useStat[s % STATS.length]) return Infinity;
+      if (!useStat[Math.floor(s / F)]) return Infinity;
       const dev = ws.map((w) => stats[w * S + s]! - profile[bucketOf[w]!]![s]!);
       const sc = Math.max(madScale(dev, 0), 0.05);
       const tail = quantile(dev.map((d) => Math.abs(d) / sc), q);

@@ -57,7 +57,7 @@ export function modelMeta(r: FitResult, name: string, command: string): ModelMet
     fit: {
       command,
       method: `robust z-scores of window ${STATS.join('/')} per tag against ${rep.calendar.on ? 'calendar-bucketed' : 'global'} normal medians; score = max|z| / limit`,
-      z: `output z [batch, ${S}]: ${r.columns.flatMap((c) => STATS.map((s) => `${c}.${s}`)).join(', ')}`,
+      z: `output z [batch, ${S}]: ${STATS.flatMap((s) => r.columns.map((c) => `${c}.${s}`)).join(', ')}`,
       normalPeriod: [iso(rep.normalFrom), iso(rep.normalTo)],
       rowsNormal: rep.rowsNormal,
       samplePeriodSeconds: rep.period / 1000,
