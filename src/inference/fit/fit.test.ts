@@ -4,7 +4,10 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { isFgError } from '../../core/errors.ts';
-import { tempDir } from '../testing.ts';
+import type { SampleBatch } from '../../core/sample.ts';
+import { modelSchema } from '../config.ts';
+import { createModelStage } from '../index.ts';
+import { MemoryOutbox, tempDir, testContext } from '../testing.ts';
 import { calendarOf } from '../window.ts';
 import { readTable } from './csv.ts';
 import { evaluate } from './evaluate.ts';
@@ -124,5 +127,44 @@ describe('model fit: bad input gets one coded, located error', () => {
     const f = join(tmp.dir, 'short-machine.csv');
     machineCsv(f, 2);
     fails(() => fit(readTable(f), { name: 'x', normalTo: T0 - HOUR }), 'FG_E_FIT_NORMAL', /holds 0 usable rows; the data runs from 2024-01-01T00:00:00.000Z/);
+  });
+});
+
+describe('hot swap of a refitted model', () => {
+  it('model fit --force into the folder a running model stage watches swaps the model, no restart', async () => {
+    const data = join(tmp.dir, 'swap.csv');
+    machineCsv(data, 6);
+    const dir = join(tmp.dir, 'watched');
+    const table = readTable(data);
+    const first = fit(table, { name: 'm', normalTo: T0 + 4 * 168 * HOUR, window: 12 });
+    writeModelDir(dir, first, modelMeta(first, 'm', 'test'), false);
+    const cfg = modelSchema.parse({
+      id: 'm', path: join(dir, 'model.onnx'),
+      input: { name: 'window', window: 12, calendar: first.input.calendar, features: [{ tag: 'plant/temperature' }, { tag: 'plant/vibration' }] },
+      outputs: [{ name: 'score' }], watch: true,
+    });
+    const outbox = new MemoryOutbox();
+    const stage = createModelStage(cfg, outbox, testContext(dir));
+    await stage.start();
+    try {
+      const sha0 = stage.probe().details!.sha256;
+      // the refit: another normal period, same window and tags, so the same input shape
+      const second = fit(table, { name: 'm', normalFrom: T0 + 168 * HOUR, normalTo: T0 + 5 * 168 * HOUR, window: 12 });
+      writeModelDir(dir, second, modelMeta(second, 'm', 'test'), true);
+      for (let i = 0; i < 250 && stage.probe().details!.generation === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(stage.probe().details!.generation, 1, 'the watcher swapped the refitted model');
+      assert.notEqual(stage.probe().details!.sha256, sha0);
+      // and it answers: 20 hourly rows of both tags make 9 windows
+      const batch = { source: 'plant', receivedAt: Date.now(), samples: [] as SampleBatch['samples'] };
+      for (let h = 0; h < 20; h++) {
+        batch.samples.push({ source: 'plant', tag: 'vibration', ts: T0 + h * HOUR, value: 3, quality: 'good' });
+        batch.samples.push({ source: 'plant', tag: 'temperature', ts: T0 + h * HOUR, value: 80, quality: 'good' });
+      }
+      stage.offer(batch);
+      await outbox.waitFor(9);
+      assert.ok(outbox.predictions.every((p) => Number.isFinite(p.outputs.score)));
+    } finally {
+      await stage.stop(5_000);
+    }
   });
 });
