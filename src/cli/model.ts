@@ -153,7 +153,9 @@ export async function modelFit(args: string[]): Promise<number> {
     `  normalisation (robust: median, 1.4826 x MAD): ${rep.normalisation.map((n) => `${n.column} ${fmt(n.centre, 6)} / ${fmt(n.scale)}`).join('; ')}`,
     `  calendar: ${rep.calendar.reason}${rep.calendar.on ? `; ${rep.calendar.buckets} buckets` : ''}`,
     `  threshold: score = max |z| / ${fmt(rep.limit)} (${rep.limitRule}); an event when score > 1, cleared below 0.7`,
-    `  held-out normal data (last ${Math.round((values.holdout ? Number(values.holdout) : 0.2) * 100)} %, ${fmt(rep.heldOut.days, 3)} days, fitted without it): ${rep.heldOut.events} false events = ${fmt(rep.heldOut.eventsPerWeek, 3)} per week expected; highest score ${fmt(rep.heldOut.maxScore, 3)}`,
+    rep.heldOut.windows > 0
+      ? `  held-out normal data (last ${Math.round((values.holdout ? Number(values.holdout) : 0.2) * 100)} %, ${fmt(rep.heldOut.days, 3)} days, fitted without it): ${rep.heldOut.events} false events = ${fmt(rep.heldOut.eventsPerWeek, 3)} per week expected; highest score ${fmt(rep.heldOut.maxScore, 3)}`
+      : '  held-out normal data: none left after the fit part (the normal period is too short for an estimate of the false-event rate)',
     `wrote ${out}/model.onnx (sha256 ${meta.sha256.slice(0, 16)}...) and model.yaml`,
     '',
     'a models: entry for your config (tags as "source/tag"; no sha256 pin, so a refit into this folder is swapped in live):',
