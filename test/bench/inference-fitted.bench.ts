@@ -9,7 +9,8 @@
  *   - fitted-3x72: 3 tags (temperature, vibration, current), window 72, calendar on
  *   - fitted-3x288: the same 3 tags with the window the fit chooses itself (one day, 288 rows)
  *
- * Each phase offers rows as a source would (batches of 12 rows, every tag of a row), never lets
+ * Each phase offers rows as a source would (batches of 12 rows, every tag of a row; the batches are
+ * built before the clock starts, so the making of samples is not counted), never lets
  * the request channel fill (waits for the stage like `model evaluate`), and counts predictions
  * per second. Phases are interleaved in rounds; figures are the best round, ratios best/best and
  * the median of per-round ratios. The ceiling: a direct session.run loop over batches of 256
@@ -71,25 +72,30 @@ async function stagePhase(s: Subject): Promise<number> {
     outputs: [{ name: 'score' }],
     thresholds: meta.thresholds,
     batching: { maxBatch: 256, maxWait: '5ms', queue: 32_768 },
-    workers: { min: 2, max: 2 },
+    workers: { min: 2, max: 2, nice: Number(process.env.BENCH_NICE ?? 0) },
     deadline: '10m', watch: false,
   });
-  const outbox = new MemoryOutbox();
-  const stage = createModelStage(cfg, outbox, testContext(s.dir));
-  await stage.start();
   const n = WINDOWS + meta.input.window - 1;
   const { ts, v } = rowsFor(s.tags.length, n);
   const F = s.tags.length;
+  // the batches are built before the clock starts: the stage is measured, not the making of samples
+  const batches: SampleBatch[] = [];
+  for (let i = 0; i < n; i += 12) {
+    const batch: SampleBatch = { source: 'm', receivedAt: Date.now(), samples: [] };
+    for (let r = i; r < Math.min(i + 12, n); r++) {
+      for (let k = F - 1; k >= 0; k--) batch.samples.push({ source: 'm', tag: s.tags[k]!, ts: ts[r]!, value: v[r * F + k]!, quality: 'good' });
+    }
+    batches.push(batch);
+  }
+  const outbox = new MemoryOutbox();
+  const stage = createModelStage(cfg, outbox, testContext(s.dir));
+  await stage.start();
   const assembled = (): number => (stage.probe().details!.assembler as { windows: number }).windows;
   const t0 = performance.now();
   try {
-    for (let i = 0; i < n; i += 12) {
-      const batch: SampleBatch = { source: 'm', receivedAt: Date.now(), samples: [] };
-      for (let r = i; r < Math.min(i + 12, n); r++) {
-        for (let k = F - 1; k >= 0; k--) batch.samples.push({ source: 'm', tag: s.tags[k]!, ts: ts[r]!, value: v[r * F + k]!, quality: 'good' });
-      }
-      stage.offer(batch);
-      if (i % 1200 === 0) {
+    for (let b = 0; b < batches.length; b++) {
+      stage.offer(batches[b]!);
+      if (b % 100 === 0) {
         const behind = assembled() - outbox.predictions.length;
         if (behind > 8_000) await outbox.waitFor(assembled() - 2_000, 120_000);
         else await new Promise((r) => setImmediate(r));
@@ -140,7 +146,7 @@ try {
   const stage: Record<string, number[]> = {};
   const direct: Record<string, number[]> = {};
   for (let round = 0; round < ROUNDS; round++) {
-    const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]!);
+    const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]!).filter((s) => !process.env.BENCH_ONLY || s.name === process.env.BENCH_ONLY);
     for (const s of order) {
       (stage[s.name] ??= []).push(await stagePhase(s));
       (direct[s.name] ??= []).push(await directPhase(s));
@@ -148,12 +154,12 @@ try {
   }
   const best = (xs: number[]): number => Math.max(...xs);
   console.log('\nmodel            stage windows/s (best, rounds)          direct session.run b256   stage/direct');
-  for (const s of subjects) {
+  for (const s of subjects.filter((x) => stage[x.name])) {
     console.log(`${s.name.padEnd(16)} ${k(best(stage[s.name]!)).padEnd(8)} (${stage[s.name]!.map(k).join(', ')})`.padEnd(57) +
       `${k(best(direct[s.name]!)).padEnd(25)} ${(best(stage[s.name]!) / best(direct[s.name]!)).toFixed(2)}x`);
   }
-  const ref = stage.reference!;
-  for (const s of subjects.slice(1)) {
+  const ref = stage.reference ?? [];
+  for (const s of subjects.slice(1).filter((x) => stage[x.name] && ref.length)) {
     const perRound = stage[s.name]!.map((x, i) => x / ref[i]!);
     const ratio = best(stage[s.name]!) / best(ref);
     console.log(`${s.name} / reference: best/best ${ratio.toFixed(2)}x, median of rounds ${median(perRound).toFixed(2)}x (target >= 0.8x: ${ratio >= 0.8 ? 'met' : 'MISSED'})`);
