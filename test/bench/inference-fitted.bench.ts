@@ -156,7 +156,7 @@ try {
   console.log('\nmodel            stage windows/s (best, rounds)          direct session.run b256   stage/direct');
   for (const s of subjects.filter((x) => stage[x.name])) {
     console.log(`${s.name.padEnd(16)} ${k(best(stage[s.name]!)).padEnd(8)} (${stage[s.name]!.map(k).join(', ')})`.padEnd(57) +
-      `${k(best(direct[s.name]!)).padEnd(25)} ${(best(stage[s.name]!) / best(direct[s.name]!)).toFixed(2)}x`);
+      ` ${k(best(direct[s.name]!)).padEnd(25)} ${(best(stage[s.name]!) / best(direct[s.name]!)).toFixed(2)}x`);
   }
   const ref = stage.reference ?? [];
   for (const s of subjects.slice(1).filter((x) => stage[x.name] && ref.length)) {
