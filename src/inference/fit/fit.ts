@@ -97,7 +97,6 @@ interface Series {
 function clean(t: Table): Series {
   const n = t.ts.length;
   const F = t.columns.length;
-  const keep = new Int32Array(n);
   const held = new Float64Array(F).fill(NaN);
   const rowsVals: Float64Array[] = t.columns.map(() => new Float64Array(n));
   const ts = new Float64Array(n);
@@ -116,7 +115,6 @@ function clean(t: Table): Series {
     ts[m] = t.ts[i]!;
     rowsVals[0]![m] = v0;
     for (let f = 1; f < F; f++) rowsVals[f]![m] = held[f]!;
-    keep[m] = i;
     m++;
   }
   return { ts: ts.slice(0, m), x: rowsVals.map((v) => v.slice(0, m)), dropped };
