@@ -16,6 +16,8 @@ Usage:
   fieldgate simulate -c FILE       run only the simulators: section of FILE
   fieldgate browse -c FILE --source ID [--node NODE]   list an OPC UA server's address space
   fieldgate model inspect FILE.onnx                    print a model's inputs and outputs
+  fieldgate model fit --data F.csv --normal-until T --out DIR   fit an anomaly model on your normal data
+  fieldgate model evaluate DIR --data F.csv [--windows W.json]  replay data through a model, list events
   fieldgate read -c FILE [--source ID] [--once | --watch] [--timeout 30s]
                                    read every tag of the configured sources once (or keep printing
                                    changes); exit 0 only if every tag read good
@@ -45,7 +47,10 @@ const OPTIONS = {
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    // `model fit|evaluate` have flags of their own: the sub-command parses them
+    if (argv[0] === 'model' && !argv.includes('-h') && !argv.includes('--help')) {
+      parsed = { values: { debug: argv.includes('--debug') } as ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'], positionals: argv.filter((a) => a !== '--debug') };
+    } else parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (e) {
     process.stderr.write(`fieldgate: ${errorMessage(e).split('\n')[0]} (see fieldgate --help)\n`);
     return 2;

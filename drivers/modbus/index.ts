@@ -15,6 +15,7 @@ export const modbusDriver = defineDriver<ModbusSourceConfig>({
   // a poll that finds the channel full is skipped and counted as an overrun (trySend), never queued
   channelDefaults: { capacity: 64, whenFull: 'block' },
   create: (config, ctx) => new ModbusSource(config, ctx),
+  tagNames: (config) => config.devices.flatMap((d) => d.tags.map((t) => (d.name ? `${d.name}.${t.name}` : t.name))),
   simulator: {
     schema: modbusSimulatorSchema,
     start: (config, ctx) => startModbusSimulator(config as ModbusSimulatorConfig, { resolvePath: (p) => ctx.resolvePath(p) }),

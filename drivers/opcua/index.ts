@@ -42,6 +42,8 @@ export const opcuaDriver = defineDriver<OpcuaSourceConfig>({
   type: 'opcua',
   description: 'OPC UA client (node-opcua): subscriptions that survive reconnects, or polling; Sign/SignAndEncrypt; read-only',
   schema: opcuaSourceSchema,
+  // an array variable also gives <name>[i] samples: the config check accepts those for a listed name
+  tagNames: (config) => config.tags.map((t) => t.name),
   // notifications cannot wait for a slow consumer: the oldest batch goes first, and is counted
   channelDefaults: { capacity: 1024, whenFull: 'drop-oldest' },
   create: lazySource,

@@ -146,8 +146,11 @@ export const commands: Record<string, Command> = {
   },
 
   async model(ctx) {
-    const [sub, file] = ctx.args;
-    if (sub !== 'inspect' || !file) throw new UsageError('usage: fieldgate model inspect FILE.onnx');
+    const [sub, file, ...more] = ctx.args;
+    const { MODEL_USAGE, modelFit, modelEvaluate } = await import('./model.ts');
+    if (sub === 'fit') return modelFit(ctx.args.slice(1));
+    if (sub === 'evaluate') return modelEvaluate(ctx.args.slice(1));
+    if (sub !== 'inspect' || !file || more.length > 0) throw new UsageError(MODEL_USAGE);
     const { inspectModel } = await import('../inference/index.ts');
     process.stdout.write(`${await inspectModel(file)}\n`);
     return 0;

@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { findDriver } from '../../drivers/index.ts';
 import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FgError } from '../core/errors.ts';
@@ -24,7 +25,7 @@ export interface LoadOptions {
 /** Thrown when a configuration is refused; `errors` holds every located problem at once. */
 export class ConfigError extends FgError {
   readonly errors: LocatedError[];
-  constructor(errors: LocatedError[], code: 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' = 'FG_E_CONFIG_INVALID') {
+  constructor(errors: LocatedError[], code: 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' | 'FG_E_MODEL_LOAD' | 'FG_E_MODEL_FEATURE' = 'FG_E_CONFIG_INVALID') {
     super(code, errors.map(formatLocated).join('\n'));
     this.errors = errors;
   }
@@ -81,16 +82,61 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
       if (!unresolved.has(formatPath(path))) at(path, message, key);
     };
     for (const issue of result.error.issues) reportIssue(issue, schema, data, atChecked);
+  } else if (!opts.schema) {
+    checkModels(result.data as FieldgateConfig, baseDir, at);
   }
   if (errors.length > 0) {
     errors.sort((a, b) => a.line - b.line || a.col - b.col);
-    const missingEnv = errors.every((e) => e.message.startsWith('environment variable'));
-    throw new ConfigError(errors, missingEnv ? 'FG_E_CONFIG_ENV_MISSING' : 'FG_E_CONFIG_INVALID');
+    const all = (prefix: string): boolean => errors.every((e) => e.message.startsWith(prefix));
+    const code = all('environment variable') ? 'FG_E_CONFIG_ENV_MISSING'
+      : all('FG_E_MODEL_LOAD') ? 'FG_E_MODEL_LOAD' : all('FG_E_MODEL_FEATURE') ? 'FG_E_MODEL_FEATURE' : 'FG_E_CONFIG_INVALID';
+    throw new ConfigError(errors, code);
   }
   return result.data as FieldgateConfig;
 }
 
 type At = (path: YamlPath, message: string, key?: boolean) => void;
+
+/**
+ * Cross-checks of the enabled models, before anything starts (validate, run and reload all
+ * load through here): the model file is there and readable, and every feature names a tag some
+ * configured source produces.
+ */
+function checkModels(cfg: FieldgateConfig, baseDir: string, at: At): void {
+  const produced = new Map<string, string[] | undefined>();
+  for (const s of cfg.sources as { id: string; type: string }[]) produced.set(s.id, findDriver(s.type)?.tagNames?.(s));
+  cfg.models.forEach((m, i) => {
+    if (!m.enabled) return;
+    const file = isAbsolute(m.path) ? m.path : resolve(baseDir, m.path);
+    try {
+      accessSync(file, constants.R_OK);
+      if (!statSync(file).isFile()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a folder, not a file' : String(code ?? e);
+      at(['models', i, 'path'], `FG_E_MODEL_LOAD: model ${m.id}: cannot read ${file}: ${why}`);
+    }
+    m.input.features.forEach((f, k) => {
+      const slash = f.tag.indexOf('/');
+      const source = f.tag.slice(0, slash);
+      const tag = f.tag.slice(slash + 1);
+      const where = ['models', i, 'input', 'features', k, 'tag'];
+      if (!produced.has(source)) {
+        const ids = [...produced.keys()];
+        const hint = didYouMean(source, ids);
+        at(where, `FG_E_MODEL_FEATURE: model ${m.id}, feature ${k} "${f.tag}": no source "${source}"${hint ? `; did you mean "${hint}"?` : ''} (sources: ${ids.join(', ') || 'none'})`);
+        return;
+      }
+      const names = produced.get(source);
+      if (!names) return; // a driver that cannot list its tags
+      const base = /^(.*)\[\d+\]$/.exec(tag)?.[1];
+      if (names.includes(tag) || (base !== undefined && names.includes(base))) return;
+      const hint = didYouMean(tag, names);
+      const list = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ... (${names.length})` : names.join(', ');
+      at(where, `FG_E_MODEL_FEATURE: model ${m.id}, feature ${k} "${f.tag}": source "${source}" produces no tag "${tag}"${hint ? `; did you mean "${source}/${hint}"?` : ''} (its tags: ${list})`);
+    });
+  });
+}
 
 function reportIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: unknown, at: At): void {
   const path = issue.path as (string | number)[];

@@ -49,6 +49,12 @@ export const ERROR_CODES = {
   FG_E_MODEL_RUN: 'A model run failed.',
   FG_E_MODEL_DEADLINE: 'A window was older than its deadline and was dropped.',
   FG_E_WORKER_CRASHED: 'An inference worker exited unexpectedly and was replaced.',
+  FG_E_MODEL_FEATURE: 'A model feature names a tag that no configured source produces.',
+  FG_E_FIT_DATA: 'A data file for model fit/evaluate cannot be read or parsed (file:line, column).',
+  FG_E_FIT_COLUMN: 'A column named on the command line is not in the data file.',
+  FG_E_FIT_NORMAL: 'The declared normal period holds too little usable data to fit on.',
+  FG_E_FIT_OUTPUT: 'The output directory of model fit exists (use --force) or cannot be written.',
+  FG_E_FIT_WINDOWS: 'A labelled-windows file for model evaluate cannot be read or lacks the key.',
   // health / http
   FG_E_HTTP: 'The health HTTP server failed.',
   FG_E_RELOAD: 'A configuration reload was refused; the previous configuration keeps running.',

@@ -32,6 +32,13 @@ const featureSchema = z.strictObject({
   normalise: normaliseSchema.optional(),
 });
 
+export const calendarSchema = z
+  .strictObject({
+    utcOffset: z.number().int().min(-14 * 60).max(14 * 60).default(0)
+      .describe('minutes added to UTC to get the plant\'s local time for the calendar (fixed: no daylight saving)'),
+  })
+  .describe('two values appended to every window: hour of day (0-23) and day of week (0 = Monday) of its last row, local time');
+
 export const modelInputSchema = z
   .strictObject({
     name: z.string().min(1).describe('the ONNX input name'),
@@ -45,7 +52,10 @@ export const modelInputSchema = z
       .describe('a bad-quality or non-numeric sample: skip every window containing its row, or impute the last good value of that tag'),
     maxHold: duration().optional()
       .describe('a held value of a slower tag older than this (relative to the row) makes the row bad; unset: no limit'),
+    calendar: calendarSchema.optional()
+      .describe('append the calendar position of the window\'s last row (hour of day, day of week) after the window values, for models fitted with calendar profiles (fieldgate model fit); flat layout only'),
   })
+  .refine((i) => i.calendar === undefined || i.layout === 'flat', { message: 'calendar needs layout: flat', path: ['calendar'] })
   .describe('how windows are built from tags');
 
 export const modelOutputSchema = z.strictObject({

@@ -3,10 +3,13 @@ import { FgError, errorMessage } from '../core/errors.ts';
 import type { ModelConfig } from './config.ts';
 import type { Signature, TensorMeta } from './protocol.ts';
 
+/** values a calendar-aware window carries after its rows: hour of day, day of week */
+export const CALENDAR_VALUES = 2;
+
 /** Dimensions after the batch dimension that the config produces per window. */
 export function rowDims(cfg: ModelConfig): number[] {
-  const { window, features, layout } = cfg.input;
-  return layout === 'flat' ? [window * features.length] : [window, features.length];
+  const { window, features, layout, calendar } = cfg.input;
+  return layout === 'flat' ? [window * features.length + (calendar ? CALENDAR_VALUES : 0)] : [window, features.length];
 }
 
 function isDynamic(d: number | string | undefined): boolean {
@@ -58,7 +61,7 @@ export function checkSignature(cfg: ModelConfig, sig: Signature): string[] {
   const problems: string[] = [];
   const dims = rowDims(cfg);
   const { window, features, layout, name } = cfg.input;
-  const provided = `float32 [batch, ${dims.join(', ')}] (window ${window} x ${features.length} feature${features.length === 1 ? '' : 's'}, layout ${layout})`;
+  const provided = `float32 [batch, ${dims.join(', ')}] (window ${window} x ${features.length} feature${features.length === 1 ? '' : 's'}${cfg.input.calendar ? ' + hour of day, day of week' : ''}, layout ${layout})`;
   const modelInputs = sig.inputs.map(formatTensor).join('; ') || 'none';
   const input = sig.inputs.find((t) => t.name === name);
   if (!input) {

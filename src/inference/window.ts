@@ -24,6 +24,17 @@ export interface AssemblerCounts {
 
 type Scale = (x: number) => number;
 
+const HOUR_MS = 3_600_000;
+
+/** Hour of day (0-23) and day of week (0 = Monday) of a timestamp, at a fixed offset from UTC. */
+export function calendarOf(ts: number, utcOffsetMinutes: number): [number, number] {
+  const hours = Math.floor((ts + utcOffsetMinutes * 60_000) / HOUR_MS);
+  const hour = ((hours % 24) + 24) % 24;
+  // 1970-01-01 was a Thursday (3 when Monday is 0)
+  const weekday = ((Math.floor((hours - hour) / 24) + 3) % 7 + 7) % 7;
+  return [hour, weekday];
+}
+
 function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale {
   if (!n) return (x) => x;
   if ('mean' in n) return (x) => (x - n.mean) / n.std;
@@ -53,16 +64,18 @@ export class WindowAssembler {
   readonly counts: AssemblerCounts = { badSamples: 0, imputed: 0, skippedWindows: 0, outOfOrder: 0, windows: 0 };
   private readonly cfg: ModelInputConfig;
   private readonly nf: number;
-  /** "source\0tag" -> feature index */
-  private readonly index = new Map<string, number>();
+  /** source -> tag -> feature index (two lookups, no string built per sample) */
+  private readonly index = new Map<string, Map<string, number>>();
   private readonly sources = new Set<string>();
   private readonly scale: Scale[];
   /** latest value per feature (normalised), NaN while bad or unknown */
   private readonly held: Float64Array;
   private readonly heldTs: Float64Array;
   private readonly lastGood: Float64Array;
-  /** ring of rows */
+  /** ring of rows, each written twice (slot h and h + window) so a window is one contiguous slice */
   private readonly rows: Float32Array;
+  /** values per window (window x features) */
+  private readonly size: number;
   private readonly rowBad: Uint8Array;
   private head = 0; // next row slot
   private filled = 0;
@@ -76,14 +89,17 @@ export class WindowAssembler {
     this.nf = cfg.features.length;
     cfg.features.forEach((f, i) => {
       const { source, tag } = splitTagRef(f.tag);
-      this.index.set(`${source}\0${tag}`, i);
+      let tags = this.index.get(source);
+      if (!tags) this.index.set(source, (tags = new Map()));
+      tags.set(tag, i);
       this.sources.add(source);
     });
     this.scale = cfg.features.map((f) => scaler(f.normalise));
     this.held = new Float64Array(this.nf).fill(NaN);
     this.heldTs = new Float64Array(this.nf).fill(-Infinity);
     this.lastGood = new Float64Array(this.nf).fill(NaN);
-    this.rows = new Float32Array(cfg.window * this.nf);
+    this.size = cfg.window * this.nf;
+    this.rows = new Float32Array(2 * this.size);
     this.rowBad = new Uint8Array(cfg.window);
     this.sinceEmit = cfg.stride - 1;
   }
@@ -95,13 +111,28 @@ export class WindowAssembler {
   /** Takes a batch; returns the windows it completed, oldest first. */
   push(batch: SampleBatch, now = performance.now()): Window[] {
     const mine: { s: Sample; f: number }[] = [];
+    // a batch comes from one source as a rule: look its tags up once
+    let source: string | undefined;
+    let tags: Map<string, number> | undefined;
+    let ordered = true;
+    let prevTs = -Infinity;
+    let prevF = 0;
     for (const s of batch.samples) {
-      const f = this.index.get(`${s.source}\0${s.tag}`);
-      if (f !== undefined) mine.push({ s, f });
+      if (s.source !== source) {
+        source = s.source;
+        tags = this.index.get(source);
+      }
+      const f = tags?.get(s.tag);
+      if (f === undefined) continue;
+      // in order: time ascending, and at equal times held tags before the driving one
+      if (s.ts < prevTs || (s.ts === prevTs && prevF === 0 && f !== 0)) ordered = false;
+      prevTs = s.ts;
+      prevF = f;
+      mine.push({ s, f });
     }
     if (mine.length === 0) return [];
     // held tags first at equal timestamps, so a row sees values stamped with its own time
-    mine.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+    if (!ordered) mine.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
     const out: Window[] = [];
     for (const { s, f } of mine) {
       let x = numeric(s);
@@ -137,13 +168,14 @@ export class WindowAssembler {
 
   private addRow(first: number | undefined, ts: number): void {
     const at = this.head * this.nf;
+    const twin = at + this.size;
     let bad = first === undefined;
-    this.rows[at] = first ?? NaN;
+    this.rows[at] = this.rows[twin] = first ?? NaN;
     for (let f = 1; f < this.nf; f++) {
       const v = this.held[f]!;
       const stale = this.cfg.maxHold !== undefined && ts - this.heldTs[f]! > this.cfg.maxHold;
       if (Number.isNaN(v) || stale) bad = true;
-      this.rows[at + f] = v;
+      this.rows[at + f] = this.rows[twin + f] = v;
     }
     if (this.filled === this.cfg.window && this.rowBad[this.head]) this.badInRing--;
     this.rowBad[this.head] = bad ? 1 : 0;
@@ -153,11 +185,18 @@ export class WindowAssembler {
   }
 
   private emit(ts: number, now: number): Window {
-    // the ring is full: the oldest row sits at head
-    const data = new Float32Array(this.rows.length);
-    const split = this.head * this.nf;
-    data.set(this.rows.subarray(split), 0);
-    data.set(this.rows.subarray(0, split), this.rows.length - split);
+    // the ring is full: the oldest row sits at head, and its twin copy makes the window contiguous
+    const n = this.size;
+    const from = this.head * this.nf;
+    if (!this.cfg.calendar) {
+      this.counts.windows++;
+      return { data: this.rows.slice(from, from + n), ts, assembledAt: now };
+    }
+    const data = new Float32Array(n + 2);
+    data.set(this.rows.subarray(from, from + n), 0);
+    const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
+    data[n] = hour;
+    data[n + 1] = weekday;
     this.counts.windows++;
     return { data, ts, assembledAt: now };
   }

@@ -60,6 +60,8 @@ export interface DriverDefinition<C extends { id: string; type: string } = { id:
   /** the channel policy when a source does not set one (e.g. OPC UA notifications cannot wait) */
   channelDefaults: ChannelConfig;
   create(config: C, ctx: SourceContext): Source;
+  /** the tag names a source with this config produces (the config check matches model features against them) */
+  tagNames?(config: C): string[];
   /** simulator for `fieldgate simulate` and the demo's `simulators:` section */
   simulator?: {
     schema: z.ZodType<{ type: string; id: string }, { type: string }>;

@@ -8,8 +8,8 @@ const demo = fileURLToPath(new URL('../../deploy/examples/demo.yaml', import.met
 
 /**
  * The demo config for tests and the soak probe: free ports instead of the fixed ones, data and
- * the file sink under `dir`, and the NAB replay and press poll 10x faster so the model's 288-row
- * window fills in about 3 s.
+ * the file sink under `dir`, and the NAB replay and press poll 10x faster so the model's 144-row
+ * window fills in about 1.5 s.
  */
 export async function fastDemoConfig(dir: string): Promise<{ cfg: FieldgateConfig; baseDir: string; brokerPort: number; filePath: string }> {
   const loaded = loadConfigFile(demo);

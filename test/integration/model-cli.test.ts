@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, parseConfigText } from '../../src/config/load.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const cli = join(root, 'src/cli.ts');
+const dir = mkdtempSync(join(tmpdir(), 'fg-model-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function fieldgate(args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** 30 days of 10-minute samples: a daily sine plus deterministic noise; a level drop on day 25 for 6 hours */
+function series(file: string): void {
+  const lines = ['timestamp,temp'];
+  const t0 = Date.parse('2024-03-01T00:00:00Z');
+  let seed = 3;
+  for (let i = 0; i < 30 * 144; i++) {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    const ts = t0 + i * 600_000;
+    let v = 60 + 5 * Math.sin((2 * Math.PI * i) / 144) + (seed / 2147483648 - 0.5);
+    if (i >= 25 * 144 + 60 && i < 25 * 144 + 96) v -= 20;
+    lines.push(`${new Date(ts).toISOString()},${v.toFixed(3)}`);
+  }
+  writeFileSync(file, `${lines.join('\n')}\n`);
+}
+
+describe('fieldgate model fit / evaluate (CLI)', () => {
+  const data = join(dir, 'line.csv');
+  series(data);
+  const out = join(dir, 'line-model');
+
+  it('fits, prints what it chose, refuses to overwrite, evaluates with --json', () => {
+    const r = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    for (const s of ['rows: 4320 read', 'sample period: 10 min', 'dominant cycle: 24 h', 'window: 144 rows = 1 d', 'normalisation (robust', 'threshold:', 'held-out normal data']) {
+      assert.ok(r.stdout.includes(s), `"${s}" in:\n${r.stdout}`);
+    }
+    const again = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', out]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^FG_E_FIT_OUTPUT: .* already holds a model .*--force/);
+    const windows = join(dir, 'windows.json');
+    writeFileSync(windows, JSON.stringify({ 'line.csv': [['2024-03-26 08:00:00', '2024-03-26 20:00:00']] }));
+    const ev = fieldgate(['model', 'evaluate', out, '--data', data, '--windows', windows, '--json']);
+    assert.equal(ev.code, 0, ev.stderr);
+    const j = JSON.parse(ev.stdout) as { windows: unknown[]; windowsHit: number; eventsOutside: number; events: { ts: string; score: number }[] };
+    assert.equal(j.windows.length, 1);
+    assert.equal(j.windowsHit, 1);
+    assert.equal(j.eventsOutside, 0, JSON.stringify(j.events));
+    assert.ok(j.events.every((e) => typeof e.ts === 'string' && e.score > 1));
+    assert.match(readFileSync(join(out, 'model.yaml'), 'utf8'), /command: fieldgate model fit --data/);
+  });
+
+  it('mistakes: usage errors exit 2, data errors exit 1 with code and location', () => {
+    const noOut = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20']);
+    assert.equal(noOut.code, 2);
+    assert.match(noOut.stderr, /needs --out DIR/);
+    const unknown = fieldgate(['model', 'fit', '--data', data, '--normal-untill', 'x', '--out', out]);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /--normal-untill/);
+    const bad = join(dir, 'bad.csv');
+    writeFileSync(bad, 'timestamp,temp\n2024-03-01T00:00:00Z,1\n2024-03-01T00:10:00Z,1,5\n');
+    const r = fieldgate(['model', 'fit', '--data', bad, '--normal-until', '2024-03-20', '--out', join(dir, 'x')]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    assert.match(r.stderr, /^FG_E_FIT_DATA: .*bad\.csv:3: 3 cells where the header has 2/);
+    const col = fieldgate(['model', 'fit', '--data', data, '--columns', 'tmp', '--normal-until', '2024-03-20', '--out', join(dir, 'y')]);
+    assert.match(col.stderr, /^FG_E_FIT_COLUMN: .*no column "tmp"; the header has: timestamp, temp/);
+    const empty = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2020-01-01', '--out', join(dir, 'z')]);
+    assert.match(empty.stderr, /^FG_E_FIT_NORMAL: .*holds 0 usable rows/);
+  });
+});
+
+describe('config check of model features and files', () => {
+  const model = join(root, 'models/nab-machine-temp/model.onnx');
+  const config = (tag: string, path = model): string => `
+sources:
+  - type: modbus
+    id: press
+    connection: { transport: tcp, host: 127.0.0.1, port: 1502 }
+    devices:
+      - name: press1
+        tags:
+          - { name: temperature, address: "40001", type: float32 }
+          - { name: pressure, address: "40003", type: float32 }
+models:
+  - id: m
+    path: ${path}
+    input:
+      name: window
+      window: 72
+      features:
+        - tag: ${tag}
+    outputs: [{ name: score }]
+`;
+  const refused = (text: string): ConfigError => {
+    try {
+      parseConfigText(text, 'c.yaml', root);
+    } catch (e) {
+      if (e instanceof ConfigError) return e;
+      throw e;
+    }
+    assert.fail('expected a ConfigError');
+  };
+
+  it('a produced tag passes', () => {
+    assert.equal(parseConfigText(config('press/press1.temperature'), 'c.yaml', root).models.length, 1);
+  });
+  it('a misspelt tag: the feature, did-you-mean, the tags the source has, located', () => {
+    const e = refused(config('press/press1.temprature'));
+    assert.equal(e.code, 'FG_E_MODEL_FEATURE');
+    assert.equal(e.errors.length, 1);
+    assert.equal(e.errors[0]!.line, 18);
+    assert.equal(e.errors[0]!.path, 'models[0].input.features[0].tag');
+    assert.match(e.errors[0]!.message, /feature 0 "press\/press1.temprature": source "press" produces no tag "press1.temprature"; did you mean "press\/press1.temperature"\? \(its tags: press1.temperature, press1.pressure\)/);
+  });
+  it('an unknown source', () => {
+    const e = refused(config('pres/press1.temperature'));
+    assert.match(e.errors[0]!.message, /no source "pres"; did you mean "press"\? \(sources: press\)/);
+  });
+  it('a missing model file: FG_E_MODEL_LOAD at models[0].path', () => {
+    const e = refused(config('press/press1.temperature', join(root, 'models/nope.onnx')));
+    assert.equal(e.code, 'FG_E_MODEL_LOAD');
+    assert.equal(e.errors[0]!.path, 'models[0].path');
+    assert.match(e.errors[0]!.message, /cannot read .*nope\.onnx: no such file/);
+  });
+});
