@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
-import { ROW_WIDTH, type CommitRequest, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
+import { ROW_WIDTH, type CommitRequest, type DiskFullHeal, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
 import { type Db, openWriter } from './store.ts';
 
 /**
@@ -94,7 +94,9 @@ class Writer {
     } catch (e) {
       // rolled back: so is our view of the log
       Object.assign(this, before);
-      return { t: 'committed', ok: false, error: e instanceof Error ? e.message : String(e) };
+      const error = e instanceof Error ? e.message : String(e);
+      if (isDiskFull(e)) return { t: 'committed', ok: false, error, diskFull: this.heal(req) };
+      return { t: 'committed', ok: false, error };
     }
     let warning: string | undefined;
     try {
@@ -109,6 +111,46 @@ class Writer {
       t: 'committed', ok: true, ms, droppedFull: this.droppedFull, droppedExpired: this.droppedExpired,
       moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint ? this.checkpoint() : undefined, ...this.state(),
     };
+  }
+
+  /**
+   * The disk is full: new rows cannot go in, but deleting what every sink confirmed needs almost no
+   * new space (a few pages in the WAL, which a checkpoint gives back for reuse). Frees pages inside
+   * the file for the next insert, so draining to a live upstream heals the outbox by itself.
+   */
+  private heal(req: CommitRequest): DiskFullHeal {
+    let cursorsSaved = false;
+    let deleted = 0;
+    let error: string | undefined;
+    try {
+      // the WAL first: a checkpoint lets the next transaction reuse its space instead of growing it
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch { /* retried below */ }
+    try {
+      this.db.transaction(() => {
+        for (const [sink, at] of req.cursors) this.st.upsertCursor.run(sink, at);
+      })();
+      cursorsSaved = true;
+      while (this.firstSeq <= req.minAcked) {
+        const before = this.firstSeq;
+        const n = this.db.transaction(() => this.deleteThrough(Math.min(req.minAcked, this.firstSeq + DELETE_CHUNK - 1)))();
+        deleted += n;
+        if (this.firstSeq === before) break;
+      }
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      // a failed delete transaction rolled back: count the rows again
+      const b = this.db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
+      this.rows = b.n;
+      this.firstSeq = b.lo ?? this.lastSeq + 1;
+    }
+    let state: LogState | undefined;
+    try {
+      this.measure();
+      state = this.state();
+    } catch { /* nothing to report */ }
+    return { cursorsSaved, deleted, state, error };
   }
 
   /**
@@ -180,6 +222,13 @@ class Writer {
       this.measure();
     }
   }
+}
+
+/** SQLITE_FULL (and its extended codes), or the OS saying so (ENOSPC surfaces as an I/O error) */
+function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('SQLITE_FULL') || code === 'ENOSPC')) return true;
+  return e instanceof Error && /database or disk is full|no space left/i.test(e.message);
 }
 
 let db: Db | undefined;
