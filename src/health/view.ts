@@ -4,6 +4,7 @@ import type { ProbeResult } from '../core/probe.ts';
 import type { SampleBatch } from '../core/sample.ts';
 import type { Supervisor } from '../core/supervisor.ts';
 import type { Stage } from '../pipeline/contracts.ts';
+import type { GatewayEventInput } from '../pipeline/gateway-events.ts';
 import type { Taps } from './taps.ts';
 
 /** A source as the health side sees it (SourceStage fits). */
@@ -26,4 +27,6 @@ export interface HealthView {
   readonly router: { readonly lastBatchTime: number; readonly batchesRouted: number };
   readonly metrics: Metrics;
   readonly taps: Taps;
+  /** gateway events sent upstream through the outbox (rate-limited per key) */
+  readonly events?: { emit(e: GatewayEventInput): boolean };
 }
