@@ -16,7 +16,7 @@ import { type Db, openStore } from './store.ts';
 import { Tail } from './tail.ts';
 import { CommitMarks, GlobalDrops, LAG_BYTES_SHARE, LAG_HYSTERESIS, type LagBound, type SkipReason } from './lag.ts';
 import { type CommitReply, WriterThread } from './writer.ts';
-import type { CommitRequest } from './writer-protocol.ts';
+import type { CommitRequest, DiskFullHeal } from './writer-protocol.ts';
 
 /**
  * A sink's position in the log. Rows are deleted once every cursor has acknowledged them, or once
@@ -112,7 +112,7 @@ export interface OutboxReconfigured {
 }
 
 /** Settings read once when the file is opened: a change waits for the next restart. */
-const REOPEN_KEYS: readonly (keyof OutboxConfig)[] = ['path', 'synchronous'];
+const REOPEN_KEYS: readonly (keyof OutboxConfig)[] = ['path', 'synchronous', 'diskReserve'];
 
 type Item =
   | { k: typeof KIND_SAMPLE; batch: SampleBatch }
@@ -332,7 +332,7 @@ export class OutboxImpl implements Outbox {
       // before the writer thread opens: this connection still writes here (stale cursors)
       this.loadCursors(db);
       const { writer, state } = await WriterThread.start(
-        { path: this.file, synchronous: this.cfg.synchronous, maxBytes: this.cfg.maxBytes, whenFull: this.cfg.whenFull, maxAge: this.cfg.maxAge },
+        { path: this.file, synchronous: this.cfg.synchronous, maxBytes: this.cfg.maxBytes, whenFull: this.cfg.whenFull, maxAge: this.cfg.maxAge, diskReserve: this.cfg.diskReserve },
         (e) => this.writerCrashed(e),
       );
       this.writer = writer;
@@ -586,7 +586,7 @@ export class OutboxImpl implements Outbox {
       this.pendingRows += f.rows;
       for (const [c, at] of f.cursors) c.persisted = r.diskFull.cursorsSaved ? at : -1;
       if (r.diskFull.state) this.adoptState(r.diskFull.state);
-      this.onDiskFull(r.error);
+      this.onDiskFull(r.error, r.diskFull);
       this.afterCommit();
     } else if (!r.ok) {
       const err = new FgError('FG_E_OUTBOX_WRITE', `outbox commit failed: ${r.error}`);
@@ -698,13 +698,13 @@ export class OutboxImpl implements Outbox {
     }
   }
 
-  private onDiskFull(error: string): void {
+  private onDiskFull(error: string, heal: DiskFullHeal): void {
     this.sm.error('FG_E_OUTBOX_DISK_FULL');
     const now = Date.now();
     if (!this.diskFull) {
       this.diskFull = { since: now, error, failures: 1, lastLog: now };
       this.ctx.log.error(
-        { code: 'FG_E_OUTBOX_DISK_FULL', err: error, file: this.file, waiting: this.pendingRows },
+        { code: 'FG_E_OUTBOX_DISK_FULL', err: error, file: this.file, waiting: this.pendingRows, deleted: heal.deleted, healError: heal.error },
         'outbox cannot write: the disk is full; new records wait (ingestion pauses), confirmed rows are still deleted, writes resume as sinks drain',
       );
       this.onEvent?.({ kind: 'outbox-disk-full', severity: 'critical', message: `outbox cannot write: disk full (${error}); ingestion pauses until sinks drain`, data: { file: this.file } });

@@ -6,6 +6,8 @@ export interface WriterInit {
   maxBytes: number;
   whenFull: 'block' | 'drop-oldest';
   maxAge?: number;
+  /** bytes kept free on the filesystem: below that, new rows wait (0: no check) */
+  diskReserve: number;
 }
 
 /** The limits the writer thread applies; a reload may change them while it runs (`configure`). */

@@ -1,3 +1,5 @@
+import { statSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
 import { ROW_WIDTH, type CommitRequest, type DiskFullHeal, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
@@ -41,7 +43,14 @@ class Writer {
   };
   private readonly txn: (req: CommitRequest) => void;
 
+  private readonly walPath: string;
+  private readonly dir: string;
+  private readonly walLimit: number;
+
   constructor(private readonly db: Db, private cfg: WriterInit) {
+    this.walPath = `${cfg.path}-wal`;
+    this.walLimit = Math.min(64 * 1024 * 1024, Math.max(256 * 1024, cfg.diskReserve > 0 ? cfg.diskReserve / 2 : 64 * 1024 * 1024));
+    this.dir = dirname(cfg.path);
     this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
     const b = db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
     this.rows = b.n;
@@ -89,6 +98,8 @@ class Writer {
     this.droppedFull = 0;
     this.droppedExpired = 0;
     const t0 = performance.now();
+    const short = req.rows.length > 0 ? this.shortOfSpace(req.rows.length / ROW_WIDTH) : undefined;
+    if (short) return { t: 'committed', ok: false, error: short, diskFull: this.heal(req) };
     try {
       this.txn(req);
     } catch (e) {
@@ -99,6 +110,8 @@ class Writer {
       return { t: 'committed', ok: false, error };
     }
     let warning: string | undefined;
+    // a big WAL is checkpointed at once: what a checkpoint must copy stays within the reserve
+    const walFull = !req.checkpoint && this.walBytes() > this.walLimit;
     try {
       this.measure();
       this.dropOldest(req.minAcked);
@@ -109,7 +122,7 @@ class Writer {
     const ms = performance.now() - t0;
     return {
       t: 'committed', ok: true, ms, droppedFull: this.droppedFull, droppedExpired: this.droppedExpired,
-      moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint ? this.checkpoint() : undefined, ...this.state(),
+      moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint || walFull ? this.checkpoint() : undefined, ...this.state(),
     };
   }
 
@@ -165,6 +178,34 @@ class Writer {
       return { ms: performance.now() - t0 };
     } catch (e) {
       return { ms: performance.now() - t0, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * New rows would eat into the space kept free on the filesystem (diskReserve): they wait. Rows
+   * that fit in the file's free pages (rows deleted since) need no new space and go in.
+   */
+  private shortOfSpace(rows: number): string | undefined {
+    if (this.cfg.diskReserve <= 0) return undefined;
+    let free: number;
+    try {
+      const st = statfsSync(this.dir);
+      free = st.bavail * st.bsize;
+    } catch {
+      return undefined;
+    }
+    if (free >= this.cfg.diskReserve) return undefined;
+    const perRow = this.rows > 0 ? this.usedBytes / this.rows : 200;
+    const freePages = this.st.freelist.get()! * this.pageSize;
+    if (freePages >= rows * perRow * 2 + 65_536) return undefined;
+    return `database or disk is full: ${free} bytes free on the filesystem, below outbox.diskReserve (${this.cfg.diskReserve})`;
+  }
+
+  private walBytes(): number {
+    try {
+      return statSync(this.walPath).size;
+    } catch {
+      return 0;
     }
   }
 
