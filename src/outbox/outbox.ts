@@ -632,7 +632,8 @@ export class OutboxImpl implements Outbox {
       // stop() drives what is left: it waits for this commit, then posts one for the rest
       return;
     }
-    if (this.pendingRows >= this.cfg.commitRows) this.commit();
+    // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
+    if (this.pendingRows >= this.cfg.commitRows && !this.diskFull) this.commit();
     else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
   }
 

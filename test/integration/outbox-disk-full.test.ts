@@ -50,19 +50,20 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     let next = 0;
     let stop = false;
     let resolvedAt = Date.now();
-    // ingestion: one write after the other (as the router does, bounded), each of 200 samples
+    // ingestion: up to 8 writes of 200 samples in flight at once (the router keeps up to 64), in order
+    const inFlight = new Set<Promise<void>>();
     const ingest = (async () => {
       while (!stop) {
+        while (inFlight.size >= 8) await Promise.race(inFlight);
         const b = numberBatch('plc', next, 200);
         next += 200;
-        try {
-          await box.writeSamples(b);
-          accepted += 200;
-          resolvedAt = Date.now();
-        } catch {
-          refused += 200;
-        }
+        const w: Promise<void> = box.writeSamples(b).then(
+          () => { accepted += 200; resolvedAt = Date.now(); inFlight.delete(w); },
+          () => { refused += 200; inFlight.delete(w); },
+        );
+        inFlight.add(w);
       }
+      await Promise.all(inFlight);
     })();
     await until('the outbox reports the full disk', () => box.probe().state === 'down', 60_000);
     const p = box.probe();
@@ -75,6 +76,7 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     assert.equal(box.probe().state, 'down');
     const errors = (await ctx.metrics.errors.get()).values.find((v) => v.labels.code === 'FG_E_OUTBOX_DISK_FULL')?.value ?? 0;
     assert.ok(errors >= 2, `every failed attempt is counted (${errors})`);
+    assert.ok(errors <= 40, `retried calmly (every 250 ms), not in a tight loop: ${errors} attempts`);
     const logged = lines.filter((l) => l.includes('FG_E_OUTBOX_DISK_FULL')).length;
     assert.ok(logged >= 1 && logged <= 5, `logged at most once a second (dropLogInterval), not per attempt: ${logged} lines for ${errors} failures`);
 
