@@ -100,7 +100,12 @@ export class Pipeline {
     this.writer = this.taps.wrap(this.outbox);
     this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
     // outbox-full, -healed and -disk-full share a key: the latest state always arrives
-    this.outbox.onEvent = (e) => this.events.emit({ ...e, key: e.kind === 'sink-behind' ? `sink-behind:${String(e.data?.sink)}` : 'outbox' });
+    this.outbox.onEvent = (e) => {
+      const sink = e.kind === 'sink-behind' ? String(e.data?.sink) : undefined;
+      // the dashboard's ring shows them too (its own bound keeps it small)
+      this.taps.event({ source: sink ? `sink.${sink}` : 'outbox', kind: e.kind, severity: e.severity, message: e.message, data: e.data });
+      this.events.emit({ ...e, key: sink ? `sink-behind:${sink}` : 'outbox' });
+    };
     if (cfg.broker.enabled) this.broker = new BrokerStage(cfg.broker, this.ctx);
     for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
