@@ -73,6 +73,8 @@ export interface OutboxStats {
   checkpoints: number;
   maxCheckpointMs: number;
   movedAside?: string;
+  /** set while commits fail for lack of disk space */
+  diskFull?: { since: number; error: string; failures: number };
 }
 
 /** The outbox as the pipeline and the sinks see it. */
@@ -931,6 +933,7 @@ export class OutboxImpl implements Outbox {
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
       checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs,
       movedAside: this.movedAside,
+      diskFull: this.diskFull ? { since: this.diskFull.since, error: this.diskFull.error, failures: this.diskFull.failures } : undefined,
     };
   }
 }

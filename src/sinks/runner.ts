@@ -103,6 +103,8 @@ export class SinkRunner implements Stage {
     const details = {
       target: this.transport.target, backlog: this.cursor.backlog(), acked: this.cursor.acked, sent: this.sent,
       deadLetter: this.deadLetter, inFlight: this.inFlightCount, lastDrainRate: this.lastDrainRate, lastError: this.lastError,
+      // records this sink did not get, by reason (lag bound, the outbox's own drops)
+      skipped: { ...this.cursor.dropped },
     };
     if (!this.loop) return { state: 'down', reason: 'sink not running', details };
     if (!this.connected) {
