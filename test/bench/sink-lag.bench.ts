@@ -24,19 +24,36 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
 }
 
-/** Latencies of records as they arrive (sample ts to now), kept as a sample of at most 200k. */
+/** Latencies of records as they arrive (sample ts to now): a reservoir of 200k, the exact max, and a per-minute window. */
 class Lat {
   xs: number[] = [];
   n = 0;
+  max = 0;
+  win: number[] = [];
   add(ms: number): void {
     this.n++;
+    if (ms > this.max) this.max = ms;
     if (this.xs.length < 200_000) this.xs.push(ms);
-    else this.xs[Math.floor(Math.random() * this.n) % 200_000] = ms;
+    else {
+      const j = Math.floor(Math.random() * this.n);
+      if (j < 200_000) this.xs[j] = ms;
+    }
+    if (this.win.length < 100_000) this.win.push(ms);
+  }
+  /** p50 / p99 / max of what arrived since the last call (for the progress lines) */
+  window(): string {
+    const w = this.win;
+    this.win = [];
+    let m = 0;
+    for (const x of w) if (x > m) m = x;
+    return `${pct(w, 50)}/${pct(w, 99)}/${m}`;
   }
   take(): { n: number; p50: number; p99: number; max: number } {
-    const r = { n: this.n, p50: pct(this.xs, 50), p99: pct(this.xs, 99), max: this.xs.length ? Math.max(...this.xs) : 0 };
+    const r = { n: this.n, p50: pct(this.xs, 50), p99: pct(this.xs, 99), max: this.max };
     this.xs = [];
     this.n = 0;
+    this.max = 0;
+    this.win = [];
     return r;
   }
 }
@@ -126,7 +143,7 @@ async function phase(name: string, minutes: number): Promise<{ mqtt: ReturnType<
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, Math.min(60_000, end - Date.now())));
     const cloud = p.sinks.find((s) => s.name === 'sink.cloud')!.probe();
-    console.log(`  ${name} ${new Date().toISOString().slice(11, 19)} accepted ${p.outbox.stats().accepted - a0}, rows ${p.outbox.stats().rows}, cloud backlog ${(cloud.details as { backlog: number }).backlog}, cloud lag drops ${(await counter('dropped', { stage: 'sink.cloud', reason: 'lag' })) - l0}, load ${loadavg()[0]!.toFixed(1)}`);
+    console.log(`  ${name} ${new Date().toISOString().slice(11, 19)} accepted ${p.outbox.stats().accepted - a0}, rows ${p.outbox.stats().rows}, cloud backlog ${(cloud.details as { backlog: number }).backlog}, cloud lag drops ${(await counter('dropped', { stage: 'sink.cloud', reason: 'lag' })) - l0}, skipped polls ${(await counter('overruns', { stage: 'source.plc' })) - o0}, latency ms p50/p99/max MQTT ${mqttLat.window()} file ${fileLat.window()}, load ${loadavg()[0]!.toFixed(1)}`);
   }
   return {
     mqtt: mqttLat.take(), file: fileLat.take(),
