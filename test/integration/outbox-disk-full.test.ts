@@ -9,6 +9,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
+import { readinessSchema } from '../../src/health/config.ts';
+import { ProbeScheduler } from '../../src/health/probes.ts';
+import { readiness } from '../../src/health/status.ts';
+import { Taps } from '../../src/health/taps.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
 import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
@@ -68,6 +72,13 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     await until('the outbox reports the full disk', () => box.probe().state === 'down', 60_000);
     const p = box.probe();
     assert.match(p.reason ?? '', /disk full/);
+    // what /readyz answers: not ready, with the outbox's reason
+    const view = { stages: () => [box], sources: [], router: { lastBatchTime: 0, batchesRouted: 0 }, metrics: ctx.metrics, taps: new Taps() };
+    const probes = new ProbeScheduler({ stages: view.stages, unhealthyMs: 0, stableMs: 0 });
+    const ready = (): ReturnType<typeof readiness> => { probes.refresh(); return readiness(view, probes, readinessSchema.parse({})); };
+    const notReady = ready();
+    assert.equal(notReady.ok, false);
+    assert.ok(notReady.reasons.some((r) => /outbox is down: outbox cannot write: disk full/.test(r)), notReady.reasons.join('; '));
     const stuckAt = accepted;
     // it stays paused: nothing is refused, nothing more accepted, however long it lasts
     await new Promise((r) => setTimeout(r, 2_500));
@@ -84,6 +95,7 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     await sink.start();
     await until('ingestion resumes by itself', () => box.probe().state === 'up' && accepted > stuckAt + 20_000, 60_000);
     assert.ok(Date.now() - resolvedAt < 5_000);
+    assert.equal(ready().ok, true, 'ready again once healed');
     stop = true;
     await ingest;
     await until('the sink drains', () => (sink.probe().details as { backlog: number }).backlog === 0, 60_000);
