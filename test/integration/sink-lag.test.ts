@@ -114,6 +114,12 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
   assert.equal(histSent + histOwed, accepted, `hist: ${histSent} delivered + ${histOwed} owed = ${accepted} accepted`);
   assert.equal(lines.length, histSent, 'the file holds what was counted delivered');
   assert.deepEqual(lines.map(seqOf), Array.from({ length: lines.length }, (_, i) => i + 1), 'every record, in order');
+  // per source, for the sink that lost nothing: the samples the router got accepted, the gateway's events
+  const samplesAccepted = await metric(p, 'sent', { stage: 'router' });
+  const eventsAccepted = await metric(p, 'sent', { stage: 'gateway-events' });
+  assert.equal(lines.filter((r) => r.kind === 'sample' && r.source === 'plc').length, samplesAccepted, 'hist: every sample of source plc');
+  assert.equal(lines.filter((r) => r.kind === 'event' && r.source === 'gateway').length, eventsAccepted, 'hist: every event of source gateway');
+  assert.equal(samplesAccepted + eventsAccepted, accepted);
   assert.equal(cloudSent + cloudDropped + cloudOwed, accepted, `cloud: ${cloudSent} delivered + ${cloudDropped} dropped + ${cloudOwed} owed = ${accepted}`);
   assert.ok(cloudDropped > 0);
   const unique = new Set(received().map((r) => r.id));
