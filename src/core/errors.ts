@@ -39,9 +39,11 @@ export const ERROR_CODES = {
   FG_E_OUTBOX_CORRUPT: 'The outbox file failed its integrity check and was moved aside.',
   FG_E_OUTBOX_FULL: 'The outbox reached its size bound; its whenFull policy applies.',
   FG_E_OUTBOX_WRITE: 'A write to the outbox failed.',
+  FG_E_OUTBOX_DISK_FULL: 'The outbox cannot write: the disk is full. Writes wait; confirmed rows are still deleted, so draining to a live upstream frees space.',
   FG_E_SINK_PUBLISH: 'A sink could not publish a batch; it retries with backoff.',
   FG_E_SINK_REJECTED: 'The upstream rejected a batch (HTTP 4xx); it was counted as dead-lettered.',
   FG_E_SINK_CONNECT: 'A sink could not connect to its upstream.',
+  FG_E_SINK_BEHIND: 'A sink fell behind its lag bound (maxLag) under whenBehind drop-oldest: its oldest records were skipped for it and counted.',
   FG_E_SPARKPLUG_NCMD: 'A Sparkplug NCMD payload could not be decoded; it was ignored.',
   // inference
   FG_E_MODEL_LOAD: 'A model file could not be loaded.',

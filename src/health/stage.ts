@@ -65,10 +65,11 @@ export class HealthStage implements Stage {
         timeoutMs: config.watchdog.heartbeatTimeout,
         log: this.log,
         metrics: view.metrics,
-        onRestart: (name, silentMs) => view.taps.event({
-          source: name, kind: 'watchdog-restart', severity: 'warning',
-          message: `${name}: no heartbeat for ${Math.round(silentMs / 1000)} s; restarted by the watchdog`,
-        }),
+        onRestart: (name, silentMs) => {
+          const message = `${name}: no heartbeat for ${Math.round(silentMs / 1000)} s; restarted by the watchdog`;
+          view.taps.event({ source: name, kind: 'watchdog-restart', severity: 'warning', message });
+          view.events?.emit({ kind: 'watchdog-restart', key: `watchdog:${name}`, severity: 'warning', message, data: { stage: name, silentMs } });
+        },
       });
     }
     this.loop = new LoopMonitor({ thresholdMs: config.eventLoopBlocked });
@@ -323,6 +324,10 @@ export class HealthStage implements Stage {
     const severity = h.state === 'down' ? 'critical' : h.state === 'degraded' ? 'warning' : 'info';
     const message = `${h.name} is ${h.state}${h.reason ? `: ${h.reason}` : ''}`;
     this.opts.view.taps.event({ source: h.name, kind: 'health', severity, message, data: { state: h.state, previous: prev ?? 'none' } });
+    // upstream too, through the outbox: one key per stage, so a flapping stage's latest state always arrives
+    const data: Record<string, string> = { stage: h.name, state: h.state, previous: prev ?? 'none' };
+    if (h.reason) data.reason = h.reason;
+    this.opts.view.events?.emit({ kind: `stage-${h.state}`, key: `stage:${h.name}`, severity, message, data });
     // `target`, not `stage`: this logger's own stage field is 'health'
     const fields = { target: h.name, state: h.state, previous: prev, reason: h.reason };
     if (h.state === 'up') this.log.info(fields, 'stage is up again');

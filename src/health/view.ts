@@ -5,6 +5,7 @@ import type { SampleBatch } from '../core/sample.ts';
 import type { Supervisor } from '../core/supervisor.ts';
 import type { Stage } from '../pipeline/contracts.ts';
 import type { AlarmEngine } from '../alarms/engine.ts';
+import type { GatewayEventInput } from '../pipeline/gateway-events.ts';
 import type { Taps } from './taps.ts';
 
 /** A source as the health side sees it (SourceStage fits). */
@@ -30,4 +31,6 @@ export interface HealthView {
   readonly alarms?: AlarmEngine;
   /** model id -> its thresholds, for the chart's threshold lines */
   readonly config?: { models: readonly { id: string; thresholds?: readonly { field: string; above?: number; below?: number }[] }[] };
+  /** gateway events sent upstream through the outbox (rate-limited per key) */
+  readonly events?: { emit(e: GatewayEventInput): boolean };
 }

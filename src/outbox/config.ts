@@ -12,6 +12,7 @@ export const outboxSchema = z
     maxAge: duration().optional().describe('records older than this are dropped (counted)'),
     whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),
     checkpointInterval: duration().prefault(1000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written'),
+    diskReserve: size().prefault('16MB').describe('free space the outbox leaves on its filesystem: below it new records wait (ingestion pauses) while confirmed rows are still deleted, so the outbox heals by draining; 0 turns the check off (SQLite then stops only when the disk is full)'),
     dropLogInterval: duration().prefault(10_000).describe('drops are counted always and logged at most once per this interval'),
   })
   .describe('the SQLite store-and-forward outbox');

@@ -14,22 +14,41 @@ import {
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
 import { Tail } from './tail.ts';
+import { CommitMarks, GlobalDrops, LAG_BYTES_SHARE, LAG_HYSTERESIS, type LagBound, type SkipReason } from './lag.ts';
 import { type CommitReply, WriterThread } from './writer.ts';
-import type { CommitRequest } from './writer-protocol.ts';
+import type { CommitRequest, DiskFullHeal } from './writer-protocol.ts';
 
-/** A sink's position in the log. Rows are deleted once every cursor has acknowledged them. */
+/**
+ * A sink's position in the log. Rows are deleted once every cursor has acknowledged them, or once
+ * a cursor with a `drop-oldest` lag bound has moved past them (it skips them: counted on the sink).
+ *
+ * Accounting: the cursor moves only by `ack` and `rewind`, and every record it moves over is
+ * either delivered (the `n` of `ack`) or dropped for this sink (counted once, on
+ * `fieldgate_records_dropped_total{stage="sink.<id>"}` with reason lag, outbox-full or outbox-expired).
+ */
 export interface OutboxCursor {
   readonly sink: string;
-  /** the last seq the upstream confirmed */
+  /** the last seq the upstream confirmed (or this sink skipped) */
   readonly acked: number;
-  /** committed records with seq > afterSeq, in order (at most `limit`) */
+  /** committed records with seq > afterSeq, in order (at most `limit`); records this sink skips are left out */
   read(afterSeq: number, limit: number): OutboxRecord[];
-  /** the upstream confirmed every record up to and including `seq` (persisted with the next commit) */
-  ack(seq: number): void;
-  /** records committed after the acked position */
+  /**
+   * The upstream confirmed every record up to and including `seq` (persisted with the next commit).
+   * `delivered`: how many records the confirmed chunk held; the rest of (acked, seq] were skipped
+   * and are counted as dropped for this sink. Omitted: every seq in between was delivered.
+   */
+  ack(seq: number, delivered?: number): void;
+  /**
+   * The sink has nothing outstanding (it starts, or dropped its unconfirmed chunks after a
+   * failure): records it skips are counted now, and the position to read after is returned.
+   */
+  rewind(): number;
+  /** records committed after the acked position that this sink will still get */
   backlog(): number;
   /** resolves once a record with seq > afterSeq is committed (or the outbox stops) */
   waitFor(afterSeq: number, signal: AbortSignal): Promise<void>;
+  /** records this sink was not given, by reason, since start */
+  readonly dropped: Readonly<Record<SkipReason, number>>;
 }
 
 export interface OutboxStats {
@@ -54,13 +73,17 @@ export interface OutboxStats {
   checkpoints: number;
   maxCheckpointMs: number;
   movedAside?: string;
+  /** set while commits fail for lack of disk space */
+  diskFull?: { since: number; error: string; failures: number };
 }
 
 /** The outbox as the pipeline and the sinks see it. */
 export interface Outbox extends Stage, OutboxWriter {
   readonly kind: 'outbox';
-  /** the cursor of one sink (created on first use, kept in the file) */
-  cursor(sink: string): OutboxCursor;
+  /** the cursor of one sink (created on first use, kept in the file); `lag` bounds how far it may fall behind */
+  cursor(sink: string, lag?: LagBound): OutboxCursor;
+  /** gateway events the outbox raises (full, healed, disk full, a sink behind its bound); the pipeline writes them */
+  onEvent?: (e: OutboxEvent) => void;
   /** `<gateway>:<epoch>:` — a record's id is this prefix and its seq */
   readonly idPrefix: string;
   stats(): OutboxStats;
@@ -70,6 +93,14 @@ export interface Outbox extends Stage, OutboxWriter {
    * need the file reopened and keep their running value until the next restart.
    */
   reconfigure(next: OutboxConfig): OutboxReconfigured;
+}
+
+/** An event the outbox raises for the pipeline to publish (source `gateway`). */
+export interface OutboxEvent {
+  kind: 'outbox-full' | 'outbox-healed' | 'outbox-disk-full' | 'sink-behind';
+  severity: 'info' | 'warning' | 'critical';
+  message: string;
+  data?: Record<string, string | number | boolean>;
 }
 
 /** What `reconfigure` did, by setting name. */
@@ -83,7 +114,7 @@ export interface OutboxReconfigured {
 }
 
 /** Settings read once when the file is opened: a change waits for the next restart. */
-const REOPEN_KEYS: readonly (keyof OutboxConfig)[] = ['path', 'synchronous'];
+const REOPEN_KEYS: readonly (keyof OutboxConfig)[] = ['path', 'synchronous', 'diskReserve'];
 
 type Item =
   | { k: typeof KIND_SAMPLE; batch: SampleBatch }
@@ -106,32 +137,90 @@ interface Waiter {
 const TAIL_RECORDS = 50_000;
 /** rows per commit message when writes pile up while the writer thread is busy */
 const MAX_COMMIT_ROWS = 4_000;
+/** how often a commit is retried while the disk is full (each retry also deletes what sinks confirmed) */
+const DISK_FULL_RETRY_MS = 250;
 
 class CursorImpl implements OutboxCursor {
   acked: number;
   persisted: number;
-  /** the last seq this sink read: the in-memory tail keeps records until every sink read them */
+  /** the last seq handed to this sink by read(): records in (acked, readTo] are its to confirm */
   readTo: number;
-  constructor(readonly sink: string, private readonly box: OutboxImpl, start: number) {
+  /** this sink skips every record up to here (its drop-oldest lag bound moved it) */
+  floor = 0;
+  readonly dropped: Record<SkipReason, number> = { lag: 0, 'outbox-full': 0, 'outbox-expired': 0 };
+  private readonly sm: StageMetrics;
+  private droppedSinceLog = 0;
+  private lastDropLog = 0;
+  constructor(readonly sink: string, private readonly box: OutboxImpl, start: number, public bound: LagBound | undefined, ctx: StageContext) {
     this.acked = start;
     this.persisted = start;
     this.readTo = start;
+    this.sm = ctx.metrics.stage(`sink.${sink}`);
   }
   read(afterSeq: number, limit: number): OutboxRecord[] {
-    const recs = this.box.read(afterSeq, limit);
+    const recs = this.box.read(Math.max(afterSeq, this.floor), limit);
     if (recs.length > 0 && recs[recs.length - 1]!.seq > this.readTo) {
       this.readTo = recs[recs.length - 1]!.seq;
       this.box.trimTail();
     }
     return recs;
   }
-  ack(seq: number): void {
+  ack(seq: number, delivered?: number): void {
     if (seq <= this.acked) return;
-    this.acked = Math.min(seq, this.box.lastSeq);
+    const to = Math.min(seq, this.box.lastSeq);
+    const span = to - this.acked;
+    const skipped = delivered === undefined ? 0 : Math.max(0, span - delivered);
+    if (skipped > 0) this.countSkipped(this.acked, this.acked + skipped);
+    this.acked = to;
+    if (this.readTo < to) this.readTo = to;
     this.box.onAck();
   }
+  rewind(): number {
+    this.readTo = this.acked;
+    this.settle();
+    return this.acked;
+  }
+  /** With nothing outstanding, moves over what this sink skips (its floor, rows the outbox dropped) and counts it. */
+  settle(): void {
+    if (this.readTo > this.acked) return; // chunks in flight: counted when they are confirmed
+    const to = Math.min(this.box.lastSeq, Math.max(this.floor, this.box.firstDropFloor()));
+    if (to <= this.acked) return;
+    this.countSkipped(this.acked, to);
+    this.acked = to;
+    this.readTo = to;
+    this.box.onAck();
+  }
+  /** The seqs (from, to] were never given to this sink. */
+  private countSkipped(from: number, to: number): void {
+    // what lies under this sink's own floor is its lag; what lies under no floor, the outbox dropped
+    const lagTo = Math.min(to, Math.max(from, this.floor));
+    const parts: [SkipReason, number][] = [];
+    if (lagTo > from) parts.push(['lag', lagTo - from]);
+    if (to > lagTo) parts.push(...this.box.globalDrops.attribute(lagTo, to, 'outbox-full'));
+    let n = 0;
+    for (const [reason, k] of parts) {
+      if (k <= 0) continue;
+      this.dropped[reason] += k;
+      this.sm.dropped(k, reason);
+      n += k;
+    }
+    this.droppedSinceLog += n;
+    const now = Date.now();
+    if (n > 0 && now - this.lastDropLog >= this.box.dropLogInterval) {
+      this.box.log.warn(
+        { code: 'FG_E_SINK_BEHIND', sink: this.sink, dropped: this.droppedSinceLog, total: { ...this.dropped }, floor: this.floor, bound: this.bound },
+        'sink behind its lag bound: records it will not get were skipped and counted on it',
+      );
+      this.droppedSinceLog = 0;
+      this.lastDropLog = now;
+    }
+  }
+  /** Where the outbox may delete for this sink. */
+  get holds(): number {
+    return Math.max(this.acked, this.floor);
+  }
   backlog(): number {
-    return this.box.countAfter(this.acked);
+    return this.box.countAfter(this.holds);
   }
   waitFor(afterSeq: number, signal: AbortSignal): Promise<void> {
     return this.box.waitFor(afterSeq, signal);
@@ -198,6 +287,11 @@ export class OutboxImpl implements Outbox {
   private maxCheckpointMs = 0;
   private lastCheckpointAt = 0;
   private rowsSinceCheckpoint = 0;
+  /** set while commits fail for lack of disk space: writes wait, confirmed rows are still deleted */
+  private diskFull?: { since: number; error: string; failures: number; lastLog: number };
+  private readonly marks = new CommitMarks();
+  readonly globalDrops = new GlobalDrops();
+  onEvent?: (e: OutboxEvent) => void;
 
   private readStmt?: Statement<[number, number, number], RecordTuple>;
   /** commit time of the oldest record not yet confirmed by every sink (the backlog's age) */
@@ -240,7 +334,7 @@ export class OutboxImpl implements Outbox {
       // before the writer thread opens: this connection still writes here (stale cursors)
       this.loadCursors(db);
       const { writer, state } = await WriterThread.start(
-        { path: this.file, synchronous: this.cfg.synchronous, maxBytes: this.cfg.maxBytes, whenFull: this.cfg.whenFull, maxAge: this.cfg.maxAge },
+        { path: this.file, synchronous: this.cfg.synchronous, maxBytes: this.cfg.maxBytes, whenFull: this.cfg.whenFull, maxAge: this.cfg.maxAge, diskReserve: this.cfg.diskReserve },
         (e) => this.writerCrashed(e),
       );
       this.writer = writer;
@@ -316,6 +410,14 @@ export class OutboxImpl implements Outbox {
       backlog: this.countAfter(this.minAcked()), oldestAgeMs: this.oldestAgeMs(),
     };
     if (this.state === 'failed') return { state: 'down', reason: `outbox failed: ${this.failure}`, details };
+    if (this.diskFull) {
+      const waiting = this.pendingRows + this.blocked.reduce((n, w) => n + w.rows, 0);
+      return {
+        state: 'down',
+        reason: `outbox cannot write: disk full (${this.diskFull.error}); ${waiting} records wait, ingestion resumes as sinks drain`,
+        details: { ...details, diskFullSince: new Date(this.diskFull.since).toISOString(), diskFullFailures: this.diskFull.failures },
+      };
+    }
     if (this.state !== 'running') return { state: 'down', reason: `outbox is ${this.state}`, details };
     if (this.full) {
       const what = this.cfg.whenFull === 'block' ? 'writers wait until sinks catch up' : 'the oldest records are dropped';
@@ -368,7 +470,7 @@ export class OutboxImpl implements Outbox {
     if (rows === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       const w: PendingWrite = { item, rows, resolve, reject };
-      if (this.full && this.cfg.whenFull === 'block') {
+      if (this.diskFull || (this.full && this.cfg.whenFull === 'block')) {
         this.blocked.push(w);
         return;
       }
@@ -386,7 +488,9 @@ export class OutboxImpl implements Outbox {
   }
 
   private armTimer(): void {
-    if (!this.timer && this.state === 'running') this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, this.cfg.commitInterval);
+    // while the disk is full every commit fails until a sink confirms something: retry calmly
+    const wait = this.diskFull ? Math.max(this.cfg.commitInterval, DISK_FULL_RETRY_MS) : this.cfg.commitInterval;
+    if (!this.timer && this.state === 'running') this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, wait);
   }
 
   private clearTimers(): void {
@@ -477,7 +581,16 @@ export class OutboxImpl implements Outbox {
   private committed(f: InFlightCommit, r: CommitReply): void {
     this.inFlight = undefined;
     this.lastCommitOk = r.ok;
-    if (!r.ok) {
+    if (!r.ok && r.diskFull) {
+      // out of space: nothing of this commit was accepted, so it waits (front of the queue) and is
+      // tried again; the writer thread already deleted what every sink confirmed, so draining heals
+      this.pending.unshift(...f.batch);
+      this.pendingRows += f.rows;
+      for (const [c, at] of f.cursors) c.persisted = r.diskFull.cursorsSaved ? at : -1;
+      if (r.diskFull.state) this.adoptState(r.diskFull.state);
+      this.onDiskFull(r.error, r.diskFull);
+      this.afterCommit();
+    } else if (!r.ok) {
       const err = new FgError('FG_E_OUTBOX_WRITE', `outbox commit failed: ${r.error}`);
       this.sm.error(err.code);
       this.ctx.log.error({ code: err.code, err: r.error, rows: f.rows }, 'outbox commit failed; the writes were not accepted');
@@ -486,9 +599,8 @@ export class OutboxImpl implements Outbox {
     } else {
       for (const [c, at] of f.cursors) c.persisted = at;
       this.lastSeq = r.lastSeq;
-      this.firstSeq = r.firstSeq;
-      this.rows = r.rows;
-      this.usedBytes = r.usedBytes;
+      this.adoptState(r);
+      if (this.diskFull) this.onDiskHealed();
       this.lastCommitMs = r.ms;
       this.maxCommitMs = Math.max(this.maxCommitMs, r.ms);
       if (f.rows > 0) {
@@ -497,10 +609,12 @@ export class OutboxImpl implements Outbox {
         this.commits++;
         this.rowsSinceCheckpoint += f.rows;
         this.sm.received(f.rows);
+        this.marks.add(this.lastSeq, Date.now());
       }
-      this.trimTail();
-      if (r.droppedExpired > 0) this.countDrop(r.droppedExpired, 'expired');
-      if (r.droppedFull > 0) this.countDrop(r.droppedFull, 'full');
+      // expiry runs before drop-oldest in a commit: its rows are the older ones
+      if (r.droppedExpired > 0) this.countDrop(r.droppedExpired, 'expired', this.firstSeq - 1 - r.droppedFull);
+      if (r.droppedFull > 0) this.countDrop(r.droppedFull, 'full', this.firstSeq - 1);
+      this.afterCommit();
       if (r.checkpoint) {
         this.checkpoints++;
         this.maxCheckpointMs = Math.max(this.maxCheckpointMs, r.checkpoint.ms);
@@ -520,8 +634,115 @@ export class OutboxImpl implements Outbox {
       // stop() drives what is left: it waits for this commit, then posts one for the rest
       return;
     }
-    if (this.pendingRows >= this.cfg.commitRows) this.commit();
+    // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
+    if (this.pendingRows >= this.cfg.commitRows && !this.diskFull) this.commit();
     else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
+  }
+
+  private adoptState(st: { firstSeq: number; rows: number; usedBytes: number }): void {
+    this.firstSeq = st.firstSeq;
+    this.rows = st.rows;
+    this.usedBytes = st.usedBytes;
+  }
+
+  /** After every commit (or a failed one that still deleted): lag bounds, skipped rows counted, memory trimmed. */
+  private afterCommit(): void {
+    this.applyLag();
+    for (const c of this.cursors.values()) c.settle();
+    const floor = this.minAcked();
+    this.marks.pruneThrough(floor);
+    this.globalDrops.pruneThrough(Math.min(floor, ...[...this.cursors.values()].map((c) => c.acked)));
+    this.trimTail();
+  }
+
+  /**
+   * A sink past its drop-oldest bound skips its oldest records: its floor moves to 90% of the
+   * bound behind the newest record (records, estimated bytes), or past every record older than
+   * its age bound. The rows go once no other sink needs them.
+   */
+  private applyLag(): void {
+    if (this.cursors.size === 0) return;
+    const perRow = this.rows > 0 ? this.usedBytes / this.rows : 0;
+    const now = Date.now();
+    for (const c of this.cursors.values()) {
+      const b = c.bound;
+      if (!b || b.whenBehind !== 'drop-oldest') continue;
+      const pos = Math.max(c.holds, this.firstSeq - 1);
+      const behind = this.lastSeq - pos;
+      if (behind <= 0) continue;
+      let target = 0;
+      let why = '';
+      if (b.records !== undefined && behind > b.records) {
+        target = this.lastSeq - Math.floor(b.records * LAG_HYSTERESIS);
+        why = `${behind} records behind (bound ${b.records})`;
+      }
+      const maxBytes = Math.min(b.bytes ?? Infinity, this.cfg.maxBytes * LAG_BYTES_SHARE);
+      if (perRow > 0 && behind * perRow > maxBytes) {
+        const t = this.lastSeq - Math.floor((maxBytes * LAG_HYSTERESIS) / perRow);
+        if (t > target) {
+          target = t;
+          why = `about ${Math.round(behind * perRow)} bytes behind (bound ${Math.round(maxBytes)})`;
+        }
+      }
+      if (b.age !== undefined) {
+        const t = this.marks.seqBefore(now - b.age);
+        if (t > pos && t > target) {
+          target = t;
+          why = `records older than ${b.age} ms unconfirmed`;
+        }
+      }
+      if (target <= pos) continue;
+      c.floor = target;
+      this.onEvent?.({
+        kind: 'sink-behind', severity: 'warning',
+        message: `sink.${c.sink} is behind its lag bound (${why}): it skips its oldest ${target - pos} records; other sinks carry on`,
+        data: { sink: c.sink, skipped: target - pos, floor: target },
+      });
+    }
+  }
+
+  private onDiskFull(error: string, heal: DiskFullHeal): void {
+    this.sm.error('FG_E_OUTBOX_DISK_FULL');
+    const now = Date.now();
+    if (!this.diskFull) {
+      this.diskFull = { since: now, error, failures: 1, lastLog: now };
+      this.ctx.log.error(
+        { code: 'FG_E_OUTBOX_DISK_FULL', err: error, file: this.file, waiting: this.pendingRows, deleted: heal.deleted, healError: heal.error },
+        'outbox cannot write: the disk is full; new records wait (ingestion pauses), confirmed rows are still deleted, writes resume as sinks drain',
+      );
+      this.onEvent?.({ kind: 'outbox-disk-full', severity: 'critical', message: `outbox cannot write: disk full (${error}); ingestion pauses until sinks drain`, data: { file: this.file } });
+      return;
+    }
+    this.diskFull.failures++;
+    this.diskFull.error = error;
+    if (now - this.diskFull.lastLog >= this.cfg.dropLogInterval) {
+      this.diskFull.lastLog = now;
+      this.ctx.log.error(
+        { code: 'FG_E_OUTBOX_DISK_FULL', err: error, failures: this.diskFull.failures, sinceMs: now - this.diskFull.since },
+        'outbox still cannot write: disk full',
+      );
+    }
+  }
+
+  private onDiskHealed(): void {
+    const d = this.diskFull!;
+    this.diskFull = undefined;
+    const ms = Date.now() - d.since;
+    this.ctx.log.info({ downMs: ms, failures: d.failures }, 'outbox writes again: disk space freed');
+    this.onEvent?.({ kind: 'outbox-healed', severity: 'info', message: `outbox writes again after ${Math.round(ms / 1000)} s with a full disk`, data: { downMs: ms } });
+  }
+
+  /** Everything below the log's first row is gone; a cursor below it skips to here. */
+  firstDropFloor(): number {
+    return this.firstSeq - 1;
+  }
+
+  get dropLogInterval(): number {
+    return this.cfg.dropLogInterval;
+  }
+
+  get log(): StageContext['log'] {
+    return this.ctx.log;
   }
 
   private writerCrashed(e: Error): void {
@@ -550,7 +771,7 @@ export class OutboxImpl implements Outbox {
     let through = this.cursors.size === 0 ? this.lastSeq : this.firstSeq - 1;
     if (this.cursors.size > 0) {
       let m = Infinity;
-      for (const c of this.cursors.values()) m = Math.min(m, Math.max(c.readTo, c.acked));
+      for (const c of this.cursors.values()) m = Math.min(m, Math.max(c.readTo, c.holds));
       through = Math.max(through, m);
     }
     this.tail.trimThrough(through);
@@ -567,14 +788,14 @@ export class OutboxImpl implements Outbox {
   private minAcked(): number {
     if (this.cursors.size === 0) return 0; // no sink: nothing is confirmed, the size bound applies
     let m = Infinity;
-    for (const c of this.cursors.values()) m = Math.min(m, c.acked);
+    for (const c of this.cursors.values()) m = Math.min(m, c.holds);
     return m;
   }
 
   private updateGauges(): void {
     this.gRows.set(this.rows);
     this.gBytes.set(this.usedBytes);
-    for (const c of this.cursors.values()) this.gBacklog.labels(c.sink).set(this.countAfter(c.acked));
+    for (const c of this.cursors.values()) this.gBacklog.labels(c.sink).set(this.countAfter(c.holds));
   }
 
   /** Over the bound: the writer thread dropped the oldest (drop-oldest), or writers wait (block). */
@@ -585,16 +806,21 @@ export class OutboxImpl implements Outbox {
     if (this.full && !wasFull) {
       this.sm.error('FG_E_OUTBOX_FULL');
       this.ctx.log.warn({ code: 'FG_E_OUTBOX_FULL', usedBytes: this.usedBytes, maxBytes: max, whenFull: this.cfg.whenFull }, 'outbox full');
+      this.onEvent?.({ kind: 'outbox-full', severity: 'warning', message: `outbox full (${this.usedBytes} of ${max} bytes): whenFull ${this.cfg.whenFull} applies`, data: { usedBytes: this.usedBytes, maxBytes: max } });
+    } else if (!this.full && wasFull) {
+      this.onEvent?.({ kind: 'outbox-healed', severity: 'info', message: `outbox below its bound again (${this.usedBytes} of ${max} bytes)`, data: { usedBytes: this.usedBytes, maxBytes: max } });
     }
     // admitted also when the policy is no longer `block` (a reload): drop-oldest never holds writers
-    if ((!this.full || this.cfg.whenFull !== 'block') && this.blocked.length > 0) {
+    if (!this.diskFull && (!this.full || this.cfg.whenFull !== 'block') && this.blocked.length > 0) {
       const admitted = this.blocked;
       this.blocked = [];
       for (const w of admitted) this.addPending(w);
     }
   }
 
-  private countDrop(n: number, reason: 'full' | 'expired'): void {
+  private countDrop(n: number, reason: 'full' | 'expired', through: number): void {
+    // sinks that had not confirmed these rows count them when they move past (exactly once each)
+    this.globalDrops.add(through, reason === 'full' ? 'outbox-full' : 'outbox-expired');
     if (reason === 'full') this.droppedFull += n;
     else this.droppedExpired += n;
     this.sm.dropped(n, reason === 'full' ? 'outbox-full' : 'outbox-expired');
@@ -622,13 +848,13 @@ export class OutboxImpl implements Outbox {
 
   // ---- readers ------------------------------------------------------------------------------
 
-  cursor(sink: string): OutboxCursor {
+  cursor(sink: string, lag?: LagBound): OutboxCursor {
     let c = this.cursors.get(sink);
     if (!c) {
-      c = new CursorImpl(sink, this, this.firstSeq - 1);
+      c = new CursorImpl(sink, this, this.firstSeq - 1, lag, this.ctx);
       c.persisted = -1;
       this.cursors.set(sink, c);
-    }
+    } else if (lag) c.bound = lag;
     return c;
   }
 
@@ -707,6 +933,7 @@ export class OutboxImpl implements Outbox {
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
       checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs,
       movedAside: this.movedAside,
+      diskFull: this.diskFull ? { since: this.diskFull.since, error: this.diskFull.error, failures: this.diskFull.failures } : undefined,
     };
   }
 }

@@ -6,6 +6,8 @@ export interface WriterInit {
   maxBytes: number;
   whenFull: 'block' | 'drop-oldest';
   maxAge?: number;
+  /** bytes kept free on the filesystem: below that, new rows wait (0: no check) */
+  diskReserve: number;
 }
 
 /** The limits the writer thread applies; a reload may change them while it runs (`configure`). */
@@ -44,9 +46,21 @@ export interface LogState {
   usedBytes: number;
 }
 
+/**
+ * A commit failed for lack of space (SQLITE_FULL): the thread then ran a delete-only transaction
+ * (cursor positions, rows every sink confirmed) and a checkpoint, so the pages freed are reused by
+ * the next insert. `state` is the log after that (absent if it failed too).
+ */
+export interface DiskFullHeal {
+  cursorsSaved: boolean;
+  deleted: number;
+  state?: LogState;
+  error?: string;
+}
+
 export type FromWriter =
   | ({ t: 'ready' } & LogState)
   | ({ t: 'committed'; ok: true; ms: number; droppedFull: number; droppedExpired: number; moreConfirmed: boolean; warning?: string; checkpoint?: { ms: number; error?: string } } & LogState)
-  | { t: 'committed'; ok: false; error: string }
+  | { t: 'committed'; ok: false; error: string; diskFull?: DiskFullHeal }
   | { t: 'closed'; error?: string }
   | { t: 'fatal'; error: string };

@@ -1,6 +1,8 @@
+import { statSync, statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
-import { ROW_WIDTH, type CommitRequest, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
+import { ROW_WIDTH, type CommitRequest, type DiskFullHeal, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
 import { type Db, openWriter } from './store.ts';
 
 /**
@@ -41,7 +43,14 @@ class Writer {
   };
   private readonly txn: (req: CommitRequest) => void;
 
+  private readonly walPath: string;
+  private readonly dir: string;
+  private readonly walLimit: number;
+
   constructor(private readonly db: Db, private cfg: WriterInit) {
+    this.walPath = `${cfg.path}-wal`;
+    this.walLimit = Math.min(64 * 1024 * 1024, Math.max(256 * 1024, cfg.diskReserve > 0 ? cfg.diskReserve / 2 : 64 * 1024 * 1024));
+    this.dir = dirname(cfg.path);
     this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
     const b = db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
     this.rows = b.n;
@@ -89,14 +98,20 @@ class Writer {
     this.droppedFull = 0;
     this.droppedExpired = 0;
     const t0 = performance.now();
+    const short = req.rows.length > 0 ? this.shortOfSpace(req.rows.length / ROW_WIDTH) : undefined;
+    if (short) return { t: 'committed', ok: false, error: short, diskFull: this.heal(req) };
     try {
       this.txn(req);
     } catch (e) {
       // rolled back: so is our view of the log
       Object.assign(this, before);
-      return { t: 'committed', ok: false, error: e instanceof Error ? e.message : String(e) };
+      const error = e instanceof Error ? e.message : String(e);
+      if (isDiskFull(e)) return { t: 'committed', ok: false, error, diskFull: this.heal(req) };
+      return { t: 'committed', ok: false, error };
     }
     let warning: string | undefined;
+    // a big WAL is checkpointed at once: what a checkpoint must copy stays within the reserve
+    const walFull = !req.checkpoint && this.walBytes() > this.walLimit;
     try {
       this.measure();
       this.dropOldest(req.minAcked);
@@ -107,8 +122,48 @@ class Writer {
     const ms = performance.now() - t0;
     return {
       t: 'committed', ok: true, ms, droppedFull: this.droppedFull, droppedExpired: this.droppedExpired,
-      moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint ? this.checkpoint() : undefined, ...this.state(),
+      moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint || walFull ? this.checkpoint() : undefined, ...this.state(),
     };
+  }
+
+  /**
+   * The disk is full: new rows cannot go in, but deleting what every sink confirmed needs almost no
+   * new space (a few pages in the WAL, which a checkpoint gives back for reuse). Frees pages inside
+   * the file for the next insert, so draining to a live upstream heals the outbox by itself.
+   */
+  private heal(req: CommitRequest): DiskFullHeal {
+    let cursorsSaved = false;
+    let deleted = 0;
+    let error: string | undefined;
+    try {
+      // the WAL first: a checkpoint lets the next transaction reuse its space instead of growing it
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch { /* retried below */ }
+    try {
+      this.db.transaction(() => {
+        for (const [sink, at] of req.cursors) this.st.upsertCursor.run(sink, at);
+      })();
+      cursorsSaved = true;
+      while (this.firstSeq <= req.minAcked) {
+        const before = this.firstSeq;
+        const n = this.db.transaction(() => this.deleteThrough(Math.min(req.minAcked, this.firstSeq + DELETE_CHUNK - 1)))();
+        deleted += n;
+        if (this.firstSeq === before) break;
+      }
+      this.db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      // a failed delete transaction rolled back: count the rows again
+      const b = this.db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
+      this.rows = b.n;
+      this.firstSeq = b.lo ?? this.lastSeq + 1;
+    }
+    let state: LogState | undefined;
+    try {
+      this.measure();
+      state = this.state();
+    } catch { /* nothing to report */ }
+    return { cursorsSaved, deleted, state, error };
   }
 
   /**
@@ -123,6 +178,34 @@ class Writer {
       return { ms: performance.now() - t0 };
     } catch (e) {
       return { ms: performance.now() - t0, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  /**
+   * New rows would eat into the space kept free on the filesystem (diskReserve): they wait. Rows
+   * that fit in the file's free pages (rows deleted since) need no new space and go in.
+   */
+  private shortOfSpace(rows: number): string | undefined {
+    if (this.cfg.diskReserve <= 0) return undefined;
+    let free: number;
+    try {
+      const st = statfsSync(this.dir);
+      free = st.bavail * st.bsize;
+    } catch {
+      return undefined;
+    }
+    if (free >= this.cfg.diskReserve) return undefined;
+    const perRow = this.rows > 0 ? this.usedBytes / this.rows : 200;
+    const freePages = this.st.freelist.get()! * this.pageSize;
+    if (freePages >= rows * perRow * 2 + 65_536) return undefined;
+    return `database or disk is full: ${free} bytes free on the filesystem, below outbox.diskReserve (${this.cfg.diskReserve})`;
+  }
+
+  private walBytes(): number {
+    try {
+      return statSync(this.walPath).size;
+    } catch {
+      return 0;
     }
   }
 
@@ -180,6 +263,13 @@ class Writer {
       this.measure();
     }
   }
+}
+
+/** SQLITE_FULL (and its extended codes), or the OS saying so (ENOSPC surfaces as an I/O error) */
+function isDiskFull(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('SQLITE_FULL') || code === 'ENOSPC')) return true;
+  return e instanceof Error && /database or disk is full|no space left/i.test(e.message);
 }
 
 let db: Db | undefined;

@@ -19,6 +19,7 @@ import { createSink } from '../sinks/index.ts';
 import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from './contracts.ts';
 import { Router } from './router.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
+import { GatewayEvents } from './gateway-events.ts';
 
 export interface PipelineOptions {
   config: FieldgateConfig;
@@ -79,6 +80,8 @@ export class Pipeline {
   readonly writer: OutboxWriter;
   /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
   health?: HealthStage;
+  /** gateway events (stage down/up, restarts, reloads, outbox, sink lag) sent upstream through the outbox */
+  readonly events: GatewayEvents;
   /** the embedded MQTT broker, when broker.enabled */
   broker?: BrokerStage;
   /** the `alarms:` rules on raw tags, evaluated on the tapped samples */
@@ -101,6 +104,14 @@ export class Pipeline {
     for (const sim of cfg.simulators as { id: string; type: string }[]) this.simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = this.taps.wrap(this.outbox);
+    this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
+    // outbox-full, -healed and -disk-full share a key: the latest state always arrives
+    this.outbox.onEvent = (e) => {
+      const sink = e.kind === 'sink-behind' ? String(e.data?.sink) : undefined;
+      // the dashboard's ring shows them too (its own bound keeps it small)
+      this.taps.event({ source: sink ? `sink.${sink}` : 'outbox', kind: e.kind, severity: e.severity, message: e.message, data: e.data });
+      this.events.emit({ ...e, key: sink ? `sink-behind:${sink}` : 'outbox' });
+    };
     if (cfg.broker.enabled) this.broker = new BrokerStage(cfg.broker, this.ctx);
     for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
@@ -215,6 +226,8 @@ export class Pipeline {
     const end = Date.now() + deadlineMs;
     const left = (): number => Math.max(100, end - Date.now());
     const started = new Set(this.started);
+    // what is held by the rate limit goes into the outbox before it closes
+    this.events.stop();
     const order: Stage[][] = [
       this.sources, [this.router], this.models, this.sinks, this.broker ? [this.broker] : [], [this.outbox], this.simulators,
       this.health ? [this.health] : [],

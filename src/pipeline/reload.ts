@@ -46,7 +46,9 @@ export async function reloadFromFile(pipeline: Pipeline, file: string, opts: Rel
   } catch (e) {
     const errors = e instanceof ConfigError ? e.message.split('\n') : [`${errorCode(e)}: ${errorMessage(e)}`];
     log.error({ code: 'FG_E_RELOAD', file, cause: errorCode(e), errors }, 'reload refused: the new configuration is invalid; the previous one keeps running');
-    pipeline.taps.event({ source: 'reload', kind: 'reload-refused', severity: 'warning', message: `reload refused: ${errors[0] ?? 'invalid configuration'}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}` });
+    const message = `reload refused: ${errors[0] ?? 'invalid configuration'}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}`;
+    pipeline.taps.event({ source: 'reload', kind: 'reload-refused', severity: 'warning', message });
+    pipeline.events.emit({ kind: 'reload-refused', key: 'reload', severity: 'warning', message, data: { errors: errors.length } });
     return { ok: false, refused: true, changes: [], errors };
   }
   return applyConfig(pipeline, loaded.config, opts);
@@ -203,10 +205,9 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   if (ok) log.info({ changes }, `configuration reloaded: ${summary}`);
   else log.error({ code: 'FG_E_RELOAD', changes, errors }, 'configuration partly reloaded');
   if (newLevel !== undefined && !louder) setLogLevel(log, newLevel);
-  pipeline.taps.event({
-    source: 'reload', kind: ok ? 'reload' : 'reload-partial', severity: ok ? 'info' : 'warning',
-    message: `reload: ${summary}${ok ? '' : `; errors: ${errors.join('; ')}`}`,
-  });
+  const message = `reload: ${summary}${ok ? '' : `; errors: ${errors.join('; ')}`}`;
+  pipeline.taps.event({ source: 'reload', kind: ok ? 'reload' : 'reload-partial', severity: ok ? 'info' : 'warning', message });
+  pipeline.events.emit({ kind: ok ? 'reload' : 'reload-partial', key: 'reload', severity: ok ? 'info' : 'warning', message, data: { changes: summary } });
   return { ok, changes, errors, ...sortChanges(changes) };
 }
 

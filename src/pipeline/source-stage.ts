@@ -42,6 +42,7 @@ export class SourceStage implements Stage {
     });
     ctx.metrics.watchChannel(this.channel);
     this.stageMetrics = ctx.metrics.stage(this.name);
+    this.stageMetrics.overrun(0); // the skipped-polls series is visible at zero from the start
     this.source = driver.create(config as never, {
       ...ctx,
       log: this.log,

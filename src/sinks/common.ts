@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/units.ts';
+import { duration, size } from '../config/units.ts';
 
 /** Fields every sink has. */
 export const sinkBaseShape = {
@@ -13,4 +13,17 @@ export const sinkBaseShape = {
     })
     .prefault({})
     .describe('retry backoff (exponential, full jitter) while the upstream is down'),
+  maxLag: z
+    .strictObject({
+      records: z.number().int().positive().optional().describe('most records this sink may be behind (unset: no record bound)'),
+      bytes: size().prefault('128MB').describe('most outbox bytes this sink may hold back (estimated from the average row size); never more than 80% of outbox.maxBytes'),
+      age: duration().optional().describe('oldest record this sink may still be owed (unset: no age bound)'),
+    })
+    .prefault({})
+    .describe('how far this sink may fall behind the newest record before whenBehind applies'),
+  whenBehind: z
+    .enum(['drop-oldest', 'block'])
+    .default('drop-oldest')
+    .describe('drop-oldest: past maxLag this sink skips its oldest records (counted on it as reason "lag"; other sinks and ingestion carry on); block: it keeps every record until outbox.maxBytes, where outbox.whenFull applies to everyone'),
 };
+

@@ -30,5 +30,6 @@ export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext): 
       maxInFlight = 1;
       break;
   }
-  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight, backoff: cfg.backoff }, transport, outbox, ctx);
+  const lag = { ...cfg.maxLag, whenBehind: cfg.whenBehind };
+  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight, backoff: cfg.backoff, lag }, transport, outbox, ctx);
 }

@@ -3,7 +3,7 @@ import { Backoff, sleep } from '../core/backoff.ts';
 import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { Outbox, OutboxCursor, OutboxRecord } from '../outbox/index.ts';
+import type { LagBound, Outbox, OutboxCursor, OutboxRecord } from '../outbox/index.ts';
 import type { Stage, StageContext } from '../pipeline/contracts.ts';
 
 /** What a sink's upstream confirmed for one chunk of records. */
@@ -31,6 +31,8 @@ export interface RunnerOptions {
   /** chunks sent but not yet confirmed */
   maxInFlight: number;
   backoff: { initial: number; max: number };
+  /** how far this sink may fall behind (sink config maxLag + whenBehind); the outbox applies it */
+  lag?: LagBound;
 }
 
 interface InFlight {
@@ -68,7 +70,7 @@ export class SinkRunner implements Stage {
 
   constructor(private readonly opts: RunnerOptions, private readonly transport: Transport, outbox: Outbox, private readonly ctx: StageContext) {
     this.name = `sink.${opts.id}`;
-    this.cursor = outbox.cursor(opts.id);
+    this.cursor = outbox.cursor(opts.id, opts.lag);
     this.sm = ctx.metrics.stage(this.name);
     this.backoff = new Backoff({ initialMs: opts.backoff.initial, maxMs: opts.backoff.max });
   }
@@ -101,6 +103,8 @@ export class SinkRunner implements Stage {
     const details = {
       target: this.transport.target, backlog: this.cursor.backlog(), acked: this.cursor.acked, sent: this.sent,
       deadLetter: this.deadLetter, inFlight: this.inFlightCount, lastDrainRate: this.lastDrainRate, lastError: this.lastError,
+      // records this sink did not get, by reason (lag bound, the outbox's own drops)
+      skipped: { ...this.cursor.dropped },
     };
     if (!this.loop) return { state: 'down', reason: 'sink not running', details };
     if (!this.connected) {
@@ -142,7 +146,8 @@ export class SinkRunner implements Stage {
   /** Sends until stopped or until a send fails (then throws). */
   private async pump(idle: AbortSignal, hard: AbortSignal): Promise<void> {
     const window: InFlight[] = [];
-    let readPos = this.cursor.acked;
+    // nothing of ours is in flight: what this sink skips (lag bound, outbox drops) is counted now
+    let readPos = this.cursor.rewind();
     try {
       for (;;) {
         while (!this.stopping && window.length < this.opts.maxInFlight) {
@@ -159,6 +164,9 @@ export class SinkRunner implements Stage {
         this.inFlightCount = window.length;
         if (window.length === 0) {
           if (this.stopping) return;
+          // everything read is confirmed: move over (and count) what this sink skips meanwhile
+          readPos = this.cursor.rewind();
+          if (this.cursor.read(readPos, 1).length > 0) continue;
           this.drainDone();
           const waiting = this.cursor.waitFor(readPos, idle).catch(() => undefined);
           const lost = this.transport.lostSignal?.();
@@ -177,13 +185,16 @@ export class SinkRunner implements Stage {
             this.sent += f.n;
             this.sm.sent(f.n);
           }
-          this.cursor.ack(f.last);
+          // records of (acked, last] not in the chunk were skipped for this sink: counted by the cursor
+          this.cursor.ack(f.last, f.n);
           this.backoff.reset();
         }
       }
     } finally {
       this.inFlightCount = 0;
       for (const f of window) f.p.catch(() => undefined);
+      // unconfirmed chunks are given up (sent again after reconnecting, or skipped if the bound moved past them)
+      this.cursor.rewind();
     }
   }
 
