@@ -197,10 +197,10 @@ export class HealthStage implements Stage {
   private backUp(name: string, p: { at: number; why: string }): void {
     this.planned.delete(name);
     const s = ((Date.now() - p.at) / 1000).toFixed(1);
-    this.opts.view.taps.event({
-      source: name, kind: 'back-up', severity: 'info',
-      message: `${name} is back up after a planned restart (${p.why}) in ${s} s`, data: { state: 'up', planned: true },
-    });
+    const message = `${name} is back up after a planned restart (${p.why}) in ${s} s`;
+    this.opts.view.taps.event({ source: name, kind: 'back-up', severity: 'info', message, data: { state: 'up', planned: true } });
+    // upstream too: a consumer that saw the reload event learns when the stage is serving again
+    this.opts.view.events?.emit({ kind: 'stage-up', key: `stage:${name}`, severity: 'info', message, data: { stage: name, state: 'up', planned: true } });
     this.log.info({ target: name, why: p.why, seconds: Number(s) }, 'stage back up after a planned restart');
   }
 
