@@ -20,7 +20,7 @@ export interface LifecycleOptions {
   /** drivers other than drivers/index.ts (tests) */
   drivers?: readonly DriverDefinition[];
   /** how a reload reads the file (default loadConfigFile); tests with their own drivers pass theirs */
-  load?: (file: string) => LoadedConfig;
+  load?: (file: string) => LoadedConfig | Promise<LoadedConfig>;
   /** called with the pipeline once it runs (tests) */
   onStarted?: (pipeline: Pipeline) => void;
 }

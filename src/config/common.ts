@@ -1,5 +1,11 @@
 import { z } from 'zod';
 import { WHEN_FULL } from '../core/channel.ts';
+import { ID_MAX_LENGTH, ID_PATTERN, ID_RULE } from '../core/ids.ts';
+
+/** An id (see src/core/ids.ts): bounded length, letters, digits, _ . - only. */
+export function idSchema(): z.ZodString {
+  return z.string().min(1).max(ID_MAX_LENGTH).regex(ID_PATTERN, ID_RULE);
+}
 
 /** The bounded channel between a stage and the next one. */
 export const channelSchema = z
@@ -16,6 +22,6 @@ export type ChannelConfig = { capacity: number; whenFull: 'block' | 'drop-oldest
  * built with z.strictObject so unknown keys are errors.
  */
 export const sourceBaseShape = {
-  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique source id, used in topics and metrics'),
+  id: idSchema().describe('unique source id, used in topics and metrics'),
   enabled: z.boolean().default(true).describe('set false to keep a source in the file without running it'),
 };

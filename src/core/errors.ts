@@ -9,6 +9,7 @@ export const ERROR_CODES = {
   FG_E_CONFIG_YAML: 'The configuration file is not valid YAML.',
   FG_E_CONFIG_FILE: 'The configuration file could not be read.',
   FG_E_CONFIG_ENV_MISSING: 'A ${env:NAME} reference names a variable that is not set.',
+  FG_E_CONFIG_LIMIT: 'The configuration file exceeds a safety bound (its size, or how far its YAML aliases expand).',
   FG_E_CONFIG_SECRET_FILE: 'A ${file:/path} reference names a file that cannot be read.',
   // core
   FG_E_CHANNEL_CLOSED: 'A value was sent to a channel after it was closed.',

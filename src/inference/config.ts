@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../config/common.ts';
 import { duration } from '../config/units.ts';
 
 // Owned by the inference issue (#6): the `models:` list.
@@ -50,7 +51,7 @@ export const modelInputSchema = z
 
 export const modelOutputSchema = z.strictObject({
   name: z.string().min(1).describe('the ONNX output name'),
-  field: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional().describe('the prediction field it becomes (default: the output name)'),
+  field: idSchema().optional().describe('the prediction field it becomes (default: the output name)'),
   index: z.number().int().nonnegative().default(0).describe('which element of the per-window output row to take'),
 });
 
@@ -109,7 +110,7 @@ export const modelBreakerSchema = z
 
 export const modelSchema = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique model id'),
+    id: idSchema().describe('unique model id'),
     path: z.string().describe('the .onnx file (relative to the config file)'),
     enabled: z.boolean().default(true),
     sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('if set, the model file must have this SHA-256'),
