@@ -35,7 +35,7 @@ export const CONFIG_LIMITS = {
   maxErrors: 50,
 } as const;
 
-export type ConfigErrorCode = 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' | 'FG_E_CONFIG_LIMIT';
+export type ConfigErrorCode = 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' | 'FG_E_CONFIG_SECRET_FILE' | 'FG_E_CONFIG_LIMIT';
 
 /**
  * Thrown when a configuration is refused; `errors` holds the located problems (at most
@@ -143,8 +143,10 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
     for (const issue of result.error.issues) reportIssue(issue, schema, data, atChecked);
   }
   if (problems.length > 0) {
-    const missingEnv = uncounted === 0 && problems.every((e) => e.message.startsWith('environment variable'));
-    throw new ConfigError(located(), missingEnv ? 'FG_E_CONFIG_ENV_MISSING' : 'FG_E_CONFIG_INVALID', problems.length + uncounted);
+    // only references failed: their own code says so
+    const only = (prefix: string): boolean => uncounted === 0 && problems.every((e) => e.message.startsWith(prefix));
+    const code = only('environment variable') ? 'FG_E_CONFIG_ENV_MISSING' : only('cannot read secret file') ? 'FG_E_CONFIG_SECRET_FILE' : 'FG_E_CONFIG_INVALID';
+    throw new ConfigError(located(), code, problems.length + uncounted);
   }
   return result.data as FieldgateConfig;
 }

@@ -100,3 +100,9 @@ test('nesting 100,000 deep is a located YAML error, not a crash', () => {
   assert.equal(err.code, 'FG_E_CONFIG_YAML');
   assert.equal(err.errors.length, 1);
 });
+
+test('a refused file whose only problems are unreadable ${file:...} references says FG_E_CONFIG_SECRET_FILE', () => {
+  const err = refuse('sinks:\n  - { id: h, type: http, url: "http://127.0.0.1:1/", headers: { authorization: "${file:/nonexistent/fg-token}" } }\n');
+  assert.equal(err.code, 'FG_E_CONFIG_SECRET_FILE');
+  assert.match(err.errors[0]!.message, /cannot read secret file \/nonexistent\/fg-token/);
+});
