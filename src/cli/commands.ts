@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { configPathResolver, pidFilePath, resolveConfigPath } from '../config/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -45,7 +45,7 @@ export const commands: Record<string, Command> = {
 
   async validate(ctx) {
     const loaded = needConfig(ctx);
-    const resolvePath = (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p));
+    const resolvePath = configPathResolver(loaded.baseDir);
     const problems: string[] = [];
     const { validateModel } = await import('../inference/index.ts');
     for (const m of loaded.config.models) {
@@ -76,10 +76,10 @@ export const commands: Record<string, Command> = {
     const { Metrics } = await import('../core/metrics.ts');
     const log = loggerFor(loaded);
     const stageCtx = {
-      gateway: { id: loaded.config.gateway.id, dataDir: join(loaded.baseDir, loaded.config.gateway.dataDir) },
+      gateway: { id: loaded.config.gateway.id, dataDir: resolveConfigPath(loaded.baseDir, loaded.config.gateway.dataDir) },
       log,
       metrics: new Metrics(),
-      resolvePath: (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p)),
+      resolvePath: configPathResolver(loaded.baseDir),
     };
     const handles = [];
     // listen before the first "listening" line: a signal sent as soon as it appears must stop us cleanly
@@ -131,7 +131,7 @@ export const commands: Record<string, Command> = {
     let pid = ctx.pid ? Number(ctx.pid) : undefined;
     if (pid === undefined) {
       const loaded = needConfig(ctx);
-      const file = join(loaded.baseDir, loaded.config.gateway.dataDir, 'fieldgate.pid');
+      const file = pidFilePath(resolveConfigPath(loaded.baseDir, loaded.config.gateway.dataDir));
       try {
         pid = Number(readFileSync(file, 'utf8').trim());
       } catch {

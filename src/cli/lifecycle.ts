@@ -1,6 +1,7 @@
 import { type FSWatcher, rmSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { pidFilePath } from '../config/paths.ts';
 import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
 import type { DriverDefinition } from '../pipeline/contracts.ts';
@@ -143,7 +144,7 @@ function watchFile(file: string, onChange: () => void, log: Logger): { close(): 
 
 /** <dataDir>/fieldgate.pid, for `fieldgate reload -c FILE`; returns a function that removes it. */
 export function writePidFile(dataDir: string): () => void {
-  const file = join(dataDir, 'fieldgate.pid');
+  const file = pidFilePath(dataDir);
   writeFileSync(file, `${process.pid}\n`);
   return () => rmSync(file, { force: true });
 }

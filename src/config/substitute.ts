@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { isScalar, visit, type Document } from 'yaml';
 import { registerSecret } from '../log.ts';
 import type { YamlPath } from './located.ts';
+import { resolveConfigPath } from './paths.ts';
 
 export interface SubstitutionProblem {
   path: YamlPath;
@@ -43,7 +43,7 @@ export function substituteSecrets(
           secret(v);
           return v;
         }
-        const file = isAbsolute(name) ? name : resolve(baseDir, name);
+        const file = resolveConfigPath(baseDir, name);
         try {
           const v = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
           secret(v);
