@@ -8,7 +8,7 @@
 import type net from 'node:net';
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
-import { FgError, type ErrorCode } from '../../src/core/errors.ts';
+import { FgError, type ErrorCode, errorMessage } from '../../src/core/errors.ts';
 import type { Area } from './codec.ts';
 import { MbapPort } from './tcp-port.ts';
 import type { ModbusSourceConfig } from './config.ts';
@@ -126,7 +126,7 @@ export class ModbusLink {
     // Modbus TCP goes through our own port (see tcp-port.ts); the others through modbus-serial's
     const client = c.transport === 'tcp' ? new ModbusSerial.default(new MbapPort(c.host, c.port)) : new ModbusSerial.default();
     client.on('error', (e: unknown) => {
-      this.lastError = e instanceof Error ? e.message : String(e);
+      this.lastError = errorMessage(e);
     });
     let opening: Promise<void>;
     switch (c.transport) {
@@ -155,7 +155,7 @@ export class ModbusLink {
       opening.catch(() => {});
       destroyClient(client);
       if (signal.aborted) throw signal.reason;
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = errorMessage(e);
       this.lastError = msg;
       throw new FgError('FG_E_MODBUS_CONNECT', `${this.describe}: ${msg}`, { cause: e });
     } finally {

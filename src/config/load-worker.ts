@@ -4,7 +4,7 @@
  * or the error.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FgError } from '../core/errors.ts';
+import { FgError, errorMessage } from '../core/errors.ts';
 import { ConfigError, loadConfigFile } from './load.ts';
 
 export type LoadReply =
@@ -20,7 +20,7 @@ try {
   reply = {
     ok: false,
     code: e instanceof FgError ? e.code : 'FG_E_UNEXPECTED',
-    message: e instanceof Error ? e.message : String(e),
+    message: errorMessage(e),
     config: e instanceof ConfigError ? { errors: e.errors, total: e.total } : undefined,
   };
 }

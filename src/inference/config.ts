@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { idSchema } from '../config/common.ts';
+import { SOURCE_TAG_PATTERN } from '../core/ids.ts';
 import { duration } from '../config/units.ts';
 
 // Owned by the inference issue (#6): the `models:` list.
@@ -7,7 +8,7 @@ import { duration } from '../config/units.ts';
 /** "source/tag": the source id (no slash) and the tag name (which may itself contain slashes). */
 export const tagRefSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]+\/.+$/, 'expected "source/tag", e.g. "plant/temperature"')
+  .regex(SOURCE_TAG_PATTERN, 'expected "source/tag", e.g. "plant/temperature"')
   .describe('a tag as "source/tag": the source id, a slash, then the tag name');
 
 export function splitTagRef(ref: string): { source: string; tag: string } {

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
 import { ROW_WIDTH, type CommitRequest, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
 import { type Db, openWriter } from './store.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /**
  * The outbox's writer thread: owns the connection that inserts, persists cursors, deletes
@@ -94,7 +95,7 @@ class Writer {
     } catch (e) {
       // rolled back: so is our view of the log
       Object.assign(this, before);
-      return { t: 'committed', ok: false, error: e instanceof Error ? e.message : String(e) };
+      return { t: 'committed', ok: false, error: errorMessage(e) };
     }
     let warning: string | undefined;
     try {
@@ -102,7 +103,7 @@ class Writer {
       this.dropOldest(req.minAcked);
     } catch (e) {
       // the rows are committed: a failed drop is tried again with the next commit
-      warning = `drop-oldest failed: ${e instanceof Error ? e.message : String(e)}`;
+      warning = `drop-oldest failed: ${errorMessage(e)}`;
     }
     const ms = performance.now() - t0;
     return {
@@ -122,7 +123,7 @@ class Writer {
       this.db.pragma('wal_checkpoint(PASSIVE)');
       return { ms: performance.now() - t0 };
     } catch (e) {
-      return { ms: performance.now() - t0, error: e instanceof Error ? e.message : String(e) };
+      return { ms: performance.now() - t0, error: errorMessage(e) };
     }
   }
 
@@ -191,7 +192,7 @@ try {
 } catch (e) {
   db?.close();
   db = undefined;
-  post({ t: 'fatal', error: e instanceof Error ? e.message : String(e) });
+  post({ t: 'fatal', error: errorMessage(e) });
 }
 
 port.on('message', (m: ToWriter) => {
@@ -208,7 +209,7 @@ port.on('message', (m: ToWriter) => {
   try {
     db?.pragma('wal_checkpoint(TRUNCATE)');
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+    error = errorMessage(e);
   }
   try {
     db?.close();
