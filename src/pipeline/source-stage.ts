@@ -1,7 +1,7 @@
 import { Channel } from '../core/channel.ts';
 import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import { mergeNewestPerTag, type SampleBatch } from '../core/sample.ts';
 import { Supervisor, type SupervisorStatus } from '../core/supervisor.ts';
 import type { ChannelConfig } from '../config/common.ts';
 import type { Logger } from '../log.ts';
@@ -37,8 +37,10 @@ export class SourceStage implements Stage {
       name: this.name,
       capacity: ch.capacity,
       whenFull: ch.whenFull,
-      // conflate keeps the newest batch per first tag: drivers that conflate send stable groups
-      keyOf: (b) => b.samples[0]?.tag ?? '',
+      // conflate keeps one queued batch per source holding the newest sample of every tag (see
+      // mergeNewestPerTag): keying on a batch's first tag let a batch replace one with other tags
+      keyOf: (b) => b.source,
+      merge: mergeNewestPerTag,
     });
     ctx.metrics.watchChannel(this.channel);
     this.stageMetrics = ctx.metrics.stage(this.name);
