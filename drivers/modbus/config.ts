@@ -106,7 +106,7 @@ export const modbusSourceSchema = z
   .strictObject({
     ...sourceBaseShape,
     type: z.literal('modbus'),
-    channel: channelSchema.optional().describe('overrides the driver default {capacity: 64, whenFull: block}'),
+    channel: channelSchema.optional().describe('channel to the router; Modbus default {capacity: 64, whenFull: block}: a slow consumer slows polling, nothing is dropped'),
     connection: connectionSchema,
     interval: duration().prefault(1_000).describe('default poll interval; 0 polls back to back (benchmarks)'),
     timeout: duration().prefault(1_000).describe('default request timeout'),

@@ -7,11 +7,16 @@ export function idSchema(): z.ZodString {
   return z.string().min(1).max(ID_MAX_LENGTH).regex(ID_PATTERN, ID_RULE);
 }
 
-/** The bounded channel between a stage and the next one. */
+/**
+ * The bounded channel between a source and the router. No defaults here: a key left out keeps
+ * the driver's default (its `channelDefaults`), so `channel: { capacity: 10 }` on an OPC UA
+ * source stays drop-oldest (a default here used to switch it to block and 256).
+ */
 export const channelSchema = z
   .strictObject({
-    capacity: z.number().int().positive().default(256).describe('batches the channel holds'),
-    whenFull: z.enum(WHEN_FULL as [string, ...string[]]).default('block').describe('what happens when the channel is full'),
+    capacity: z.number().int().positive().optional().describe("batches the channel holds (default: the driver's)"),
+    whenFull: z.enum(WHEN_FULL as [string, ...string[]]).optional()
+      .describe("what happens when the channel is full (default: the driver's): block waits (backpressure), drop-oldest / drop-newest drop a batch, conflate keeps one queued batch per source holding the newest sample of every tag"),
   })
   .describe('bounded channel settings');
 

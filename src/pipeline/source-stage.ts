@@ -10,7 +10,8 @@ import type { DriverDefinition, Source, Stage, StageContext } from './contracts.
 export interface SourceStageConfig {
   id: string;
   type: string;
-  channel?: ChannelConfig;
+  /** keys left out keep the driver's channelDefaults */
+  channel?: Partial<ChannelConfig>;
 }
 
 /**
@@ -32,7 +33,7 @@ export class SourceStage implements Stage {
     this.name = `source.${config.id}`;
     this.log = ctx.log.child({ stage: this.name, source: config.id });
     this.metrics = ctx.metrics;
-    const ch = config.channel ?? driver.channelDefaults;
+    const ch: ChannelConfig = { ...driver.channelDefaults, ...withoutUndefined(config.channel ?? {}) };
     this.channel = new Channel<SampleBatch>({
       name: this.name,
       capacity: ch.capacity,
@@ -93,4 +94,8 @@ export class SourceStage implements Stage {
   dispose(): void {
     this.metrics.unwatchChannel(this.channel);
   }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
