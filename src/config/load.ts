@@ -111,7 +111,8 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
       .map((p) => ({ file: name, ...locate(doc, counter, p.path, { key: p.key }), path: formatPath(p.path), message: p.message }))
       .sort((a, b) => a.line - b.line || a.col - b.col);
 
-  const substitution = substituteSecrets(doc, opts.env ?? process.env, baseDir, opts.onSecret);
+  // a walk of every node; most files have no reference at all
+  const substitution = text.includes('${') ? substituteSecrets(doc, opts.env ?? process.env, baseDir, opts.onSecret) : [];
   for (const p of substitution) at(p.path, p.message);
   // a value whose reference failed is not validated again: one problem, one message
   const unresolved = new Set(substitution.map((p) => formatPath(p.path)));
