@@ -1,5 +1,5 @@
 import { type FSWatcher, rmSync, watch, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import { pidFilePath } from '../config/paths.ts';
 import { startStatusLine } from '../health/status-line.ts';
