@@ -90,7 +90,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     if (e instanceof ConfigError) {
-      process.stderr.write(`${e.code}: ${e.errors.length} problem${e.errors.length === 1 ? '' : 's'} in the configuration\n${e.message}\n`);
+      process.stderr.write(`${e.code}: ${e.total} problem${e.total === 1 ? '' : 's'} in the configuration\n${e.message}\n`);
       return 1;
     }
     if (e instanceof FgError && e.code === 'FG_E_CONFIG_FILE') {

@@ -4,7 +4,7 @@
  * carries one or more devices (unit ids), each with its tags.
  */
 import { z } from 'zod';
-import { channelSchema, sourceBaseShape } from '../../src/config/common.ts';
+import { channelSchema, idSchema, sourceBaseShape } from '../../src/config/common.ts';
 import { duration } from '../../src/config/units.ts';
 import { AREAS, DATA_TYPES, ORDER_ALIASES, type Area, type Order } from './codec.ts';
 
@@ -67,7 +67,7 @@ export const breakerSchema = z
 
 export const deviceSchema = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').optional().describe('prefix of the sample tags ("<name>.<tag>"); omit for a single device'),
+    name: idSchema().optional().describe('prefix of the sample tags ("<name>.<tag>"); omit for a single device'),
     unit: z.number().int().min(0).max(255).default(1).describe('unit id (slave address); TCP devices often ignore it, gateways route by it'),
     order: orderSchema.default('ABCD').describe('default byte/word order of multi-byte tags of this device'),
     interval: duration().optional().describe('poll interval of this device (default: the source interval)'),
@@ -113,7 +113,7 @@ export const modbusSourceSchema = z
   .strictObject({
     ...sourceBaseShape,
     type: z.literal('modbus'),
-    channel: channelSchema.optional().describe('overrides the driver default {capacity: 64, whenFull: block}'),
+    channel: channelSchema.optional().describe('channel to the router; Modbus default {capacity: 64, whenFull: block}: a slow consumer slows polling, nothing is dropped'),
     connection: connectionSchema,
     interval: duration().prefault(1_000).describe('default poll interval; 0 polls back to back (benchmarks)'),
     timeout: duration().prefault(1_000).describe('default request timeout'),

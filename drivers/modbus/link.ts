@@ -6,7 +6,7 @@
  * an optional pause between requests. Every read settles exactly once: with the response data
  * (exactly the bytes the request asked for), or a ReadError.
  */
-import { FgError } from '../../src/core/errors.ts';
+import { FgError, errorMessage } from '../../src/core/errors.ts';
 import { ReadError, frameError, type FunctionCode } from './answer.ts';
 import type { Area } from './codec.ts';
 import type { ModbusSourceConfig } from './config.ts';
@@ -124,7 +124,7 @@ export class ModbusLink implements WireOwner<Job> {
       }
     } catch (e) {
       if (signal.aborted) throw signal.reason;
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = errorMessage(e);
       this.lastError = msg;
       throw new FgError('FG_E_MODBUS_CONNECT', `${this.describe}: ${msg}`, { cause: e });
     }

@@ -13,6 +13,7 @@
  */
 import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
+import { errorMessage } from '../../src/core/errors.ts';
 import { ReadError, expectedBytes, frameError, exceptionError } from './answer.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import type { Wire, WireJob, WireOwner } from './tcp-port.ts';
@@ -52,7 +53,7 @@ export class RtuWire<J extends WireJob> implements Wire<J> {
     private readonly serial: boolean,
   ) {
     // an 'error' alone is no loss (a port that dies also closes); its text is the close's reason
-    client.on('error', (e: unknown) => void (this.lastError = e instanceof Error ? e.message : String(e)));
+    client.on('error', (e: unknown) => void (this.lastError = errorMessage(e)));
     client.on('close', () => this.dead || owner.closed(this.lastError ?? 'connection closed'));
   }
 

@@ -112,7 +112,7 @@ export const opcuaSourceSchema = z
       .prefault({})
       .describe('backoff between reconnection attempts'),
     tags: z.array(tagEntry).min(1).describe('nodes to read: a NodeId string or {name, nodeId | browsePath, ...}'),
-    channel: channelSchema.optional().describe('overrides the driver default (drop-oldest, 1024 batches)'),
+    channel: channelSchema.optional().describe('channel to the router; OPC UA default {capacity: 1024, whenFull: drop-oldest}: notifications cannot wait, so a slow consumer drops the oldest batches (counted)'),
   })
   .superRefine((c, ctx) => {
     if (c.serverCertificateFile !== undefined && c.securityMode === 'None') {

@@ -7,7 +7,7 @@ import {
   type ClientSession,
   type UserIdentityInfo,
 } from 'node-opcua-client';
-import { FgError, isFgError } from '../../src/core/errors.ts';
+import { FgError, isFgError, errorMessage } from '../../src/core/errors.ts';
 import { registerSecret } from '../../src/log.ts';
 import type { OpcuaSourceConfig } from './config.ts';
 import { assertServerTrusted, thumbprintOf, type PkiLease } from './pki.ts';
@@ -123,7 +123,7 @@ async function identityOf(cfg: ConnectConfig, resolvePath: (p: string) => string
 }
 
 export function firstLine(e: unknown): string {
-  const m = e instanceof Error ? e.message : String(e);
+  const m = errorMessage(e);
   return m.split('\n')[0]!.trim();
 }
 

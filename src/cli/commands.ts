@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.ts';
+import { configPathResolver, pidFilePath, resolveConfigPath } from '../config/paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -48,7 +48,7 @@ export const commands: Record<string, Command> = {
 
   async validate(ctx) {
     const loaded = needConfig(ctx);
-    const resolvePath = (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p));
+    const resolvePath = configPathResolver(loaded.baseDir);
     const problems: string[] = [];
     const { validateModel } = await import('../inference/index.ts');
     for (const m of loaded.config.models) {
@@ -79,10 +79,10 @@ export const commands: Record<string, Command> = {
     const { Metrics } = await import('../core/metrics.ts');
     const log = loggerFor(loaded);
     const stageCtx = {
-      gateway: { id: loaded.config.gateway.id, dataDir: join(loaded.baseDir, loaded.config.gateway.dataDir) },
+      gateway: { id: loaded.config.gateway.id, dataDir: resolveConfigPath(loaded.baseDir, loaded.config.gateway.dataDir) },
       log,
       metrics: new Metrics(),
-      resolvePath: (p: string): string => (p.startsWith('/') ? p : join(loaded.baseDir, p)),
+      resolvePath: configPathResolver(loaded.baseDir),
     };
     const handles = [];
     // listen before the first "listening" line: a signal sent as soon as it appears must stop us cleanly
@@ -169,11 +169,11 @@ export const commands: Record<string, Command> = {
         process.stdout.write(`reload refused: the new configuration is invalid; nothing was sent, the running configuration stays\n${e.message.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
         return 1;
       }
-      dataDir = join(loaded.baseDir, loaded.config.gateway.dataDir);
+      dataDir = resolveConfigPath(loaded.baseDir, loaded.config.gateway.dataDir);
     }
     if (pid === undefined) {
       if (!dataDir) throw new UsageError('missing -c FILE (the configuration file) or --pid PID');
-      const file = join(dataDir, 'fieldgate.pid');
+      const file = pidFilePath(dataDir);
       try {
         pid = Number(readFileSync(file, 'utf8').trim());
       } catch {

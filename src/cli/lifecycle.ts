@@ -1,6 +1,7 @@
 import { type FSWatcher, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
+import { pidFilePath } from '../config/paths.ts';
 import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
 import type { DriverDefinition } from '../pipeline/contracts.ts';
@@ -21,7 +22,7 @@ export interface LifecycleOptions {
   /** drivers other than drivers/index.ts (tests) */
   drivers?: readonly DriverDefinition[];
   /** how a reload reads the file (default loadConfigFile); tests with their own drivers pass theirs */
-  load?: (file: string) => LoadedConfig;
+  load?: (file: string) => LoadedConfig | Promise<LoadedConfig>;
   /** called with the pipeline once it runs (tests) */
   onStarted?: (pipeline: Pipeline) => void;
 }
@@ -160,7 +161,7 @@ function writeReloadResult(dataDir: string, rec: ReloadRecord, log: Logger): voi
 
 /** <dataDir>/fieldgate.pid, for `fieldgate reload -c FILE`; returns a function that removes it. */
 export function writePidFile(dataDir: string): () => void {
-  const file = join(dataDir, 'fieldgate.pid');
+  const file = pidFilePath(dataDir);
   writeFileSync(file, `${process.pid}\n`);
   return () => rmSync(file, { force: true });
 }

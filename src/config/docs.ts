@@ -3,6 +3,8 @@
  * the config schema, the single source of truth. scripts/config-docs.ts writes them to docs/.
  */
 import { z } from 'zod';
+import { ID_MAX_LENGTH } from '../core/ids.ts';
+import { CONFIG_LIMITS } from './load.ts';
 import { configSchema } from './schema.ts';
 
 interface JsonSchema {
@@ -92,6 +94,32 @@ function rows(s: JsonSchema, prefix: string, out: string[]): void {
     out.push(`| \`${path}\` | ${typeOf(prop)} | ${required} | ${fmtDefault(prop.default, prop['x-unit'])} | ${cell(prop.description ?? '')} |`);
     if (prop.type === 'object' && prop.properties) rows(prop, path, out);
     if (prop.type === 'array' && prop.items?.type === 'object' && prop.items.properties) rows(prop.items, `${path}[]`, out);
+    if (prop.type === 'array' && prop.items) unionRows(prop.items, `${path}[]`, out);
+    unionRows(prop, path, out);
+  }
+}
+
+/**
+ * The keys of each mapping member of a union (connection by transport, identity and generators
+ * by kind, a tag given as a string or a mapping), under the same path, each row saying which
+ * member it belongs to.
+ */
+function unionRows(s: JsonSchema, path: string, out: string[]): void {
+  const flat = (x: JsonSchema): JsonSchema[] => (x.oneOf ?? x.anyOf ?? []).flatMap((m) => (m.oneOf ?? m.anyOf ? flat(m) : [m]));
+  const members = flat(s).filter((m) => m.type === 'object' && m.properties);
+  for (const m of members) {
+    const tag = Object.entries(m.properties!).find(([, p]) => p.const !== undefined);
+    const when = tag ? `${tag[0]}: ${String(tag[1].const)}` : 'as a mapping';
+    const sub: string[] = [];
+    rows(m, path, sub);
+    for (const row of sub) {
+      // the discriminator's own row is the heading of the member
+      if (tag && row.startsWith(`| \`${path}.${tag[0]}\` |`)) {
+        out.push(row.replace(/\| ([^|]*) \|$/, (_all, d: string) => `| **${when}**${d.trim() ? `: ${d.trim()}` : ''} |`));
+        continue;
+      }
+      out.push(row.replace(/\| ([^|]*) \|$/, (_all, d: string) => `| (${when})${d.trim() ? ` ${d.trim()}` : ''} |`));
+    }
   }
 }
 
@@ -123,6 +151,7 @@ export function renderConfigDocs(): string {
     '- **size**: bytes, or a string such as `64KB`, `512MB` (decimal) or `64KiB`, `1GiB` (binary).',
     '- Secrets: any string may contain `${env:NAME}` or `${file:/path}`; the value is substituted at load time and never logged. `$${` writes a literal `${`.',
     '- Relative paths are relative to the folder of the config file.',
+    `- Limits: a file of at most ${CONFIG_LIMITS.maxBytes / 1048576} MiB; YAML aliases may expand to at most ${CONFIG_LIMITS.maxAliasCount} copies; ids (gateway, sources, devices, models, sinks) at most ${ID_MAX_LENGTH} characters. A refused file shows its first ${CONFIG_LIMITS.maxErrors} errors, located, and counts the rest. Error codes are explained in [errors.md](errors.md).`,
     '',
   ];
   for (const [key, s] of Object.entries(props)) {

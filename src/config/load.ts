@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { findDriver } from '../../drivers/index.ts';
-import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { FgError } from '../core/errors.ts';
 import { didYouMean, formatLocated, formatPath, locate, type LocatedError, type YamlPath } from './located.ts';
@@ -20,14 +20,36 @@ export interface LoadedConfig {
 export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   schema?: z.ZodType;
+  /** told of each value substituted from ${env:...} or ${file:...} */
+  onSecret?: (value: string) => void;
 }
 
-/** Thrown when a configuration is refused; `errors` holds every located problem at once. */
+/**
+ * Bounds that keep a hostile or broken file from exhausting the process: the file's size, how far
+ * YAML aliases may expand (the yaml library's maxAliasCount), and how many errors are located and
+ * reported (locating is the costly part; the rest are counted).
+ */
+export const CONFIG_LIMITS = {
+  /** a 100k-tag Modbus file is about 9 MB */
+  maxBytes: 16 * 1024 * 1024,
+  maxAliasCount: 100,
+  maxErrors: 50,
+} as const;
+
+export type ConfigErrorCode = 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' | 'FG_E_CONFIG_SECRET_FILE' | 'FG_E_CONFIG_LIMIT' | 'FG_E_MODEL_LOAD' | 'FG_E_MODEL_FEATURE';
+
+/**
+ * Thrown when a configuration is refused; `errors` holds the located problems (at most
+ * CONFIG_LIMITS.maxErrors), `total` how many there were in all.
+ */
 export class ConfigError extends FgError {
   readonly errors: LocatedError[];
-  constructor(errors: LocatedError[], code: 'FG_E_CONFIG_INVALID' | 'FG_E_CONFIG_YAML' | 'FG_E_CONFIG_ENV_MISSING' | 'FG_E_MODEL_LOAD' | 'FG_E_MODEL_FEATURE' = 'FG_E_CONFIG_INVALID') {
-    super(code, errors.map(formatLocated).join('\n'));
+  readonly total: number;
+  constructor(errors: LocatedError[], code: ConfigErrorCode = 'FG_E_CONFIG_INVALID', total = errors.length) {
+    const more = total - errors.length;
+    super(code, errors.map(formatLocated).join('\n') + (more > 0 ? `\n(${more} more error${more === 1 ? '' : 's'} not shown)` : ''));
     this.errors = errors;
+    this.total = total;
   }
 }
 
@@ -45,33 +67,72 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadedConf
   return { config: parseConfigText(text, basename(abs), dirname(abs), opts), file: abs, baseDir: dirname(abs) };
 }
 
+interface Problem {
+  path: YamlPath;
+  message: string;
+  key: boolean;
+}
+
 /** Validates YAML text; `name` is what error locations call the file. */
 export function parseConfigText(text: string, name: string, baseDir: string, opts: LoadOptions = {}): FieldgateConfig {
+  const whole = (message: string): LocatedError => ({ file: name, line: 1, col: 1, path: '(root)', message });
+  if (text.length > CONFIG_LIMITS.maxBytes) {
+    throw new ConfigError([whole(`the file is ${(text.length / 1048576).toFixed(1)} MiB; at most ${CONFIG_LIMITS.maxBytes / 1048576} MiB is accepted (split it, or reach for fewer tags per file)`)], 'FG_E_CONFIG_LIMIT');
+  }
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
-  if (doc.errors.length > 0) {
+  // the library's own unique-key check compares each key with every earlier one (quadratic: a
+  // mapping of 70,000 keys took minutes); duplicateKeys() does the same check with a set
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: false });
+  const yamlErrors = [
+    ...doc.errors.map((e) => ({ pos: e.code === 'MISSING_CHAR' ? openingQuote(text, e.pos[0]) : e.pos[0], message: yamlMessage(e.code, e.message) })),
+    ...duplicateKeys(doc),
+  ];
+  if (yamlErrors.length > 0) {
+    yamlErrors.sort((a, b) => a.pos - b.pos);
     throw new ConfigError(
-      doc.errors.map((e) => {
-        const lp = counter.linePos(e.code === 'MISSING_CHAR' ? openingQuote(text, e.pos[0]) : e.pos[0]);
-        return { file: name, line: lp.line, col: lp.col, path: '(yaml)', message: yamlMessage(e.code, e.message) };
+      yamlErrors.slice(0, CONFIG_LIMITS.maxErrors).map((e) => {
+        const lp = counter.linePos(e.pos);
+        return { file: name, line: lp.line, col: lp.col, path: '(yaml)', message: e.message };
       }),
       'FG_E_CONFIG_YAML',
+      yamlErrors.length,
     );
   }
-  const errors: LocatedError[] = [];
-  const at = (path: YamlPath, message: string, key = false): void => {
-    const { line, col } = locate(doc, counter, path, { key });
-    errors.push({ file: name, line, col, path: formatPath(path), message });
+  // Problems are collected unlocated: locating walks the document, so only the ones shown are located.
+  // Past the limit problems are counted, not described: a message (a did-you-mean) can cost as much as locating it.
+  const problems: Problem[] = [];
+  let uncounted = 0;
+  const at: At = (path, message, key = false) => {
+    if (problems.length >= CONFIG_LIMITS.maxErrors) uncounted++;
+    else problems.push({ path, message: typeof message === 'string' ? message : message(), key });
   };
+  const located = (): LocatedError[] =>
+    problems
+      .slice(0, CONFIG_LIMITS.maxErrors)
+      .map((p) => ({ file: name, ...locate(doc, counter, p.path, { key: p.key }), path: formatPath(p.path), message: p.message }))
+      .sort((a, b) => a.line - b.line || a.col - b.col);
 
-  const substitution = substituteSecrets(doc, opts.env ?? process.env, baseDir);
+  // a walk of every node; most files have no reference at all
+  const substitution = text.includes('${') ? substituteSecrets(doc, opts.env ?? process.env, baseDir, opts.onSecret) : [];
   for (const p of substitution) at(p.path, p.message);
   // a value whose reference failed is not validated again: one problem, one message
   const unresolved = new Set(substitution.map((p) => formatPath(p.path)));
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliasCount }) ?? {};
+  } catch (e) {
+    // the yaml library refuses an alias that expands past maxAliasCount (a "billion laughs" file)
+    if (!(e instanceof ReferenceError)) throw e;
+    const alias = firstAlias(doc);
+    const lp = counter.linePos(alias?.[0] ?? 0);
+    throw new ConfigError(
+      [{ file: name, line: lp.line, col: lp.col, path: '(yaml)', message: `YAML aliases expand too far (more than ${CONFIG_LIMITS.maxAliasCount} copies); write the values out or use fewer nested aliases` }],
+      'FG_E_CONFIG_LIMIT',
+    );
+  }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     at([], `expected a mapping with sections such as gateway, sources, sinks; got ${describe(data)}`);
-    throw new ConfigError(errors);
+    throw new ConfigError(located());
   }
   checkDuplicateIds(data as Record<string, unknown>, at);
 
@@ -85,17 +146,50 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   } else if (!opts.schema) {
     checkModels(result.data as FieldgateConfig, baseDir, at);
   }
-  if (errors.length > 0) {
-    errors.sort((a, b) => a.line - b.line || a.col - b.col);
-    const all = (prefix: string): boolean => errors.every((e) => e.message.startsWith(prefix));
-    const code = all('environment variable') ? 'FG_E_CONFIG_ENV_MISSING'
-      : all('FG_E_MODEL_LOAD') ? 'FG_E_MODEL_LOAD' : all('FG_E_MODEL_FEATURE') ? 'FG_E_MODEL_FEATURE' : 'FG_E_CONFIG_INVALID';
-    throw new ConfigError(errors, code);
+  if (problems.length > 0) {
+    // only references failed: their own code says so
+    const only = (prefix: string): boolean => uncounted === 0 && problems.every((e) => e.message.startsWith(prefix));
+    const code = only('environment variable') ? 'FG_E_CONFIG_ENV_MISSING' : only('cannot read secret file') ? 'FG_E_CONFIG_SECRET_FILE'
+      : only('FG_E_MODEL_LOAD') ? 'FG_E_MODEL_LOAD' : only('FG_E_MODEL_FEATURE') ? 'FG_E_MODEL_FEATURE' : 'FG_E_CONFIG_INVALID';
+    throw new ConfigError(located(), code, problems.length + uncounted);
   }
   return result.data as FieldgateConfig;
 }
 
-type At = (path: YamlPath, message: string, key?: boolean) => void;
+/** Keys that repeat within one mapping (scalar keys compared by value, as the yaml library does). */
+function duplicateKeys(doc: Document): { pos: number; message: string }[] {
+  const found: { pos: number; message: string }[] = [];
+  visit(doc, {
+    Map(_k, map) {
+      if (!isMap(map) || map.items.length < 2) return;
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        if (seen.has(pair.key.value)) found.push({ pos: pair.key.range?.[0] ?? 0, message: yamlMessage('DUPLICATE_KEY', 'Map keys must be unique') });
+        else seen.add(pair.key.value);
+      }
+    },
+  });
+  return found;
+}
+
+/** The range of the first alias node, to point at when aliases expand too far. */
+function firstAlias(doc: Document): [number, number, number] | undefined {
+  let range: [number, number, number] | undefined;
+  visit(doc, {
+    Alias(_k, node) {
+      if (isAlias(node) && node.range) {
+        range = node.range;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return range;
+}
+
+/** Reports a problem; a message passed as a function is only built when it will be shown. */
+type At = (path: YamlPath, message: string | (() => string), key?: boolean) => void;
 
 /**
  * Cross-checks of the enabled models, before anything starts (validate, run and reload all
@@ -142,19 +236,24 @@ function reportIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: unknown, 
   const path = issue.path as (string | number)[];
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const known = keysAt(schema, path, data);
+      let known: string[] | undefined;
       for (const k of issue.keys) {
-        const hint = didYouMean(k, known);
-        const list = known.length ? ` (allowed: ${known.join(', ')})` : '';
-        at([...path, k], `unknown key "${k}"${hint ? `; did you mean "${hint}"?` : list}`, true);
+        at([...path, k], () => {
+          known ??= keysAt(schema, path, data);
+          const hint = didYouMean(k, known);
+          const list = known.length ? ` (allowed: ${known.join(', ')})` : '';
+          return `unknown key "${k}"${hint ? `; did you mean "${hint}"?` : list}`;
+        }, true);
       }
       return;
     }
     case 'invalid_value': {
-      const values = issue.values.map((v) => String(v));
-      const got = 'input' in issue ? issue.input : undefined;
-      const hint = typeof got === 'string' ? didYouMean(got, values) : undefined;
-      at(path, `expected ${values.length === 1 ? JSON.stringify(values[0]) : `one of ${values.join(', ')}`}; got ${describe(got)}${hint ? ` (did you mean "${hint}"?)` : ''}`);
+      at(path, () => {
+        const values = issue.values.map((v) => String(v));
+        const got = 'input' in issue ? issue.input : undefined;
+        const hint = typeof got === 'string' ? didYouMean(got, values) : undefined;
+        return `expected ${values.length === 1 ? JSON.stringify(values[0]) : `one of ${values.join(', ')}`}; got ${describe(got)}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+      });
       return;
     }
     case 'invalid_union': {
@@ -163,9 +262,11 @@ function reportIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: unknown, 
         const obj = u.input as Record<string, unknown> | undefined;
         const got = obj && typeof obj === 'object' ? obj[u.discriminator ?? 'type'] : undefined;
         const opts = u.options.map(String);
-        const hint = typeof got === 'string' ? didYouMean(got, opts) : undefined;
         const p = path[path.length - 1] === u.discriminator ? path : [...path, u.discriminator ?? 'type'];
-        at(p, `expected one of ${opts.join(', ')}; got ${describe(got)}${hint ? ` (did you mean "${hint}"?)` : ''}`);
+        at(p, () => {
+          const hint = typeof got === 'string' ? didYouMean(got, opts) : undefined;
+          return `expected one of ${opts.join(', ')}; got ${describe(got)}${hint ? ` (did you mean "${hint}"?)` : ''}`;
+        });
         return;
       }
       // report the branch that got furthest
@@ -232,7 +333,8 @@ function openingQuote(text: string, pos: number): number {
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
-  if (typeof v === 'string') return JSON.stringify(v);
+  // a hostile value (a 70,000-character id) is shown by its start and length, not whole
+  if (typeof v === 'string') return v.length > 60 ? `${JSON.stringify(v.slice(0, 40))}... (${v.length} characters)` : JSON.stringify(v);
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} ${String(v)}`;

@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { drivers } from '../../drivers/index.ts';
 import { alarmsSchema } from '../alarms/config.ts';
+import { toId } from '../core/ids.ts';
+import { idSchema } from './common.ts';
 import { brokerSchema } from '../broker/config.ts';
 import { healthSchema } from '../health/config.ts';
 import { modelSchema } from '../inference/config.ts';
@@ -19,8 +21,8 @@ function byType(schemas: z.ZodType[], what: string): z.ZodType {
 export const gatewaySchema = z
   .strictObject({
     // the default is applied by a transform, not .default(), so docs and JSON Schema do not carry this machine's name
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').optional()
-      .transform((v) => v ?? hostname().replace(/[^A-Za-z0-9_.-]/g, '-'))
+    id: idSchema().optional()
+      .transform((v) => v ?? toId(hostname()))
       .describe('this gateway\'s id: in record ids, topics and Sparkplug node ids (default: the host name)'),
     dataDir: z.string().default('./data').describe('where the outbox, certificates and state live'),
   })

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { isScalar, visit, type Document } from 'yaml';
 import { registerSecret } from '../log.ts';
 import type { YamlPath } from './located.ts';
+import { resolveConfigPath } from './paths.ts';
 
 export interface SubstitutionProblem {
   path: YamlPath;
@@ -18,8 +18,14 @@ export function substituteSecrets(
   doc: Document,
   env: NodeJS.ProcessEnv,
   baseDir: string,
+  /** also told of each substituted value (a worker thread hands them to the main thread's logger) */
+  onSecret?: (value: string) => void,
 ): SubstitutionProblem[] {
   const problems: SubstitutionProblem[] = [];
+  const secret = (v: string): void => {
+    registerSecret(v);
+    onSecret?.(v);
+  };
   visit(doc, {
     Scalar(_key, node, ancestry) {
       if (!isScalar(node) || typeof node.value !== 'string' || !node.value.includes('${')) return;
@@ -34,13 +40,13 @@ export function substituteSecrets(
             problems.push({ path, message: `environment variable ${name} is not set (referenced as \${env:${name}})` });
             return '';
           }
-          registerSecret(v);
+          secret(v);
           return v;
         }
-        const file = isAbsolute(name) ? name : resolve(baseDir, name);
+        const file = resolveConfigPath(baseDir, name);
         try {
           const v = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-          registerSecret(v);
+          secret(v);
           return v;
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code ?? 'error';

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { type Clock, systemClock } from './clock.ts';
-import { FgError } from './errors.ts';
+import { FgError, errorMessage } from './errors.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
@@ -129,7 +129,7 @@ export class CircuitBreaker extends EventEmitter<{ state: [BreakerState, Breaker
       this.success();
       return r;
     } catch (e) {
-      this.failure(e instanceof Error ? e.message : String(e));
+      this.failure(errorMessage(e));
       throw e;
     }
   }

@@ -5,8 +5,9 @@ import { FgError } from './errors.ts';
  * - block: the sender waits (backpressure); nothing is lost.
  * - drop-oldest: the oldest queued value is dropped to make room.
  * - drop-newest: the value being sent is dropped.
- * - conflate: at most one queued value per key; a newer value replaces the queued one
- *   in place. If the channel is full of other keys, the oldest is dropped.
+ * - conflate: at most one queued value per key; a newer value replaces the queued one in
+ *   place (or is merged into it, with `merge`). If the channel is full of other keys, the
+ *   oldest is dropped.
  */
 export type WhenFull = 'block' | 'drop-oldest' | 'drop-newest' | 'conflate';
 export const WHEN_FULL: readonly WhenFull[] = ['block', 'drop-oldest', 'drop-newest', 'conflate'];
@@ -19,6 +20,11 @@ export interface ChannelOptions<T> {
   whenFull: WhenFull;
   /** key for `conflate` (e.g. the tag of a sample) */
   keyOf?: (value: T) => string;
+  /**
+   * for `conflate`: what a newer value of a queued key becomes (default: the newer value). A
+   * batch of values merges so that no value of the queued batch missing from the newer is lost.
+   */
+  merge?: (queued: T, newer: T) => T;
   /** bound on senders waiting under `block`; a send beyond it throws (default 1024) */
   maxBlockedSenders?: number;
 }
@@ -64,6 +70,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
   private head = 0;
   private size = 0;
   private readonly keyOf?: (value: T) => string;
+  private readonly merge?: (queued: T, newer: T) => T;
   /** conflate only: key -> absolute position (head-relative sequence) of the queued value */
   private readonly slots?: Map<string, number>;
   private readonly slotKeys?: (string | undefined)[];
@@ -98,6 +105,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     this.plain = opts.whenFull !== 'conflate';
     if (opts.whenFull === 'conflate') {
       this.keyOf = opts.keyOf;
+      this.merge = opts.merge;
       this.slots = new Map();
       this.slotKeys = new Array<string | undefined>(opts.capacity);
       this.recvSlow = true;
@@ -345,7 +353,7 @@ export class Channel<T extends {} | null> implements AsyncIterable<T> {
     const key = this.keyOf!(value);
     const at = this.slots!.get(key);
     if (at !== undefined) {
-      this.buf[at] = value;
+      this.buf[at] = this.merge ? this.merge(this.buf[at] as T, value) : value;
       this.droppedCount.conflated++;
       return true;
     }

@@ -25,6 +25,22 @@ export interface SampleBatch {
   receivedAt: number;
 }
 
+/**
+ * `conflate` on a source channel: the queued batch and a newer one of the same source become
+ * one batch holding the newest sample of every tag in either. Drivers do not send every tag in
+ * every batch (a Modbus deadband leaves unchanged tags out, an OPC UA notification carries only
+ * changed items), so replacing the queued batch whole would lose tags it alone held.
+ */
+export function mergeNewestPerTag(queued: SampleBatch, newer: SampleBatch): SampleBatch {
+  const byTag = new Map<string, Sample>();
+  for (const s of queued.samples) byTag.set(s.tag, s);
+  for (const s of newer.samples) {
+    const had = byTag.get(s.tag);
+    if (had === undefined || s.ts >= had.ts) byTag.set(s.tag, s);
+  }
+  return { source: newer.source, samples: [...byTag.values()], receivedAt: newer.receivedAt };
+}
+
 /** A model output for one window. */
 export interface Prediction {
   model: string;

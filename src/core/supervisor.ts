@@ -152,7 +152,7 @@ export class Supervisor extends EventEmitter<Events> {
         const code = errorCode(err);
         this.lastError = { code, message: errorMessage(err), at: this.clock.now() };
         this.opts.onError?.(code, err);
-        if (failed) log.error({ stage: this.name, code, err }, 'stage crashed; restarting with backoff');
+        if (failed) log.error({ stage: this.name, code: 'FG_E_STAGE_CRASHED', cause: code, err }, 'stage crashed; restarting with backoff');
       }
       if (this.clock.now() - startedAt >= this.opts.stableAfterMs) backoff.reset();
       const now = this.clock.now();

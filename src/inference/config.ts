@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { idSchema } from '../config/common.ts';
+import { SOURCE_TAG_PATTERN } from '../core/ids.ts';
 import { duration } from '../config/units.ts';
 
 // Owned by the inference issue (#6): the `models:` list.
@@ -6,7 +8,7 @@ import { duration } from '../config/units.ts';
 /** "source/tag": the source id (no slash) and the tag name (which may itself contain slashes). */
 export const tagRefSchema = z
   .string()
-  .regex(/^[A-Za-z0-9_.-]+\/.+$/, 'expected "source/tag", e.g. "plant/temperature"')
+  .regex(SOURCE_TAG_PATTERN, 'expected "source/tag", e.g. "plant/temperature"')
   .describe('a tag as "source/tag": the source id, a slash, then the tag name');
 
 export function splitTagRef(ref: string): { source: string; tag: string } {
@@ -60,7 +62,7 @@ export const modelInputSchema = z
 
 export const modelOutputSchema = z.strictObject({
   name: z.string().min(1).describe('the ONNX output name'),
-  field: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional().describe('the prediction field it becomes (default: the output name)'),
+  field: idSchema().optional().describe('the prediction field it becomes (default: the output name)'),
   index: z.number().int().nonnegative().default(0).describe('which element of the per-window output row to take'),
 });
 
@@ -119,7 +121,7 @@ export const modelBreakerSchema = z
 
 export const modelSchema = z
   .strictObject({
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique model id'),
+    id: idSchema().describe('unique model id'),
     path: z.string().describe('the .onnx file (relative to the config file)'),
     enabled: z.boolean().default(true),
     sha256: z.string().regex(/^[0-9a-f]{64}$/).optional().describe('if set, the model file must have this SHA-256'),

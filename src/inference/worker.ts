@@ -3,6 +3,7 @@ import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import type { FromWorker, JobOutcome, RunJob, Signature, TensorMeta, ToWorker, WorkerInit } from './protocol.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /**
  * One inference worker: owns one onnxruntime session and runs it off the main thread.
@@ -44,7 +45,7 @@ try {
     graphOptimizationLevel: 'all',
   });
 } catch (e) {
-  post({ t: 'load-error', message: e instanceof Error ? e.message : String(e) });
+  post({ t: 'load-error', message: errorMessage(e) });
   process.exit(0);
 }
 const signature: Signature = { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
@@ -141,7 +142,7 @@ async function runGroup(jobs: RunJob[], data: Float32Array): Promise<void> {
       });
       outcomes.push({ id: job.id, computeMs: performance.now() - t0, lengths });
     } catch (e) {
-      outcomes.push({ id: job.id, computeMs: performance.now() - t0, error: e instanceof Error ? e.message : String(e) });
+      outcomes.push({ id: job.id, computeMs: performance.now() - t0, error: errorMessage(e) });
     }
   }
   const outputs: Record<string, Float32Array> = {};

@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { Statement } from 'better-sqlite3';
 import { ROW_WIDTH, type CommitRequest, type DiskFullHeal, type FromWriter, type LogState, type ToWriter, type WriterInit, type WriterLimits } from './writer-protocol.ts';
 import { type Db, openWriter } from './store.ts';
+import { errorMessage } from '../core/errors.ts';
 
 /**
  * The outbox's writer thread: owns the connection that inserts, persists cursors, deletes
@@ -105,7 +106,7 @@ class Writer {
     } catch (e) {
       // rolled back: so is our view of the log
       Object.assign(this, before);
-      const error = e instanceof Error ? e.message : String(e);
+      const error = errorMessage(e);
       if (isDiskFull(e)) return { t: 'committed', ok: false, error, diskFull: this.heal(req) };
       return { t: 'committed', ok: false, error };
     }
@@ -117,7 +118,7 @@ class Writer {
       this.dropOldest(req.minAcked);
     } catch (e) {
       // the rows are committed: a failed drop is tried again with the next commit
-      warning = `drop-oldest failed: ${e instanceof Error ? e.message : String(e)}`;
+      warning = `drop-oldest failed: ${errorMessage(e)}`;
     }
     const ms = performance.now() - t0;
     return {
@@ -152,7 +153,7 @@ class Writer {
       }
       this.db.pragma('wal_checkpoint(PASSIVE)');
     } catch (e) {
-      error = e instanceof Error ? e.message : String(e);
+      error = errorMessage(e);
       // a failed delete transaction rolled back: count the rows again
       const b = this.db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
       this.rows = b.n;
@@ -177,7 +178,7 @@ class Writer {
       this.db.pragma('wal_checkpoint(PASSIVE)');
       return { ms: performance.now() - t0 };
     } catch (e) {
-      return { ms: performance.now() - t0, error: e instanceof Error ? e.message : String(e) };
+      return { ms: performance.now() - t0, error: errorMessage(e) };
     }
   }
 
@@ -281,7 +282,7 @@ try {
 } catch (e) {
   db?.close();
   db = undefined;
-  post({ t: 'fatal', error: e instanceof Error ? e.message : String(e) });
+  post({ t: 'fatal', error: errorMessage(e) });
 }
 
 port.on('message', (m: ToWriter) => {
@@ -298,7 +299,7 @@ port.on('message', (m: ToWriter) => {
   try {
     db?.pragma('wal_checkpoint(TRUNCATE)');
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e);
+    error = errorMessage(e);
   }
   try {
     db?.close();

@@ -1,5 +1,4 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
 import { drivers as registeredDrivers } from '../../drivers/index.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -7,6 +6,7 @@ import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
 import { AlarmEngine } from '../alarms/engine.ts';
 import { outboxEventEmitter } from '../alarms/emit.ts';
+import { configPathResolver } from '../config/paths.ts';
 import { BrokerStage } from '../broker/broker.ts';
 import { HealthStage } from '../health/stage.ts';
 import { Taps } from '../health/taps.ts';
@@ -92,7 +92,7 @@ export class Pipeline {
     this.log = opts.log;
     this.drivers = opts.drivers ?? registeredDrivers;
     this.metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
-    const resolvePath = (p: string): string => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
+    const resolvePath = configPathResolver(opts.baseDir);
     this.ctx = {
       gateway: { id: opts.config.gateway.id, dataDir: resolvePath(opts.config.gateway.dataDir) },
       log: opts.log,

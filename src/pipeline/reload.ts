@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigError, type LoadedConfig, loadConfigFile } from '../config/load.ts';
+import { ConfigError, type LoadedConfig } from '../config/load.ts';
+import { loadConfigFileAsync } from '../config/load-async.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
 import { createModelStage } from '../inference/index.ts';
@@ -28,8 +29,11 @@ export interface ReloadResult {
 export interface ReloadOptions {
   /** how long a stopped stage may take to drain (default 10 s) */
   deadlineMs?: number;
-  /** reads and validates the file (default loadConfigFile; tests with their own drivers pass a schema-aware one) */
-  load?: (file: string) => LoadedConfig;
+  /**
+   * reads and validates the file (default loadConfigFileAsync, in a worker thread so a large file
+   * does not stall the running pipeline; tests with their own drivers pass a schema-aware one)
+   */
+  load?: (file: string) => LoadedConfig | Promise<LoadedConfig>;
 }
 
 interface WithId { id: string; enabled?: boolean }
@@ -42,13 +46,14 @@ export async function reloadFromFile(pipeline: Pipeline, file: string, opts: Rel
   const log = pipeline.log;
   let loaded: LoadedConfig;
   try {
-    loaded = (opts.load ?? loadConfigFile)(file);
+    loaded = await (opts.load ?? loadConfigFileAsync)(file);
   } catch (e) {
     const errors = e instanceof ConfigError ? e.message.split('\n') : [`${errorCode(e)}: ${errorMessage(e)}`];
+    const total = e instanceof ConfigError ? e.total : 1;
     log.error({ code: 'FG_E_RELOAD', file, cause: errorCode(e), errors }, 'reload refused: the new configuration is invalid; the previous one keeps running');
-    const message = `reload refused: ${errors[0] ?? 'invalid configuration'}${errors.length > 1 ? ` (+${errors.length - 1} more)` : ''}`;
+    const message = `reload refused: ${errors[0] ?? 'invalid configuration'}${total > 1 ? ` (+${total - 1} more)` : ''}`;
     pipeline.taps.event({ source: 'reload', kind: 'reload-refused', severity: 'warning', message });
-    pipeline.events.emit({ kind: 'reload-refused', key: 'reload', severity: 'warning', message, data: { errors: errors.length } });
+    pipeline.events.emit({ kind: 'reload-refused', key: 'reload', severity: 'warning', message, data: { errors: total } });
     return { ok: false, refused: true, changes: [], errors };
   }
   return applyConfig(pipeline, loaded.config, opts);

@@ -1,7 +1,7 @@
 import { Channel } from '../core/channel.ts';
 import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import { mergeNewestPerTag, type SampleBatch } from '../core/sample.ts';
 import { Supervisor, type SupervisorStatus } from '../core/supervisor.ts';
 import type { ChannelConfig } from '../config/common.ts';
 import type { Logger } from '../log.ts';
@@ -10,7 +10,8 @@ import type { DriverDefinition, Source, Stage, StageContext } from './contracts.
 export interface SourceStageConfig {
   id: string;
   type: string;
-  channel?: ChannelConfig;
+  /** keys left out keep the driver's channelDefaults */
+  channel?: Partial<ChannelConfig>;
 }
 
 /**
@@ -32,13 +33,15 @@ export class SourceStage implements Stage {
     this.name = `source.${config.id}`;
     this.log = ctx.log.child({ stage: this.name, source: config.id });
     this.metrics = ctx.metrics;
-    const ch = config.channel ?? driver.channelDefaults;
+    const ch: ChannelConfig = { ...driver.channelDefaults, ...withoutUndefined(config.channel ?? {}) };
     this.channel = new Channel<SampleBatch>({
       name: this.name,
       capacity: ch.capacity,
       whenFull: ch.whenFull,
-      // conflate keeps the newest batch per first tag: drivers that conflate send stable groups
-      keyOf: (b) => b.samples[0]?.tag ?? '',
+      // conflate keeps one queued batch per source holding the newest sample of every tag (see
+      // mergeNewestPerTag): keying on a batch's first tag let a batch replace one with other tags
+      keyOf: (b) => b.source,
+      merge: mergeNewestPerTag,
     });
     ctx.metrics.watchChannel(this.channel);
     this.stageMetrics = ctx.metrics.stage(this.name);
@@ -92,4 +95,8 @@ export class SourceStage implements Stage {
   dispose(): void {
     this.metrics.unwatchChannel(this.channel);
   }
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

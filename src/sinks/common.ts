@@ -1,9 +1,10 @@
 import { z } from 'zod';
+import { idSchema } from '../config/common.ts';
 import { duration, size } from '../config/units.ts';
 
 /** Fields every sink has. */
 export const sinkBaseShape = {
-  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').describe('unique sink id; also its outbox cursor name'),
+  id: idSchema().describe('unique sink id; also its outbox cursor name'),
   enabled: z.boolean().default(true).describe('set false to keep a sink in the file without running it (its cursor is removed at start)'),
   batchSize: z.number().int().positive().default(500).describe('records read from the outbox per chunk'),
   backoff: z

@@ -1,5 +1,6 @@
 /** The `simulators:` entry of a Modbus simulator (also `fieldgate simulate -c FILE`). */
 import { z } from 'zod';
+import { idSchema } from '../../../src/config/common.ts';
 import { duration } from '../../../src/config/units.ts';
 import { generatorSchema } from '../../../src/sim/generators.ts';
 import { AREAS, DATA_TYPES, ORDER_ALIASES } from '../codec.ts';
@@ -35,7 +36,7 @@ export const simDeviceSchema = z
 export const modbusSimulatorSchema = z
   .strictObject({
     type: z.literal('modbus'),
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    id: idSchema(),
     transport: z.enum(['tcp', 'rtu-over-tcp', 'rtu']).default('tcp').describe('tcp (MBAP), RTU frames over TCP, or RTU on a serial path'),
     host: z.string().default('127.0.0.1').describe('address to bind; keep 127.0.0.1 unless a device elsewhere must reach it'),
     port: z.number().int().min(0).max(65535).default(1502).describe('TCP port; 0 picks a free one'),

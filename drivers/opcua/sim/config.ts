@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idSchema } from '../../../src/config/common.ts';
 import { generatorSchema } from '../../../src/sim/generators.ts';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../config.ts';
 
@@ -33,7 +34,7 @@ const userSchema = z.strictObject({ username: z.string().min(1), password: z.str
 export const opcuaSimulatorSchema = z
   .strictObject({
     type: z.literal('opcua'),
-    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    id: idSchema(),
     host: z.string().default('127.0.0.1').describe('address to listen on; keep 127.0.0.1 unless other hosts must reach it'),
     port: z.number().int().min(0).max(65_535).default(4840).describe('0 picks a free port'),
     resourcePath: z.string().default('').describe("path after the port in the endpoint URL, e.g. '/UA/sim'"),

@@ -11,6 +11,12 @@ export const fileSinkSchema = z
     keep: z.number().int().nonnegative().default(3).describe('rotated files kept: path.1 (newest) .. path.N'),
     fsync: z.boolean().default(false).describe('fsync after each chunk before the cursor moves (survives power loss)'),
   })
-  .describe('append JSON lines to a local file, with size-based rotation');
+  .describe(
+    'append JSON lines to a local file, with size-based rotation. One record per line: ' +
+      'a sample {"id","kind":"sample","source","tag","ts","value","quality"[,"reason"]}, ' +
+      'a prediction {"id","kind":"prediction","model","ts","outputs":{name: number},"latencyMs"}, ' +
+      'an event {"id","kind":"event","source","type","ts","severity","message"[,"data"]}; ' +
+      'ts in ms since the epoch; id the stable record id (<gateway>:<epoch>:<seq>), by which an upstream drops a duplicate; int64 values travel as decimal strings',
+  );
 
 export type FileSinkConfig = z.output<typeof fileSinkSchema>;
