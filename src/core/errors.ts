@@ -39,6 +39,9 @@ export const ERROR_CODES = {
   FG_E_SINK_PUBLISH: 'A sink could not publish a batch; it retries with backoff.',
   FG_E_SINK_REJECTED: 'The upstream rejected a batch (HTTP 4xx); it was counted as dead-lettered.',
   FG_E_SINK_CONNECT: 'A sink could not connect to its upstream.',
+  FG_E_NATS_STREAM: 'The NATS sink\'s JetStream stream is missing (and create is off) or could not be read or created.',
+  FG_E_NATS_DUPLICATE_WINDOW: 'The JetStream stream\'s duplicate_window is shorter than the NATS sink\'s replayHorizon: a record sent again after a longer outage is stored twice.',
+  FG_E_NATS_ORDER: 'A JetStream ack showed a record stored after a later one of this gateway (should not happen; counted).',
   FG_E_SPARKPLUG_NCMD: 'A Sparkplug NCMD payload could not be decoded; it was ignored.',
   // inference
   FG_E_MODEL_LOAD: 'A model file could not be loaded.',
