@@ -26,11 +26,16 @@ export class NatsCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'fg-nats-'));
   readonly nodes: Node[] = [];
   private stopped = false;
+  /** credentials the rig's own clients use (when `extra` sets authorization) */
+  auth: { token?: string } = {};
 
   private constructor(private readonly bin: string) {}
 
-  static async start(bin: string, size = 3): Promise<NatsCluster> {
+  /** `size` 1 is a single server (no cluster block); `extra` is appended to every server's config. */
+  static async start(bin: string, size = 3, extra = ''): Promise<NatsCluster> {
     const c = new NatsCluster(bin);
+    const token = /token:\s*"([^"]+)"/.exec(extra)?.[1];
+    if (token) c.auth = { token };
     for (let i = 0; i < size; i++) c.nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), conf: '', log: [] });
     for (const n of c.nodes) {
       const store = join(c.dir, n.name);
@@ -41,7 +46,8 @@ export class NatsCluster {
         `server_name: ${n.name}`,
         `listen: 127.0.0.1:${n.port}`,
         `jetstream { store_dir: "${store}", max_memory_store: 256MB, max_file_store: 4GB }`,
-        `cluster { name: fg, listen: 127.0.0.1:${n.clusterPort}, routes: [${routes.join(', ')}] }`,
+        size > 1 ? `cluster { name: fg, listen: 127.0.0.1:${n.clusterPort}, routes: [${routes.join(', ')}] }` : '',
+        extra,
         '',
       ].join('\n'));
     }
@@ -75,7 +81,7 @@ export class NatsCluster {
     for (const n of this.nodes) {
       if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
       await until(`${n.name} JetStream ready`, async () => {
-        const nc = await connect({ servers: `127.0.0.1:${n.port}`, reconnect: false, timeout: 1000 }).catch(() => undefined);
+        const nc = await connect({ servers: `127.0.0.1:${n.port}`, reconnect: false, timeout: 1000, ...this.auth }).catch(() => undefined);
         if (!nc) return false;
         try {
           const jsm = await jetstreamManager(nc, { timeout: 1000 });
@@ -108,7 +114,7 @@ export class NatsCluster {
 
   /** A client connected to any live server (reconnecting across kills), for setup and checks. */
   async client(): Promise<NatsConnection> {
-    return await connect({ servers: this.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5000 });
+    return await connect({ servers: this.urls, maxReconnectAttempts: -1, reconnectTimeWait: 100, timeout: 5000, ...this.auth });
   }
 
   logs(): string {
