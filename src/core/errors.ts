@@ -42,6 +42,8 @@ export const ERROR_CODES = {
   FG_E_NATS_STREAM: 'The NATS sink\'s JetStream stream is missing (and create is off) or could not be read or created.',
   FG_E_NATS_DUPLICATE_WINDOW: 'The JetStream stream\'s duplicate_window is shorter than the NATS sink\'s replayHorizon: a record sent again after a longer outage is stored twice.',
   FG_E_NATS_ORDER: 'A JetStream ack showed a record stored after a later one of this gateway (should not happen; counted).',
+  FG_E_SPARKPLUG_STATE: 'A Sparkplug STATE message of the primary host was not {"online": boolean, "timestamp": number}; it was ignored.',
+  FG_E_SPARKPLUG_HOST_OFFLINE: 'The Sparkplug primary host went offline: the edge node ended its session (NDEATH) and waits for it; records wait in the outbox.',
   FG_E_SPARKPLUG_NCMD: 'A Sparkplug NCMD payload could not be decoded; it was ignored.',
   // inference
   FG_E_MODEL_LOAD: 'A model file could not be loaded.',

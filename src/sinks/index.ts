@@ -19,7 +19,7 @@ export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext): 
   let maxInFlight: number;
   switch (cfg.type) {
     case 'mqtt':
-      transport = new MqttTransport(cfg, ctx, sm);
+      transport = new MqttTransport(cfg, ctx, sm, () => outbox.stats().lastSeq);
       maxInFlight = cfg.maxInFlight;
       break;
     case 'http':
