@@ -18,6 +18,7 @@ import { until } from '../support/wait.ts';
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const WIRE_N = 20_000;
+const GROUP = 100;
 const BATCH = 500; // the sink's default batchSize
 const IN_FLIGHT = 16; // the sink's default maxInFlight
 const SOURCES = ['plc1', 'plc2', 'plc3', 'plc4'];
@@ -97,6 +98,20 @@ async function bareInbox(servers: string[], recs: ReturnType<typeof records>, pr
   return recs.length / secs;
 }
 
+/**
+ * Not what the sink does: GROUP records per message (a JSON array, Nats-Msg-Id = the first id), to
+ * show how much of the cluster's cost is per message rather than per byte.
+ */
+async function bareGrouped(servers: string[], recs: ReturnType<typeof records>, prefix: string): Promise<number> {
+  const grouped: typeof recs = [];
+  for (let i = 0; i < recs.length; i += GROUP) {
+    const g = recs.slice(i, i + GROUP);
+    grouped.push({ subject: g[0]!.subject, id: g[0]!.id, payload: `[${g.map((r) => r.payload).join(',')}]` });
+  }
+  const rate = await bareInbox(servers, grouped, prefix);
+  return rate * GROUP;
+}
+
 /** fieldgate: the records committed to an outbox first, then the sink drains them into the stream. */
 async function sink(servers: string[], n: number, stream: string, subject: string): Promise<number> {
   const ctx = tempContext('gw-bench');
@@ -172,7 +187,7 @@ try {
   const recs = records(N, 'gw-bench');
   const avg = recs.reduce((a, r) => a + r.payload.length, 0) / recs.length;
   console.log(`payload: one JSON record per message, ${avg.toFixed(0)} bytes on average, Nats-Msg-Id header ${recs[0]!.id.length} bytes`);
-  const cpu: Record<string, { server: number[]; client: number[] }> = { lib: { server: [], client: [] }, raw: { server: [], client: [] }, fg: { server: [], client: [] } };
+  const cpu: Record<string, { server: number[]; client: number[] }> = { lib: { server: [], client: [] }, raw: { server: [], client: [] }, fg: { server: [], client: [] }, grp: { server: [], client: [] } };
   const measure = async (k: string, out: number[], fn: () => Promise<number>) => {
     const r = await withCpu(N, fn);
     out.push(r.value);
@@ -182,6 +197,7 @@ try {
   const lib: number[] = [];
   const raw: number[] = [];
   const fg: number[] = [];
+  const grp: number[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
     await freshStream(jsm, 'BL', 'l.>');
     await measure('lib', lib, () => bareLibrary(cluster.urls, recs, 'l.'));
@@ -189,13 +205,16 @@ try {
     await measure('raw', raw, () => bareInbox(cluster.urls, recs, 'r.'));
     await freshStream(jsm, 'BF', 'fieldgate.>');
     await measure('fg', fg, () => sink(cluster.urls, N, 'BF', 'fieldgate.{gateway}.{kind}.{source}'));
+    await freshStream(jsm, 'BG', 'g.>');
+    await measure('grp', grp, () => bareGrouped(cluster.urls, recs, 'g.'));
     console.log(`round ${round}: js.publish ${fmt(lib.at(-1)!)}/s, bare publish+inbox ${fmt(raw.at(-1)!)}/s, fieldgate sink ${fmt(fg.at(-1)!)}/s ` +
-      `(ratio to js.publish ${(fg.at(-1)! / lib.at(-1)!).toFixed(2)}, to bare ${(fg.at(-1)! / raw.at(-1)!).toFixed(2)}), load ${loadavg()[0]!.toFixed(1)}`);
+      `(ratio to js.publish ${(fg.at(-1)! / lib.at(-1)!).toFixed(2)}, to bare ${(fg.at(-1)! / raw.at(-1)!).toFixed(2)}); ` +
+      `for scale, ${GROUP} records per message: ${fmt(grp.at(-1)!)} records/s; load ${loadavg()[0]!.toFixed(1)}`);
   }
   console.log(`median: js.publish ${fmt(median(lib))} records/s, bare publish+inbox ${fmt(median(raw))}/s, fieldgate sink ${fmt(median(fg))}/s; ` +
     `ratio sink/js.publish ${(median(fg) / median(lib)).toFixed(2)}, sink/bare ${(median(fg) / median(raw)).toFixed(2)}`);
 
-  for (const [k, name] of [['lib', 'js.publish'], ['raw', 'bare publish+inbox'], ['fg', 'fieldgate sink']] as const) {
+  for (const [k, name] of [['lib', 'js.publish'], ['raw', 'bare publish+inbox'], ['fg', 'fieldgate sink'], ['grp', `${GROUP} records per message (not exactly-once per record)`]] as const) {
     const sv = median(cpu[k]!.server);
     const cl = median(cpu[k]!.client);
     console.log(`cpu per record, ${name}: the 3 servers ${sv.toFixed(1)} us, this process ${cl.toFixed(1)} us` +
