@@ -53,7 +53,7 @@ describe('nats sink against one nats-server with a token', { skip: bin.path ? fa
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   before(async () => {
-    server = await NatsCluster.start(bin.path!, 1, 'authorization { token: "tok-s3cret" }');
+    server = await NatsCluster.start(bin.path!, 1, 'authorization { token: "tok-s3cret" }', { token: 'tok-s3cret' });
     nc = await server.client();
     jsm = await jetstreamManager(nc);
   });

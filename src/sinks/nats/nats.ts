@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { setMaxListeners } from 'node:events';
 import {
-  type Authenticator, type MsgHdrs, type NatsConnection, type Subscription, type Msg,
+  type Authenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Subscription, type Msg, type TlsOptions,
   connect, createInbox, credsAuthenticator, headers, nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator,
 } from '@nats-io/transport-node';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
@@ -91,20 +92,35 @@ export class NatsTransport implements Transport {
     await this.close();
     const tls = this.tls ? { ...this.tls } : undefined;
     if (tls) for (const k of ['ca', 'cert', 'key'] as const) if (tls[k] === undefined) delete tls[k];
-    let nc: NatsConnection;
+    const opts: NodeConnectionOptions = {
+      name: this.cfg.name ?? `fieldgate-${this.ctx.gateway.id}-${this.cfg.id}`,
+      reconnect: false,
+      timeout: this.cfg.connectTimeout,
+      pingInterval: this.cfg.pingInterval,
+      maxPingOut: 2,
+      authenticator: this.auth,
+    };
+    const urls = this.servers.map((s) => s.replace(/^tls:\/\//, 'nats://'));
+    let nc: NatsConnection | undefined;
     try {
-      nc = await abortableConnect(connect({
-        servers: this.servers.map((s) => s.replace(/^tls:\/\//, 'nats://')),
-        name: this.cfg.name ?? `fieldgate-${this.ctx.gateway.id}-${this.cfg.id}`,
-        reconnect: false,
-        timeout: this.cfg.connectTimeout,
-        pingInterval: this.cfg.pingInterval,
-        maxPingOut: 2,
-        noRandomize: false,
-        ignoreClusterUpdates: false,
-        tls: tls ?? undefined,
-        authenticator: this.auth,
-      }), signal);
+      if (!tls) {
+        nc = await abortableConnect(connect({ ...opts, servers: urls }), signal);
+      } else {
+        // one server per attempt: the client gives TLS no host for an IP-literal server, so Node would
+        // check its certificate against "localhost"; here each attempt names the address it dials
+        let last: unknown;
+        for (const u of shuffled(urls)) {
+          const host = new URL(u).hostname.replace(/^\[|\]$/g, '');
+          try {
+            nc = await abortableConnect(connect({ ...opts, servers: [u], tls: { ...tls, ...(isIP(host) ? { host } : {}) } as TlsOptions }), signal);
+            break;
+          } catch (e) {
+            if (signal.aborted) throw e;
+            last = e;
+          }
+        }
+        if (!nc) throw last;
+      }
     } catch (e) {
       throw new FgError('FG_E_SINK_CONNECT', `cannot connect to ${this.target}: ${errorMessage(e)}`, { cause: e });
     }
@@ -262,6 +278,15 @@ export class NatsTransport implements Transport {
     this.sub = undefined;
     if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
   }
+}
+
+function shuffled<T>(xs: T[]): T[] {
+  const a = [...xs];
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
 }
 
 function tagOf(r: OutboxRecord): string {

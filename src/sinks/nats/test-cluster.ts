@@ -6,7 +6,7 @@ import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { freePort, until } from '../../../test/support/wait.ts';
 
@@ -26,16 +26,18 @@ export class NatsCluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'fg-nats-'));
   readonly nodes: Node[] = [];
   private stopped = false;
-  /** credentials the rig's own clients use (when `extra` sets authorization) */
-  auth: { token?: string } = {};
+  /** what the rig's own clients add to their connection options (credentials, TLS) */
+  auth: Partial<NodeConnectionOptions> = {};
 
   private constructor(private readonly bin: string) {}
 
-  /** `size` 1 is a single server (no cluster block); `extra` is appended to every server's config. */
-  static async start(bin: string, size = 3, extra = ''): Promise<NatsCluster> {
+  /**
+   * `size` 1 is a single server (no cluster block); `extra` is appended to every server's config;
+   * `auth` is what the rig's own clients need to connect when `extra` asks for credentials or TLS.
+   */
+  static async start(bin: string, size = 3, extra = '', auth: Partial<NodeConnectionOptions> = {}): Promise<NatsCluster> {
     const c = new NatsCluster(bin);
-    const token = /token:\s*"([^"]+)"/.exec(extra)?.[1];
-    if (token) c.auth = { token };
+    c.auth = auth;
     for (let i = 0; i < size; i++) c.nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), conf: '', log: [] });
     for (const n of c.nodes) {
       const store = join(c.dir, n.name);
