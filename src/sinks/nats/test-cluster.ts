@@ -36,6 +36,20 @@ export class NatsCluster {
    * `auth` is what the rig's own clients need to connect when `extra` asks for credentials or TLS.
    */
   static async start(bin: string, size = 3, extra = '', auth: Partial<NodeConnectionOptions> = {}): Promise<NatsCluster> {
+    // a port found free can be taken by another process before the server binds it (this machine
+    // runs other test suites): a cluster that does not come up is started again on new ports
+    let last: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        return await NatsCluster.startOnce(bin, size, extra, auth);
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  private static async startOnce(bin: string, size: number, extra: string, auth: Partial<NodeConnectionOptions>): Promise<NatsCluster> {
     const c = new NatsCluster(bin);
     c.auth = auth;
     for (let i = 0; i < size; i++) c.nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), conf: '', log: [] });
@@ -83,6 +97,7 @@ export class NatsCluster {
     for (const n of this.nodes) {
       if (!n.proc || n.proc.exitCode !== null || n.proc.signalCode !== null) continue;
       await until(`${n.name} JetStream ready`, async () => {
+        if (n.proc?.exitCode !== null || n.proc?.signalCode !== null) throw new Error(`${n.name} exited:\n${this.logs()}`);
         const nc = await connect({ servers: `127.0.0.1:${n.port}`, reconnect: false, timeout: 1000, ...this.auth }).catch(() => undefined);
         if (!nc) return false;
         try {
@@ -94,7 +109,9 @@ export class NatsCluster {
         } finally {
           await nc.close();
         }
-      }, ms, 200);
+      }, ms, 200).catch((e: unknown) => {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}\n${this.logs()}`);
+      });
     }
   }
 
