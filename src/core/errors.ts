@@ -273,6 +273,31 @@ export const ERROR_CODES = {
     means: "A labelled-windows file for model evaluate cannot be read or lacks the key.",
     action: "Give a NAB-style JSON file {\"<key>\": [[\"start\",\"end\"], ...]} and a --key it contains.",
   },
+  FG_E_NATS_STREAM: {
+    area: 'outbox and sinks',
+    means: "The configured JetStream stream is missing, cannot be created, or refused a publish.",
+    action: "Create the stream (or set create: true on the sink) with subjects that cover the sink subject template; check the account permissions.",
+  },
+  FG_E_NATS_DUPLICATE_WINDOW: {
+    area: 'outbox and sinks',
+    means: "The JetStream stream's duplicate window is shorter than the sink's replayHorizon, so a replay after a long outage or a crash may store duplicates.",
+    action: "Raise the stream's duplicate_window to at least the sink's replayHorizon (see the NATS sink README).",
+  },
+  FG_E_NATS_ORDER: {
+    area: 'outbox and sinks',
+    means: "A JetStream ack showed a record stored after a later record of the same chunk (order broken upstream).",
+    action: "Report it with the log line; check that no other publisher writes the same subjects with the same ids.",
+  },
+  FG_E_SPARKPLUG_STATE: {
+    area: 'outbox and sinks',
+    means: "A Sparkplug STATE message of the primary host could not be decoded; it was ignored.",
+    action: "Check the host application: Sparkplug 3.0 STATE payloads are JSON {\"online\": bool, \"timestamp\": ms}.",
+  },
+  FG_E_SPARKPLUG_HOST_OFFLINE: {
+    area: 'outbox and sinks',
+    means: "The Sparkplug primary host application is offline: the edge node holds its births and data (the outbox keeps everything) until the host is back.",
+    action: "Bring the host application back online, or unset sparkplug.primaryHostId.",
+  },
 } as const satisfies Record<`FG_E_${string}`, ErrorEntry | string>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

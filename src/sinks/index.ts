@@ -4,6 +4,7 @@ import type { SinkConfig } from './config.ts';
 import { FileTransport } from './file/file.ts';
 import { HttpTransport } from './http/http.ts';
 import { MqttTransport } from './mqtt/mqtt.ts';
+import { NatsTransport } from './nats/nats.ts';
 import { SinkRunner, type Transport } from './runner.ts';
 
 export { sinkSchema, type SinkConfig } from './config.ts';
@@ -18,11 +19,15 @@ export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext): 
   let maxInFlight: number;
   switch (cfg.type) {
     case 'mqtt':
-      transport = new MqttTransport(cfg, ctx, sm);
+      transport = new MqttTransport(cfg, ctx, sm, () => outbox.stats().lastSeq);
       maxInFlight = cfg.maxInFlight;
       break;
     case 'http':
       transport = new HttpTransport(cfg, ctx);
+      maxInFlight = cfg.maxInFlight;
+      break;
+    case 'nats':
+      transport = new NatsTransport(cfg, ctx, sm);
       maxInFlight = cfg.maxInFlight;
       break;
     case 'file':

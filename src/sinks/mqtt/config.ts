@@ -32,6 +32,14 @@ export const mqttSinkSchema = z
       .strictObject({
         groupId: z.string().regex(/^[^/+#]+$/, 'no / + or #').default('fieldgate').describe('Sparkplug group id'),
         edgeNodeId: z.string().regex(/^[^/+#]+$/, 'no / + or #').optional().describe('edge node id; default the gateway id'),
+        primaryHostId: z.string().regex(/^[^/+#]+$/, 'no / + or #').optional().describe(
+          'Sparkplug 3.0 primary host application id: births only while spBv1.0/STATE/<id> says online; offline: NDEATH, disconnect, wait (the outbox keeps everything)',
+        ),
+        history: z.enum(['inline', 'topic', 'off']).default('inline').describe(
+          'records stored while the host or broker was away: inline = DDATA with is_historical, after the births and before live data; ' +
+          'topic = on historyTopic (no seq, metric names); off = not published (counted as dropped)',
+        ),
+        historyTopic: z.string().default('fieldgate/history/{group}/{edgeNode}/{device}').describe('history: topic template with {group} {edgeNode} {device}'),
       })
       .prefault({})
       .describe('Sparkplug B settings (payload: sparkplug-b)'),

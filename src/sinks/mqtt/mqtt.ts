@@ -22,17 +22,27 @@ export class MqttTransport implements Transport {
   private lost?: AbortSignal;
   private will?: OutgoingMessage;
   private lastCommandErrorLog = 0;
+  private lastStateErrorLog = 0;
+  /** the primary host's last STATE: kept across sessions (a STATE older than the last is stale) */
+  private host = { online: false, timestamp: -1 };
+  private hostOnline?: () => void;
+  /** this session has published its NBIRTH (a clean close then publishes NDEATH) */
+  private born = false;
+  /** records up to this outbox seq were stored before this session's births: history */
+  private historyUntil = 0;
   private readonly sparkplug?: SparkplugSession;
   private readonly template: string;
   private readonly tls: Pick<IClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized'>;
 
-  constructor(private readonly cfg: MqttSinkConfig, private readonly ctx: StageContext, private readonly sm: StageMetrics) {
+  /** `headSeq`: the outbox's last committed seq, read at each birth (records up to it are history) */
+  constructor(private readonly cfg: MqttSinkConfig, private readonly ctx: StageContext, private readonly sm: StageMetrics, private readonly headSeq?: () => number) {
     const u = new URL(cfg.url);
     this.target = `${u.protocol}//${u.host}`; // never the credentials a URL may carry
     this.template = cfg.topic ?? (cfg.messages === 'sample' ? 'fieldgate/{gateway}/{kind}/{source}/{tag}' : 'fieldgate/{gateway}/{kind}/{source}');
     if (cfg.payload === 'sparkplug-b') {
       this.sparkplug = new SparkplugSession({
         groupId: cfg.sparkplug.groupId, edgeNodeId: cfg.sparkplug.edgeNodeId ?? ctx.gateway.id, qos: cfg.qos,
+        history: cfg.sparkplug.history, historyTopic: cfg.sparkplug.historyTopic,
       });
     }
     // certificate files are read once, at creation, so a missing file fails before anything starts
@@ -100,15 +110,32 @@ export class MqttTransport implements Transport {
       // the birth with a rebirth request is heard; commands before our NBIRTH are moot
       const sp = this.sparkplug;
       let open = false;
+      const hostId = this.cfg.sparkplug.primaryHostId;
+      const stateTopic = hostId === undefined ? undefined : `spBv1.0/STATE/${hostId}`;
       client.on('message', (topic, payload) => {
-        if (open && client === this.client && topic === sp.commandTopic) this.onNodeCommand(client, sp, payload);
+        if (client !== this.client) return;
+        if (topic === stateTopic) this.onHostState(payload, lost);
+        else if (open && topic === sp.commandTopic) this.onNodeCommand(client, sp, payload);
       });
       const [granted] = await abortable(client.subscribeAsync(sp.commandTopic, { qos: 1 }), lost.signal);
       if (granted && granted.qos === 128) {
         this.ctx.log.warn({ sink: this.cfg.id, topic: sp.commandTopic }, 'broker refused the NCMD subscription; rebirth requests will not be heard');
       }
+      if (stateTopic !== undefined) {
+        // Sparkplug 3.0: subscribe to the primary host's STATE (retained) and birth only once it is online
+        const online = new Promise<void>((resolve) => { this.hostOnline = resolve; });
+        const [g] = await abortable(client.subscribeAsync(stateTopic, { qos: 1 }), lost.signal);
+        if (g && g.qos === 128) throw new FgError('FG_E_SINK_CONNECT', `broker refused the subscription to ${stateTopic}`);
+        if (!this.host.online) {
+          this.ctx.log.info({ sink: this.cfg.id, hostId }, 'Sparkplug: waiting for the primary host to be online before NBIRTH');
+          await abortable(abortable(online, lost.signal), signal);
+        }
+        this.hostOnline = undefined;
+      }
+      this.historyUntil = this.headSeq?.() ?? 0;
       const birth = this.publish([sp.nodeBirth()]);
       open = true; // set after the NBIRTH is queued: a rebirth is always written after it
+      this.born = true;
       await birth;
     }
   }
@@ -143,6 +170,37 @@ export class MqttTransport implements Transport {
     });
   }
 
+  /**
+   * A STATE message of the primary host: `{"online": bool, "timestamp": ms}` (Sparkplug 3.0).
+   * One older than the last seen is stale (a retained message after a newer live one) and ignored.
+   * Offline after our births: the session ends (NDEATH, disconnect) and the next one waits for online.
+   */
+  private onHostState(payload: Buffer, lost: AbortController): void {
+    let st: { online: boolean; timestamp: number };
+    try {
+      const j = JSON.parse(payload.toString('utf8')) as unknown;
+      const o = j as { online?: unknown; timestamp?: unknown };
+      if (typeof o !== 'object' || o === null || typeof o.online !== 'boolean' || typeof o.timestamp !== 'number') throw new Error('expected {"online": boolean, "timestamp": number}');
+      st = { online: o.online, timestamp: o.timestamp };
+    } catch (e) {
+      this.sm.error('FG_E_SPARKPLUG_STATE');
+      const now = Date.now();
+      if (now - this.lastStateErrorLog > 60_000) {
+        this.lastStateErrorLog = now;
+        this.ctx.log.warn({ code: 'FG_E_SPARKPLUG_STATE', sink: this.cfg.id, bytes: payload.length, err: errorMessage(e) }, 'invalid Sparkplug STATE message ignored');
+      }
+      return;
+    }
+    if (st.timestamp < this.host.timestamp) return;
+    this.host = st;
+    if (st.online) {
+      this.hostOnline?.();
+    } else if (this.born) {
+      this.ctx.log.info({ sink: this.cfg.id, hostId: this.cfg.sparkplug.primaryHostId }, 'Sparkplug: primary host offline; NDEATH, the records wait in the outbox');
+      lost.abort(new FgError('FG_E_SPARKPLUG_HOST_OFFLINE', `primary host ${this.cfg.sparkplug.primaryHostId} is offline`));
+    }
+  }
+
   lostSignal(): AbortSignal | undefined {
     return this.lost;
   }
@@ -150,8 +208,9 @@ export class MqttTransport implements Transport {
   async send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult> {
     let messages: OutgoingMessage[];
     if (this.sparkplug) {
-      const enc = this.sparkplug.encode(records);
+      const enc = this.sparkplug.encode(records, this.historyUntil);
       if (enc.skipped > 0) this.sm.dropped(enc.skipped, 'no-sparkplug-mapping');
+      if (enc.historyDropped > 0) this.sm.dropped(enc.historyDropped, 'sparkplug-history-off');
       messages = enc.messages;
     } else {
       messages = jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos });
@@ -175,8 +234,11 @@ export class MqttTransport implements Transport {
     const client = this.client;
     this.client = undefined;
     this.lost = undefined;
+    this.hostOnline = undefined;
+    const born = this.born;
+    this.born = false;
     if (!client) return;
-    if (this.will && client.connected) {
+    if (this.will && born && client.connected) {
       // a clean shutdown sends no will: publish NDEATH ourselves so the host sees the node go
       await client.publishAsync(this.will.topic, this.will.payload as Buffer, { qos: 0 }).catch(() => undefined);
     }

@@ -46,6 +46,9 @@ interface Device { metrics: Map<string, MetricDef>; born: boolean }
 /** One DDATA metric to be: `props` are extra properties (events: severity, data) next to recordId and Quality. */
 interface Point { name: string; value: SampleValue; ts: number; quality: string; id: string; props?: UPropertySet }
 
+/** Where records stored while the host or the broker was away go: see the README. */
+export type HistoryMode = 'inline' | 'topic' | 'off';
+
 /** The metric folder event metrics live in: `Events/<kind>`, apart from tags and model outputs. */
 export const EVENT_FOLDER = 'Events/';
 
@@ -70,7 +73,14 @@ function eventProps(e: GatewayEvent): UPropertySet {
   return props;
 }
 
-export interface SparkplugOptions { groupId: string; edgeNodeId: string; qos: 0 | 1 }
+export interface SparkplugOptions {
+  groupId: string;
+  edgeNodeId: string;
+  qos: 0 | 1;
+  history?: HistoryMode;
+  /** with history: topic; {group} {edgeNode} {device} */
+  historyTopic?: string;
+}
 
 /**
  * One edge node's Sparkplug B 3.0 session state: bdSeq per MQTT session (the NDEATH will carries
@@ -145,19 +155,30 @@ export class SparkplugSession {
    * The messages for a chunk of records. Each run of consecutive records of one device becomes
    * one DDATA carrying every record (with its id), preceded by a DBIRTH when the device is not
    * born in this session, or by DDEATH + DBIRTH when the run shows a metric it was not born with.
-   * `skipped` counts records of a kind with no Sparkplug mapping (none today; the caller counts them).
+   * Records with seq <= `historyUntil` were stored before this session's births (the host or the
+   * broker was away): they go as the history mode says (inline: is_historical on every metric).
+   * `skipped` counts records of a kind with no Sparkplug mapping (none today; the caller counts them),
+   * `historyDropped` records not published because history is off.
    */
-  encode(records: OutboxRecord[]): { messages: OutgoingMessage[]; skipped: number } {
+  encode(records: OutboxRecord[], historyUntil = 0): { messages: OutgoingMessage[]; skipped: number; historyDropped: number } {
     const messages: OutgoingMessage[] = [];
     let skipped = 0;
+    let historyDropped = 0;
     let device: string | undefined;
+    let historical = false;
     let run: Point[] = [];
     const flush = () => {
-      if (device !== undefined && run.length > 0) this.encodeRun(device, run, messages);
+      if (device !== undefined && run.length > 0) {
+        if (!historical || this.o.history === undefined || this.o.history === 'inline') this.encodeRun(device, run, messages, historical);
+        else if (this.o.history === 'topic') messages.push(this.historyMessage(device, run));
+        else historyDropped += new Set(run.map((p) => p.id)).size;
+      }
       run = [];
     };
     for (const r of records) {
       let dev: string;
+      const h = r.seq <= historyUntil;
+      if (h !== historical) { flush(); historical = h; }
       if (r.kind === 'sample') {
         dev = r.sample.source;
         if (dev !== device) { flush(); device = dev; }
@@ -176,10 +197,25 @@ export class SparkplugSession {
       }
     }
     flush();
-    return { messages, skipped };
+    return { messages, skipped, historyDropped };
   }
 
-  private encodeRun(dev: string, run: Point[], out: OutgoingMessage[]): void {
+  /** history: topic — outside the session: no seq, no births, metric names instead of aliases. */
+  private historyMessage(dev: string, run: Point[]): OutgoingMessage {
+    const metrics: UMetric[] = run.map((p) => {
+      const type = typeOf(p.value);
+      const m: UMetric = { name: p.name, type, value: metricValue(type, p.value), timestamp: p.ts, isHistorical: true };
+      if (p.value === null) m.isNull = true;
+      m.properties = { ...p.props, recordId: { type: 'String', value: p.id } };
+      if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
+      return m;
+    });
+    const vars: Record<string, string> = { group: this.o.groupId, edgeNode: this.o.edgeNodeId, device: dev };
+    const topic = (this.o.historyTopic ?? 'fieldgate/history/{group}/{edgeNode}/{device}').replace(/\{(group|edgeNode|device)\}/g, (_, k: string) => vars[k]!.replace(/[/+#]/g, '_'));
+    return { topic, payload: Buffer.from(encodePayload({ timestamp: Date.now(), metrics })), qos: this.o.qos };
+  }
+
+  private encodeRun(dev: string, run: Point[], out: OutgoingMessage[], historical = false): void {
     const d = this.device(dev);
     let changed = false;
     for (const p of run) {
@@ -208,6 +244,7 @@ export class SparkplugSession {
       def.last = p.value;
       def.ts = p.ts;
       const m: UMetric = { alias: def.alias, type: def.type, value: metricValue(def.type, p.value), timestamp: p.ts };
+      if (historical) m.isHistorical = true;
       if (p.value === null) m.isNull = true;
       m.properties = { ...p.props, recordId: { type: 'String', value: p.id } };
       if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
