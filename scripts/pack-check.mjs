@@ -44,7 +44,11 @@ const bin = join(prefix, 'bin', 'fieldgate');
 const pkgDir = join(prefix, 'lib', 'node_modules', 'fieldgate');
 if (!existsSync(bin)) fail(`npm install -g made no ${bin}`);
 if (existsSync(join(pkgDir, 'node_modules', 'tsx')) || existsSync(join(prefix, 'lib', 'node_modules', 'tsx'))) fail('tsx was installed: it must be a dev dependency');
-console.log(`pack-check: installed into ${prefix} (${secs()} s)`);
+const du = (dir) => Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) / 1024;
+const before = du(prefix);
+// the demo below then also proves the trimmed install still finds its ONNX runtime
+execFileSync(process.execPath, [join(root, 'scripts', 'trim-onnxruntime.mjs'), pkgDir], { stdio: 'inherit' });
+console.log(`pack-check: installed into ${prefix}: ${before.toFixed(0)} MB, ${du(prefix).toFixed(0)} MB after trimming onnxruntime (${secs()} s)`);
 
 // 3. run the installed command
 const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
