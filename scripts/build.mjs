@@ -17,7 +17,18 @@ const roots = ['src', 'drivers'];
 const skipDirs = new Set(['fixtures', 'testcases', 'node_modules']);
 const isAsset = (name) => !name.endsWith('.ts') && !name.endsWith('.md') && !name.includes('.test.');
 
-const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  // `npm ci --omit=dev` runs `prepare` too, without the compiler: keep a build that exists
+  if (existsSync(join(out, 'src', 'cli.js'))) {
+    console.error('build: typescript is not installed (dev dependencies omitted); keeping the existing dist/');
+    process.exit(0);
+  }
+  console.error('build: typescript is not installed and there is no dist/: run `npm ci` with dev dependencies');
+  process.exit(1);
+}
 const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status ?? 1);
 
