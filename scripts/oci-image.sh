@@ -55,7 +55,7 @@ install -d -o 10001 -g 10001 -m 0750 "$rootfs/var/lib/fieldgate"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
   "$rootfs"/usr/share/man/* "$rootfs"/usr/share/locale/* "$rootfs"/var/log/*
 
-step "check inside the rootfs (chroot, user fieldgate)"
+step "check inside the rootfs (chroot, user fieldgate; no /proc mounted, so onnxruntime's cpuinfo complains)"
 in_root() { chroot --userspec=10001:10001 "$rootfs" /usr/bin/env HOME=/var/lib/fieldgate PATH=/opt/fieldgate/bin:/usr/local/bin:/usr/bin:/bin "$@"; }
 got=$(in_root fieldgate --version)
 [ "$got" = "$version" ] || { echo "oci-image: fieldgate --version printed '$got'"; exit 1; }
@@ -78,5 +78,10 @@ umoci config --image "$image" --config.user 10001:10001 --config.workingdir /var
   --config.label org.opencontainers.image.title=fieldgate --config.label "org.opencontainers.image.version=$version" \
   --config.stopsignal SIGTERM --architecture "$(dpkg --print-architecture)" --os linux
 umoci gc --layout "$out/oci"
+step "check the image itself: unpack it (umoci) and run its entrypoint with --version as its user"
+umoci unpack --image "$image" "$work/check" >/dev/null
+got=$(chroot --userspec=10001:10001 "$work/check/rootfs" /opt/fieldgate/bin/fieldgate --version)
+[ "$got" = "$version" ] || { echo "oci-image: the unpacked image printed '$got'"; exit 1; }
+echo "  entrypoint --version -> $got"
 tar -C "$out/oci" -cf "$out/fieldgate-$version-oci.tar" .
 step "done: $out/oci (tag fieldgate-$version), $(du -sh "$out/fieldgate-$version-oci.tar" | cut -f1) as $out/fieldgate-$version-oci.tar"
