@@ -13,7 +13,16 @@
 #   onnxruntime     its package ships bin/napi-v6/linux/arm64; the others are trimmed away.
 # qemu runs without binfmt_misc (none in a container): every arm64 process is started through
 # qemu-aarch64-static with Debian's arm64 cross runtime (/usr/aarch64-linux-gnu) as its sysroot.
+# One more piece is needed under qemu-user 7.2 (Debian bookworm): it passes the host's x86
+# /proc/cpuinfo through to the guest, onnxruntime's bundled cpuinfo library finds no ARM core in
+# it and dereferences NULL while loading (SIGSEGV right after reading /sys/.../cpu*/cache). On
+# arm64 hardware the kernel's file is ARM, so the script runs the emulated processes in a private
+# mount namespace with an ARM /proc/cpuinfo (a 2-core Neoverse-N1) bind-mounted over the host's.
+# (qemu >= 8.1 emulates /proc/cpuinfo for aarch64 itself.)
 set -euo pipefail
+if [ -z "${FG_ARM64_NS:-}" ]; then
+  exec env FG_ARM64_NS=1 unshare --mount --propagation private bash "$0" "$@"
+fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 node_major=${NODE_MAJOR:-24}
 demo_s=${DEMO_S:-20}
@@ -53,6 +62,12 @@ for so in $(find "$pkg/node_modules" -name "*.node" \( -path "*arm64*" -o -path 
 done
 echo "  install size: $(du -sh "$prefix" | cut -f1)"
 fi
+
+cpuinfo=$work/cpuinfo-arm64
+for cpu in 0 1; do
+  printf 'processor\t: %s\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\nCPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x3\nCPU part\t: 0xd0c\nCPU revision\t: 1\n\n' "$cpu"
+done >"$cpuinfo"
+mount --bind "$cpuinfo" /proc/cpuinfo
 
 arm() { qemu-aarch64-static -L "$sysroot" "$armnode/bin/node" "$@"; }
 timed() { /usr/bin/time -f "%e s, max RSS %M kB" "$@"; }

@@ -70,7 +70,7 @@ export async function demoRun(seconds, pkgDir, command) {
       return true;
     };
     while (!done()) {
-      if (child.exitCode !== null) throw new Error(`fieldgate run exited early (${child.exitCode}):\n${log}`);
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`fieldgate run exited early (${child.exitCode ?? child.signalCode}):\n${log}`);
       const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
       firstSample ??= text.includes('"kind":"sample"') ? performance.now() - t0 : undefined;
       firstPrediction ??= text.includes('"kind":"prediction"') ? performance.now() - t0 : undefined;
@@ -92,7 +92,7 @@ export async function demoRun(seconds, pkgDir, command) {
       peakRssMb: peakRss / 1024, endRssMb: rss.at(-1) / 1024, wallS: (performance.now() - t0) / 1000,
     };
   } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     rmSync(config, { force: true });
     rmSync(tmp, { recursive: true, force: true });
   }
