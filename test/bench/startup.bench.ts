@@ -11,7 +11,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/wait.ts';
 
@@ -22,14 +22,18 @@ const IDLE_S = Number(process.env.IDLE_S ?? 15);
 const tmp = mkdtempSync(join(tmpdir(), 'fg-bench-startup-'));
 
 type Mode = 'compiled' | 'tsx';
-const cmd: Record<Mode, string[]> = {
+// compiled: the bin executed as a user's shell does (its shebang's flags apply), on this Node;
+// tsx: how it ran before, `node --import tsx src/cli.ts`
+const env = { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` };
+const cmd: Record<Mode, [string, ...string[]]> = {
   compiled: [join(root, 'bin/fieldgate.js')],
-  tsx: ['--import', 'tsx', join(root, 'src/cli.ts')],
+  tsx: [process.execPath, '--import', 'tsx', join(root, 'src/cli.ts')],
 };
 
 function timed(mode: Mode, args: string[]): number {
   const t = performance.now();
-  const r = spawnSync(process.execPath, [...cmd[mode], ...args], { cwd: root, encoding: 'utf8' });
+  const [exe, ...pre] = cmd[mode];
+  const r = spawnSync(exe, [...pre, ...args], { cwd: root, encoding: 'utf8', env });
   const ms = performance.now() - t;
   if (r.status !== 0) throw new Error(`${mode} ${args.join(' ')} failed: ${r.stderr}`);
   return ms;
@@ -81,7 +85,8 @@ function treeRssKb(pid: number): { main: number; tree: number; procs: number } {
 async function demo(mode: Mode, n: number): Promise<{ firstSampleMs: number; main: number; tree: number; procs: number }> {
   const { file, out } = await demoConfig(n);
   const t = performance.now();
-  const child = spawn(process.execPath, [...cmd[mode], 'run', '-c', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const [exe, ...pre] = cmd[mode];
+  const child = spawn(exe, [...pre, 'run', '-c', file], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env });
   let err = '';
   child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
