@@ -6,6 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commands } from '../../src/cli/commands.ts';
+import { RELOAD_RESULT_FILE } from '../../src/cli/reload-result.ts';
 import { pidFilePath, resolveConfigPath } from '../../src/config/paths.ts';
 
 test('resolveConfigPath keeps absolute paths and resolves relative ones against the config folder', () => {
@@ -28,7 +29,20 @@ for (const kind of ['absolute', 'relative'] as const) {
     mkdirSync(dataDir);
     const file = join(confDir, 'fieldgate.yaml');
     writeFileSync(file, `gateway:\n  id: gw\n  dataDir: ${kind === 'absolute' ? dataDir : '../var-lib'}\n`);
-    const child = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { process.stdout.write('hup\\n'); process.exit(0); }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // it answers SIGHUP the way fieldgate does: a reload result in its data directory, which
+    // `fieldgate reload -c` waits for and prints
+    const script = [
+      "const { writeFileSync } = require('node:fs');",
+      "process.on('SIGHUP', () => {",
+      "  const t = Date.now();",
+      "  const result = { ok: true, changes: [], errors: [], restarted: [], applied: [], atRestart: [] };",
+      "  writeFileSync(process.env.FG_RELOAD_FILE, JSON.stringify({ pid: process.pid, why: 'SIGHUP', startedAt: t, finishedAt: t, result }));",
+      "  process.stdout.write('hup\\n'); process.exit(0);",
+      "});",
+      "process.stdout.write('ready\\n'); setInterval(() => {}, 1000);",
+    ].join('\n');
+    const env = { ...process.env, FG_RELOAD_FILE: join(dataDir, RELOAD_RESULT_FILE) };
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'], env });
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
@@ -45,6 +59,7 @@ for (const kind of ['absolute', 'relative'] as const) {
     const [code] = await once(child, 'exit');
     assert.equal(code, 0);
     assert.match(out, /hup/);
-    assert.match(written.join(''), new RegExp(`sent SIGHUP to ${child.pid}`));
+    // the answer came from the process the pid file named
+    assert.match(written.join(''), new RegExp(`^reload applied \\(pid ${child.pid}, `));
   });
 }
