@@ -48,6 +48,8 @@ for (const kind of ['absolute', 'relative'] as const) {
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     while (!out.includes('ready')) await once(child.stdout, 'data');
     writeFileSync(join(dataDir, 'fieldgate.pid'), `${child.pid}\n`);
+    // listened for before the signal: the child may exit while reload still waits for its result
+    const exited = once(child, 'exit');
     const written: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((s: string) => { written.push(s); return true; }) as typeof process.stdout.write;
@@ -56,7 +58,7 @@ for (const kind of ['absolute', 'relative'] as const) {
     } finally {
       process.stdout.write = write;
     }
-    const [code] = await once(child, 'exit');
+    const [code] = await exited;
     assert.equal(code, 0);
     assert.match(out, /hup/);
     // the answer came from the process the pid file named
