@@ -2,6 +2,7 @@ import { type FSWatcher, renameSync, rmSync, watch, writeFileSync } from 'node:f
 import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import { pidFilePath } from '../config/paths.ts';
+import { errorMessage } from '../core/errors.ts';
 import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
 import type { DriverDefinition } from '../pipeline/contracts.ts';
@@ -68,7 +69,7 @@ export async function runLifecycle(loaded: LoadedConfig, log: Logger, opts: Life
         result = await reloadFromFile(pipeline, opts.configPath, { load: opts.load, deadlineMs: opts.drainMs });
       } catch (err) {
         log.error({ code: 'FG_E_RELOAD', err }, 'reload failed');
-        result = { ok: false, changes: [], errors: [`FG_E_RELOAD: ${(err as Error)?.message ?? String(err)}`] };
+        result = { ok: false, changes: [], errors: [`FG_E_RELOAD: ${errorMessage(err)}`] };
       }
       writeReloadResult(pipeline.ctx.gateway.dataDir, { pid: process.pid, why, startedAt, finishedAt: Date.now(), result }, log);
       return result;

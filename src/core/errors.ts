@@ -88,6 +88,11 @@ export const ERROR_CODES = {
     means: 'The data directory (or the OPC UA certificate store in it) cannot be created or written.',
     action: 'Check gateway.dataDir and that the fieldgate user owns it.',
   },
+  FG_E_STOP_DEADLINE: {
+    area: 'core',
+    means: 'A stage did not stop within its deadline (shutdown or reload) and was abandoned, so it does not hold the rest of the shutdown.',
+    action: 'Usually nothing: the process exit releases what it held. If it repeats, the log line names the stage; report it with --debug logs.',
+  },
   FG_E_PORT_IN_USE: {
     area: 'core',
     means: 'A port this configuration binds (health server, embedded broker, simulator) is already in use.',

@@ -1,27 +1,14 @@
-import type { Worker } from 'node:worker_threads';
-import { startTsWorker, workerModule } from '../core/ts-worker.ts';
 import { CircuitBreaker } from '../core/breaker.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
-import type { FromWorker, RunJob, Signature, ToWorker, WorkerInit } from './protocol.ts';
+import type { FromWorker, Signature, ToWorker, WorkerInit } from './protocol.ts';
+import { decideScale, pipelineDepth } from './pool/autoscale.ts';
+import { BufferPool } from './pool/buffers.ts';
+import { type Job, leastLoaded, groupSize, packGroup, type Pack, type RunResult, sliceOutputs } from './pool/dispatch.ts';
+import { LatencyWindow } from './pool/latency.ts';
+import { closeSlot, DEFAULT_NICE, type Slot, spawnSlot } from './pool/workers.ts';
+import type { Worker } from 'node:worker_threads';
 
-const WORKER_URL = workerModule('./worker', import.meta.url);
-/**
- * Batches a worker holds (running or queued in it) adapt to the model's speed: about this much
- * queued compute per worker, so a worker never idles waiting for the round trip to the main
- * thread, yet a slow model does not hoard work that could still be dropped by its deadline.
- */
-const PIPELINE_MS = 2;
-const MIN_DEPTH = 2;
-const MAX_DEPTH = 32;
-/**
- * Worker threads below the main thread, so the event loop gets a core first when both are busy
- * (measured: lower main-thread loop delay than at 0, see README).
- */
-const DEFAULT_NICE = 5;
-/** group input buffers kept for reuse (each at most a group's size, rounded up to a power of two) */
-const SPARE_BUFFERS = 8;
-/** how long an idle worker gets to release its session and exit before it is terminated */
-const CLOSE_GRACE_MS = 2_000;
+export type { Pack, RunResult } from './pool/dispatch.ts';
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -65,45 +52,6 @@ export type PoolEvent =
   | { type: 'scale'; from: number; to: number; why: string }
   | { type: 'swap'; generation: number; modelPath: string };
 
-export interface RunResult {
-  outputs: Record<string, Float32Array>;
-  /** time inside the worker */
-  computeMs: number;
-  /** time from dispatch to result, including queueing in the pool */
-  latencyMs: number;
-}
-
-/**
- * Writes a batch's input (`rows` x row size values) into `into`, a view into the buffer its group
- * travels in, or returns a Float32Array of that length (copied into the group buffer). `into` is
- * reused memory: a pack that writes into it must write every value.
- */
-export type Pack = (into: Float32Array) => Float32Array | void;
-
-interface Job {
-  rows: number;
-  /** builds the input anew for every attempt: the previous buffer was transferred away */
-  pack: Pack;
-  attempt: number;
-  queuedAt: number;
-  resolve: (r: RunResult) => void;
-  reject: (e: unknown) => void;
-}
-
-interface Slot {
-  id: number;
-  worker: Worker;
-  generation: number;
-  ready: boolean;
-  retiring: boolean;
-  /** jobs given to this worker, sent or not */
-  inFlight: Map<number, Job>;
-  /** ids given to this worker but not yet posted: the next flush sends them as one group */
-  unsent: number[];
-  signature?: Signature;
-  exited: Promise<void>;
-}
-
 /**
  * Worker threads, one onnxruntime session each. Jobs go to the least-loaded ready worker of the
  * current generation; a crashed worker is replaced and its in-flight jobs retried once elsewhere;
@@ -126,12 +74,11 @@ export class WorkerPool {
   private stopping = false;
   private lastScale = 0;
   private respawnTimer?: NodeJS.Timeout;
-  private readonly latencies = new Float64Array(256);
-  private latencyCount = 0;
+  private readonly latencies = new LatencyWindow(256);
   private capacityWaiters: (() => void)[] = [];
   private flushImmediate?: NodeJS.Immediate;
   /** input buffers returned by workers, reused by later groups: no allocation per group when busy */
-  private readonly spare: ArrayBuffer[] = [];
+  private readonly buffers = new BufferPool();
   private _crashes = 0;
   private _batches = 0;
   private _sessionRuns = 0;
@@ -201,9 +148,7 @@ export class WorkerPool {
 
   /** Batches each worker may hold: fixed by the options, or about PIPELINE_MS of compute. */
   get perWorker(): number {
-    if (this.opts.inFlightPerWorker !== undefined) return this.opts.inFlightPerWorker;
-    if (this.computeAvg <= 0) return MIN_DEPTH;
-    return Math.max(MIN_DEPTH, Math.min(MAX_DEPTH, Math.ceil(PIPELINE_MS / this.computeAvg)));
+    return pipelineDepth(this.computeAvg, this.opts.inFlightPerWorker);
   }
 
   /** Batches the pool can take right now without queueing. */
@@ -222,10 +167,7 @@ export class WorkerPool {
 
   /** p99 of the last 256 batch latencies (ms), 0 before any. */
   p99(): number {
-    const n = Math.min(this.latencyCount, this.latencies.length);
-    if (n === 0) return 0;
-    const s = Array.from(this.latencies.subarray(0, n)).sort((a, b) => a - b);
-    return s[Math.min(n - 1, Math.floor(0.99 * n))]!;
+    return this.latencies.p99();
   }
 
   /**
@@ -273,20 +215,15 @@ export class WorkerPool {
 
   /** Autoscaling step: call periodically with the depth of the queue in front of the pool. */
   autoscale(upstreamDepth: number, now = performance.now()): void {
-    if (this.stopping || now - this.lastScale < this.opts.cooldownMs) return;
+    if (this.stopping) return;
     const n = this.workers;
-    const backlog = upstreamDepth + this.pending.length;
-    const p99 = this.p99();
-    let to = n;
-    let why = '';
-    if (n < this.opts.max && (backlog > n * this.perWorker || p99 > this.opts.targetP99Ms)) {
-      to = n + 1;
-      why = backlog > n * this.perWorker ? `backlog ${backlog}` : `p99 ${p99.toFixed(1)} ms > ${this.opts.targetP99Ms} ms`;
-    } else if (n > this.opts.min && backlog === 0 && this.inFlight <= (n - 1) * this.perWorker / 2 && p99 < this.opts.targetP99Ms / 2) {
-      to = n - 1;
-      why = 'idle';
-    }
-    if (to === n) return;
+    const decision = decideScale({
+      workers: n, min: this.opts.min, max: this.opts.max, backlog: upstreamDepth + this.pending.length,
+      inFlight: this.inFlight, perWorker: this.perWorker, p99: this.p99(), targetP99Ms: this.opts.targetP99Ms,
+      sinceLastMs: now - this.lastScale, cooldownMs: this.opts.cooldownMs,
+    });
+    if (!decision) return;
+    const { to, why } = decision;
     this.lastScale = now;
     this.target = to;
     this.opts.onEvent?.({ type: 'scale', from: n, to, why });
@@ -329,52 +266,20 @@ export class WorkerPool {
       rowDims: this.opts.rowDims, outputNames: this.opts.outputNames, merge: this.opts.merge ?? true,
       nice: this.opts.workerNice ?? DEFAULT_NICE,
     };
-    const worker = startTsWorker(WORKER_URL, { workerData: init, name: `${this.opts.name}-w${this.nextSlotId}` });
-    let exitResolve!: () => void;
-    const slot: Slot = {
-      id: this.nextSlotId++, worker, generation, ready: false, retiring: false, inFlight: new Map(), unsent: [],
-      exited: new Promise<void>((r) => (exitResolve = r)),
-    };
-    this.slots.add(slot);
-    return new Promise<Slot>((resolve, reject) => {
-      let settled = false;
-      const fail = (e: FgError) => {
-        if (settled) return;
-        settled = true;
-        this.slots.delete(slot);
-        void worker.terminate();
-        reject(e);
-      };
-      worker.on('message', (msg: FromWorker) => {
-        if (msg.t === 'ready') {
-          const problem = this.opts.check?.(msg.signature);
-          if (problem) return fail(new FgError('FG_E_MODEL_MISMATCH', problem, { details: { path: modelPath } }));
-          slot.signature = msg.signature;
-          slot.ready = true;
-          settled = true;
-          resolve(slot);
-          this.pump();
-        } else if (msg.t === 'load-error') {
-          fail(new FgError('FG_E_MODEL_LOAD', `cannot load model ${modelPath}: ${msg.message}`, { details: { path: modelPath } }));
-        } else {
-          this.onResult(slot, msg);
-        }
-      });
-      worker.on('error', (e) => {
-        if (!settled) fail(new FgError('FG_E_MODEL_LOAD', `worker for ${modelPath} failed while loading: ${e.message}`, { cause: e }));
-        else this.onCrash(slot, e.message);
-      });
-      worker.on('exit', (code) => {
-        exitResolve();
-        if (!settled) fail(new FgError('FG_E_MODEL_LOAD', `worker for ${modelPath} exited (code ${code}) while loading`));
-        else if (this.slots.has(slot)) this.onCrash(slot, `exited with code ${code}`);
-      });
+    const id = this.nextSlotId++;
+    return spawnSlot({
+      id, name: `${this.opts.name}-w${id}`, generation, init, check: this.opts.check,
+      onCreated: (slot) => this.slots.add(slot),
+      onLoadFailed: (slot) => this.slots.delete(slot),
+      onReady: () => this.pump(),
+      onMessage: (slot, msg) => this.onResult(slot, msg),
+      onCrash: (slot, message) => this.onCrash(slot, message),
     });
   }
 
   private onResult(slot: Slot, msg: FromWorker): void {
     if (msg.t !== 'done') return;
-    this.keepSpare(msg.input);
+    this.buffers.give(msg.input);
     this._batches += msg.jobs.length;
     this._sessionRuns += msg.runs;
     const names = this.opts.outputNames;
@@ -390,17 +295,12 @@ export class WorkerPool {
         continue;
       }
       // views into the group's buffers: no copy per batch
-      const outputs: Record<string, Float32Array> = {};
-      for (let k = 0; k < names.length; k++) {
-        const len = o.lengths[k]!;
-        outputs[names[k]!] = msg.outputs[names[k]!]!.subarray(offsets[k]!, offsets[k]! + len);
-        offsets[k]! += len;
-      }
+      const outputs = sliceOutputs(names, msg.outputs, o.lengths, offsets);
       this.computeAvg = this.computeAvg === 0 ? o.computeMs : this.computeAvg * 0.95 + o.computeMs * 0.05;
       if (!job) continue;
       this.breaker.success();
       const latencyMs = now - job.queuedAt;
-      this.latencies[this.latencyCount++ % this.latencies.length] = latencyMs;
+      this.latencies.add(latencyMs);
       job.resolve({ outputs, computeMs: o.computeMs, latencyMs });
     }
     this.afterSlotChange(slot);
@@ -471,11 +371,7 @@ export class WorkerPool {
   private pump(): void {
     const depth = this.perWorker;
     while (this.pending.length > 0) {
-      let best: Slot | undefined;
-      for (const s of this.slots) {
-        if (!s.ready || s.retiring || s.generation !== this.generation || s.inFlight.size >= depth) continue;
-        if (!best || s.inFlight.size < best.inFlight.size) best = s;
-      }
+      const best = leastLoaded(this.slots, this.generation, depth);
       if (!best) break;
       const job = this.pending.shift()!;
       const id = this.nextJobId++;
@@ -491,71 +387,32 @@ export class WorkerPool {
     this.flushImmediate = undefined;
     // groups of at most half the depth: the worker answers one group while it runs the next,
     // so it never waits for the round trip through the main thread
-    const most = Math.max(1, Math.floor(this.perWorker / 2));
+    const most = groupSize(this.perWorker);
     for (const slot of this.slots) {
       while (slot.unsent.length > 0) this.send(slot, slot.unsent.splice(0, most));
     }
   }
 
-  /**
-   * Posts one group: every input is packed, right before transfer, into one buffer for the group
-   * (one allocation, usually none thanks to the spare buffers, and one transfer).
-   */
+  /** Posts one group, packed into one buffer right before transfer (see packGroup). */
   private send(slot: Slot, ids: number[]): void {
-    const rowSize = this.rowSize;
-    let total = 0;
-    for (const id of ids) total += (slot.inFlight.get(id)?.rows ?? 0) * rowSize;
-    const data = new Float32Array(this.buffer(total * 4), 0, total);
-    const jobs: RunJob[] = [];
-    let at = 0;
+    const entries: { id: number; job: Job }[] = [];
     for (const id of ids) {
       const job = slot.inFlight.get(id);
-      if (!job) continue;
-      const into = data.subarray(at, at + job.rows * rowSize);
-      try {
-        const out = job.pack(into);
-        if (out !== undefined && out !== into) {
-          if (out.length !== into.length) throw new FgError('FG_E_MODEL_RUN', `${this.opts.name}: batch input holds ${out.length} values, expected ${into.length}`);
-          into.set(out);
-        }
-      } catch (e) {
-        slot.inFlight.delete(id);
-        job.reject(e);
-        continue;
-      }
-      jobs.push({ id, rows: job.rows, offset: at });
-      at += into.length;
+      if (job) entries.push({ id, job });
+    }
+    const { data, jobs, failed } = packGroup(entries, this.rowSize, this.buffers, this.opts.name);
+    for (const f of failed) {
+      const job = slot.inFlight.get(f.id);
+      slot.inFlight.delete(f.id);
+      job?.reject(f.error);
     }
     if (jobs.length === 0) {
-      this.keepSpare(data.buffer as ArrayBuffer);
+      this.buffers.give(data.buffer as ArrayBuffer);
       this.afterSlotChange(slot);
       return;
     }
     const msg: ToWorker = { t: 'run', jobs, data };
     slot.worker.postMessage(msg, [data.buffer as ArrayBuffer]);
-  }
-
-  /** A spare buffer of at least `bytes`, or a new one rounded up to a power of two so it is reusable. */
-  private buffer(bytes: number): ArrayBuffer {
-    for (let i = 0; i < this.spare.length; i++) {
-      const b = this.spare[i]!;
-      if (b.byteLength >= bytes) {
-        this.spare.splice(i, 1);
-        return b;
-      }
-    }
-    return new ArrayBuffer(Math.max(1024, 2 ** Math.ceil(Math.log2(Math.max(1, bytes)))));
-  }
-
-  /** Keeps a returned buffer; when full, the smallest one makes room for a larger one. */
-  private keepSpare(b: ArrayBuffer): void {
-    if (this.spare.length < SPARE_BUFFERS) {
-      this.spare.push(b);
-      return;
-    }
-    let min = 0;
-    for (let i = 1; i < this.spare.length; i++) if (this.spare[i]!.byteLength < this.spare[min]!.byteLength) min = i;
-    if (this.spare[min]!.byteLength < b.byteLength) this.spare[min] = b;
   }
 
   private afterSlotChange(slot: Slot): void {
@@ -575,14 +432,7 @@ export class WorkerPool {
 
   private async close(slot: Slot): Promise<void> {
     this.slots.delete(slot);
-    const msg: ToWorker = { t: 'close' };
-    slot.worker.postMessage(msg);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(true), CLOSE_GRACE_MS)));
-    // an idle worker that does not exit on its own is safe to terminate
-    if (await Promise.race([slot.exited.then(() => false), late])) await slot.worker.terminate();
-    clearTimeout(timer);
-    await slot.exited;
+    await closeSlot(slot);
   }
 
   /** Closes every worker; waits for batches still running (a native run cannot be interrupted). */

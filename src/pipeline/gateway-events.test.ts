@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createOutbox, outboxSchema } from '../outbox/index.ts';
 import { tempContext } from '../outbox/testing.ts';
+import { until } from '../../test/support/wait.ts';
 import { GatewayEvents } from './gateway-events.ts';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('gateway events: written through the outbox, rate-limited per key, the latest held state always arrives, stop flushes', async () => {
   const ctx = tempContext('gw-ev');
@@ -19,11 +18,12 @@ test('gateway events: written through the outbox, rate-limited per key, the late
     assert.equal(ev.emit({ kind: 'stage-down', key: 'stage:a', severity: 'critical', message: 'a down again', data: { stage: 'a' } }), false);
     // another key is not held back by it
     assert.equal(ev.emit({ kind: 'stage-down', key: 'stage:b', severity: 'critical', message: 'b down' }), true);
-    await sleep(50);
+    // committed by the outbox's group commit: wait for it, not for a fixed time (a loaded machine)
+    await until('the first two events are committed', () => cur.read(0, 100).length >= 2);
     let recs = cur.read(0, 100);
-    assert.deepEqual(recs.map((r) => r.kind === 'event' && r.event.message), ['a down', 'b down']);
+    assert.deepEqual(recs.slice(0, 2).map((r) => r.kind === 'event' && r.event.message), ['a down', 'b down']);
     assert.ok(recs.every((r) => r.kind === 'event' && r.event.source === 'gateway'));
-    await sleep(400);
+    await until('the held state arrives when the interval ends', () => cur.read(0, 100).length >= 3);
     recs = cur.read(0, 100);
     const last = recs.at(-1)!;
     assert.ok(last.kind === 'event');
@@ -35,7 +35,7 @@ test('gateway events: written through the outbox, rate-limited per key, the late
     ev.emit({ kind: 'outbox-healed', key: 'outbox', severity: 'info', message: 'healed' });
     ev.stop();
     assert.equal(ev.emit({ kind: 'x', severity: 'info', message: 'after stop' }), false);
-    await sleep(50);
+    await until('the events held at stop are committed', () => cur.read(0, 100).length >= 5);
     recs = cur.read(0, 100);
     assert.deepEqual(recs.slice(3).map((r) => r.kind === 'event' && r.event.kind), ['outbox-full', 'outbox-healed']);
     assert.equal(ev.stats().held, 0);

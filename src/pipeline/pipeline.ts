@@ -1,6 +1,6 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
 import { drivers as registeredDrivers } from '../../drivers/index.ts';
-import { FgError, errorMessage } from '../core/errors.ts';
+import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
@@ -18,6 +18,7 @@ import { createOutbox } from '../outbox/index.ts';
 import { createSink } from '../sinks/index.ts';
 import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from './contracts.ts';
 import { Router } from './router.ts';
+import { SECTION_LABEL, type StageEntry, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
 
@@ -63,23 +64,24 @@ export class SimulatorStage implements Stage {
 export class Pipeline {
   readonly metrics: Metrics;
   readonly ctx: StageContext;
-  readonly simulators: SimulatorStage[] = [];
   readonly outbox: OutboxStage;
-  readonly sinks: Stage[] = [];
-  models: ModelStage[] = [];
   readonly router: Router;
-  sources: SourceStage[] = [];
+  // the stage lists and the config they run change only through this class's own methods
+  // (addStage, replaceStage, removeStage, replaceHealth, ...), so `config` always describes what runs
+  #simulators: SimulatorStage[] = [];
+  #sinks: Stage[] = [];
+  #models: ModelStage[] = [];
+  #sources: SourceStage[] = [];
+  #health?: HealthStage;
+  #config: FieldgateConfig;
   private readonly started: Stage[] = [];
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
   readonly log: Logger;
-  config: FieldgateConfig;
   readonly drivers: readonly DriverDefinition[];
   /** latest predictions and events, and when the outbox last accepted samples (health, dashboard) */
   readonly taps: Taps;
   /** what the router and the models write through: the outbox, tapped */
   readonly writer: OutboxWriter;
-  /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
-  health?: HealthStage;
   /** gateway events (stage down/up, restarts, reloads, outbox, sink lag) sent upstream through the outbox */
   readonly events: GatewayEvents;
   /** the embedded MQTT broker, when broker.enabled */
@@ -88,7 +90,7 @@ export class Pipeline {
   readonly alarms: AlarmEngine;
 
   constructor(opts: PipelineOptions) {
-    this.config = opts.config;
+    this.#config = opts.config;
     this.log = opts.log;
     this.drivers = opts.drivers ?? registeredDrivers;
     this.metrics = opts.metrics ?? new Metrics({ defaultMetrics: true });
@@ -101,7 +103,7 @@ export class Pipeline {
     };
     const cfg = opts.config;
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
-    for (const sim of cfg.simulators as { id: string; type: string }[]) this.simulators.push(this.createSimulator(sim));
+    for (const sim of cfg.simulators as { id: string; type: string }[]) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = this.taps.wrap(this.outbox);
     this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
@@ -113,16 +115,39 @@ export class Pipeline {
       this.events.emit({ ...e, key: sink ? `sink-behind:${sink}` : 'outbox' });
     };
     if (cfg.broker.enabled) this.broker = new BrokerStage(cfg.broker, this.ctx);
-    for (const s of cfg.sinks) if (s.enabled) this.sinks.push(createSink(s, this.outbox, this.ctx));
-    for (const m of cfg.models) if (m.enabled) this.models.push(createModelStage(m, this.writer, this.ctx));
-    this.router = new Router(this.writer, this.models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    for (const s of cfg.sinks) if (s.enabled) this.#sinks.push(createSink(s, this.outbox, this.ctx));
+    for (const m of cfg.models) if (m.enabled) this.#models.push(createModelStage(m, this.writer, this.ctx));
+    this.router = new Router(this.writer, this.#models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
-    if (cfg.health.enabled) this.health = this.createHealth(cfg);
+    if (cfg.health.enabled) this.#health = this.createHealth(cfg);
     for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
       if ((s as { enabled?: boolean }).enabled === false) continue;
-      this.sources.push(this.createSource(s));
+      const stage = this.createSource(s);
+      this.router.addInput(stage.channel);
+      this.#sources.push(stage);
     }
+  }
+
+  /** the configuration that runs: a reload changes it stage by stage, as each change succeeds */
+  get config(): FieldgateConfig {
+    return this.#config;
+  }
+  get simulators(): readonly SimulatorStage[] {
+    return this.#simulators;
+  }
+  get sinks(): readonly Stage[] {
+    return this.#sinks;
+  }
+  get models(): readonly ModelStage[] {
+    return this.#models;
+  }
+  get sources(): readonly SourceStage[] {
+    return this.#sources;
+  }
+  /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
+  get health(): HealthStage | undefined {
+    return this.#health;
   }
 
   /** Lists every configured tag in the tag table, so a tag never read shows as such. */
@@ -147,32 +172,210 @@ export class Pipeline {
     return new HealthStage({ config: cfg.health, view: this, gatewayId: this.ctx.gateway.id, log: this.log });
   }
 
+  /** A source stage, not yet attached to the router. */
   createSource(s: SourceStageConfig): SourceStage {
     const driver = this.findDriver(s.type);
     if (!driver) throw new FgError('FG_E_DRIVER_UNKNOWN', `source ${s.id}: no driver for type "${s.type}"`);
-    const stage = new SourceStage(s, driver, this.ctx);
-    this.router.addInput(stage.channel);
-    return stage;
+    return new SourceStage(s, driver, this.ctx);
   }
 
   /** Every stage in start order (health first: a port in use is refused before any device is touched). */
   stages(): Stage[] {
     const broker = this.broker ? [this.broker] : [];
-    const all: Stage[] = [...this.simulators, ...broker, this.outbox, ...this.sinks, ...this.models, this.router, ...this.sources];
-    return this.health ? [this.health, ...all] : all;
+    const all: Stage[] = [...this.#simulators, ...broker, this.outbox, ...this.#sinks, ...this.#models, this.router, ...this.#sources];
+    return this.#health ? [this.#health, ...all] : all;
   }
 
-  /** Starts one stage while running (reload) and tracks it so stop() takes it down. */
-  async startStage(stage: Stage): Promise<void> {
-    await stage.start();
+  /** The running stage of a section with this id, if any. */
+  findStage(section: StageSection, id: string): Stage | undefined {
+    const name = `${SECTION_LABEL[section]}.${id}`;
+    return this.list(section).find((s) => s.name === name);
+  }
+
+  /** Creates, starts and attaches the stage for a new config entry (running pipeline). Throws when it
+   * cannot start; then nothing of it is left running and `config` does not list it. */
+  async addStage(section: StageSection, cfg: StageEntry): Promise<void> {
+    this.assertRunning();
+    await this.launch(section, cfg);
+    this.#config = withEntry(this.#config, section, cfg);
+    this.log.info({ stage: `${SECTION_LABEL[section]}.${cfg.id}` }, 'stage added');
+  }
+
+  /** Detaches, stops (within its deadline) and forgets the stage of this id; `config` no longer lists it. */
+  async removeStage(section: StageSection, id: string, deadlineMs: number): Promise<void> {
+    this.assertRunning();
+    const stage = this.findStage(section, id);
+    if (stage) await this.retire(section, stage, deadlineMs);
+    this.#config = withoutEntry(this.#config, section, id);
+    this.log.info({ stage: `${SECTION_LABEL[section]}.${id}` }, 'stage removed');
+  }
+
+  /**
+   * Replaces the stage of `prev.id` by one built from `next`. When the new one fails to start, a
+   * stage built from `prev` is started again ('restored'); when that fails too, none runs ('lost').
+   * `config` lists whichever runs. Every outcome is logged with the stage's name.
+   */
+  async replaceStage(section: StageSection, prev: StageEntry, next: StageEntry, deadlineMs: number): Promise<ReplaceOutcome> {
+    this.assertRunning();
+    const name = `${SECTION_LABEL[section]}.${next.id}`;
+    const old = this.findStage(section, prev.id);
+    if (old) await this.retire(section, old, deadlineMs);
+    try {
+      await this.launch(section, next);
+      this.#config = withEntry(this.#config, section, next);
+      this.log.info({ stage: name }, 'stage restarted with its new configuration');
+      return { outcome: 'replaced' };
+    } catch (error) {
+      this.log.error(
+        { stage: name, code: 'FG_E_RELOAD', cause: errorCode(error), reason: errorMessage(error) },
+        'the new stage failed to start; starting the previous one again with its previous configuration',
+      );
+      try {
+        await this.launch(section, prev);
+        this.#config = withEntry(this.#config, section, prev);
+        this.log.warn({ stage: name }, 'stage restored: it runs its previous configuration');
+        return { outcome: 'restored', error };
+      } catch (restoreError) {
+        this.#config = withoutEntry(this.#config, section, prev.id);
+        this.log.error(
+          { stage: name, code: 'FG_E_RELOAD', cause: errorCode(restoreError), reason: errorMessage(restoreError) },
+          'the previous stage failed to start again too: the stage is not running',
+        );
+        return { outcome: 'lost', error, restoreError };
+      }
+    }
+  }
+
+  /**
+   * Replaces the health stage by one built from `next.health` (or none when disabled). When the
+   * new one fails to start (a port in use), one with the previous settings is started again.
+   */
+  async replaceHealth(next: FieldgateConfig, deadlineMs: number): Promise<ReplaceOutcome> {
+    this.assertRunning();
+    const prev = this.#config;
+    const old = this.#health;
+    if (old) await this.stopTracked(old, deadlineMs);
+    this.#health = undefined;
+    const startHealth = async (cfg: FieldgateConfig): Promise<void> => {
+      const fresh = this.createHealth(cfg);
+      await fresh.start();
+      this.started.push(fresh);
+      fresh.activate();
+      this.#health = fresh;
+    };
+    if (!next.health.enabled) {
+      this.#config = { ...this.#config, health: next.health };
+      return { outcome: 'replaced' };
+    }
+    try {
+      await startHealth({ ...this.#config, health: next.health });
+      this.#config = { ...this.#config, health: next.health };
+      return { outcome: 'replaced' };
+    } catch (e) {
+      const error = explainStartError('health', e);
+      this.log.error({ stage: 'health', code: errorCode(error), reason: errorMessage(error) }, 'the new health stage failed to start; the previous health settings stay');
+      if (!old) return { outcome: 'restored', error };
+      try {
+        await startHealth(prev);
+        return { outcome: 'restored', error };
+      } catch (restoreError) {
+        this.#config = { ...this.#config, health: { ...prev.health, enabled: false } };
+        return { outcome: 'lost', error, restoreError };
+      }
+    }
+  }
+
+  /** New alarm rules, applied in place. */
+  setAlarms(rules: FieldgateConfig['alarms']): void {
+    this.alarms.setRules(rules);
+    this.#config = { ...this.#config, alarms: rules };
+  }
+
+  /** Outbox limits and policies apply in place; its path and synchronous mode wait for a restart. */
+  reconfigureOutbox(next: FieldgateConfig['outbox']): ReturnType<OutboxStage['reconfigure']> {
+    const box = this.outbox.reconfigure(next);
+    this.#config = { ...this.#config, outbox: box.config };
+    return box;
+  }
+
+  /** The log level applied (the caller set it on the logger); the format is made once at start. */
+  noteLogLevel(level: FieldgateConfig['log']['level']): void {
+    this.#config = { ...this.#config, log: { ...this.#config.log, level } };
+  }
+
+  private list(section: StageSection): readonly Stage[] {
+    switch (section) {
+      case 'simulators': return this.#simulators;
+      case 'sinks': return this.#sinks;
+      case 'models': return this.#models;
+      case 'sources': return this.#sources;
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.state !== 'running') throw new FgError('FG_E_RELOAD', `the pipeline is ${this.state}: its stages cannot be changed`);
+  }
+
+  /** Builds and starts a stage and attaches it where it belongs; on failure nothing of it stays. */
+  private async launch(section: StageSection, cfg: StageEntry): Promise<void> {
+    const name = `${SECTION_LABEL[section]}.${cfg.id}`;
+    const stage = this.build(section, cfg);
+    try {
+      await stage.start();
+    } catch (e) {
+      // release what it may hold half-started (a socket, a metrics registration)
+      await stopWithin(stage, 1_000, this.log).catch(() => undefined);
+      if (stage instanceof SourceStage) stage.dispose();
+      throw explainStartError(name, e);
+    }
     this.started.push(stage);
+    if (stage instanceof SourceStage) {
+      this.router.addInput(stage.channel);
+      this.#sources = [...this.#sources, stage];
+    } else if (section === 'models') {
+      this.#models = [...this.#models, stage as ModelStage];
+      this.router.setModels(this.#models);
+    } else if (section === 'sinks') {
+      this.#sinks = [...this.#sinks, stage];
+    } else {
+      this.#simulators = [...this.#simulators, stage as SimulatorStage];
+    }
   }
 
-  /** Stops one stage while running (reload) and forgets it. */
-  async stopStage(stage: Stage, deadlineMs: number): Promise<void> {
+  private build(section: StageSection, cfg: StageEntry): Stage {
+    switch (section) {
+      case 'simulators': return this.createSimulator(cfg as { id: string; type: string });
+      case 'sinks': return createSink(cfg as FieldgateConfig['sinks'][number], this.outbox, this.ctx);
+      case 'models': return createModelStage(cfg as FieldgateConfig['models'][number], this.writer, this.ctx);
+      case 'sources': return this.createSource(cfg as SourceStageConfig);
+    }
+  }
+
+  /** Detaches a stage, stops it within its deadline and forgets it. */
+  private async retire(section: StageSection, stage: Stage, deadlineMs: number): Promise<void> {
+    if (section === 'models') {
+      // the router stops offering to it first, so nothing arrives while it drains
+      this.#models = this.#models.filter((m) => m !== stage);
+      this.router.setModels(this.#models);
+    }
+    await this.stopTracked(stage, deadlineMs);
+    if (stage instanceof SourceStage) {
+      // what it queued still reaches the outbox: the router drains the closed channel, then forgets it
+      stage.channel.close();
+      await drained(stage, deadlineMs);
+      this.router.removeInput(stage.channel);
+      stage.dispose();
+      this.#sources = this.#sources.filter((s) => s !== stage);
+    }
+    if (section === 'sinks') this.#sinks = this.#sinks.filter((s) => s !== stage);
+    if (section === 'simulators') this.#simulators = this.#simulators.filter((s) => s !== stage);
+  }
+
+  /** Stops one stage within its deadline and forgets it as started. */
+  private async stopTracked(stage: Stage, deadlineMs: number): Promise<void> {
     const i = this.started.indexOf(stage);
     if (i >= 0) this.started.splice(i, 1);
-    await stage.stop(deadlineMs);
+    await stopWithin(stage, deadlineMs, this.log);
   }
 
   get running(): boolean {
@@ -201,7 +404,7 @@ export class Pipeline {
     }
     this.state = 'running';
     this.alarms.start();
-    this.health?.activate();
+    this.#health?.activate();
     this.log.info(
       { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
       'pipeline running',
@@ -216,7 +419,7 @@ export class Pipeline {
     if (this.state === 'stopped' || this.state === 'stopping') return;
     this.state = 'stopping';
     this.alarms.stop();
-    this.health?.draining();
+    this.#health?.draining();
     await this.stopStarted(deadlineMs);
     this.state = 'stopped';
     this.log.info('pipeline stopped');
@@ -228,25 +431,76 @@ export class Pipeline {
     const started = new Set(this.started);
     // what is held by the rate limit goes into the outbox before it closes
     this.events.stop();
-    const order: Stage[][] = [
-      this.sources, [this.router], this.models, this.sinks, this.broker ? [this.broker] : [], [this.outbox], this.simulators,
-      this.health ? [this.health] : [],
+    const order: (readonly Stage[])[] = [
+      this.#sources, [this.router], this.#models, this.#sinks, this.broker ? [this.broker] : [], [this.outbox], this.#simulators,
+      this.#health ? [this.#health] : [],
     ];
     for (const group of order) {
       await Promise.all(
-        group.filter((s) => started.has(s)).map(async (s) => {
-          try {
-            await s.stop(left());
-          } catch (err) {
-            this.log.error({ stage: s.name, err }, 'stage failed to stop cleanly');
-          }
-        }),
+        group.filter((s) => started.has(s)).map((s) => stopWithin(s, left(), this.log)),
       );
     }
     // sources that never started still hold an open channel
-    for (const s of this.sources) s.channel.close();
+    for (const s of this.#sources) s.channel.close();
     this.started.length = 0;
   }
+}
+
+export type ReplaceOutcome =
+  | { outcome: 'replaced' }
+  /** the new stage failed to start; the previous one runs again with its previous config */
+  | { outcome: 'restored'; error: unknown }
+  /** neither the new nor the previous one started: none runs */
+  | { outcome: 'lost'; error: unknown; restoreError: unknown };
+
+/** How long past its own deadline a stage may take before it is abandoned. */
+const STOP_GRACE_MS = 250;
+
+/**
+ * Stops a stage and waits at most its deadline (plus a little grace for the stage's own cleanup):
+ * a stage that ignores its deadline is abandoned with a logged, coded error and does not hold the
+ * caller. A stop that throws is logged too. Resolves with what happened.
+ */
+export async function stopWithin(stage: Stage, deadlineMs: number, log: Logger): Promise<'stopped' | 'failed' | 'abandoned'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'abandoned'>((resolve) => {
+    timer = setTimeout(() => resolve('abandoned'), deadlineMs + STOP_GRACE_MS);
+  });
+  const stopping = (async () => {
+    await stage.stop(deadlineMs);
+    return 'stopped' as const;
+  })().catch((err: unknown) => {
+    log.error({ stage: stage.name, code: errorCode(err), err }, 'stage failed to stop cleanly');
+    return 'failed' as const;
+  });
+  const how = await Promise.race([stopping, late]);
+  clearTimeout(timer);
+  if (how === 'abandoned') {
+    log.error(
+      { stage: stage.name, code: 'FG_E_STOP_DEADLINE', deadlineMs },
+      `${stage.name} did not stop within its ${deadlineMs} ms deadline: abandoned (what it still holds is released when the process exits)`,
+    );
+  }
+  return how;
+}
+
+/** Waits until the router has taken everything queued in a stopped source's channel. */
+async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (src.channel.depth > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+}
+
+/** The config with this section's entry of `entry.id` replaced (or appended). */
+function withEntry(cfg: FieldgateConfig, section: StageSection, entry: StageEntry): FieldgateConfig {
+  const list = cfg[section] as readonly StageEntry[];
+  const i = list.findIndex((e) => e.id === entry.id);
+  const next = i >= 0 ? list.map((e, j) => (j === i ? entry : e)) : [...list, entry];
+  return { ...cfg, [section]: next };
+}
+
+/** The config without this section's entry of `id`. */
+function withoutEntry(cfg: FieldgateConfig, section: StageSection, id: string): FieldgateConfig {
+  return { ...cfg, [section]: (cfg[section] as readonly StageEntry[]).filter((e) => e.id !== id) };
 }
 
 function historyOptions(h: HealthConfig['history']) {

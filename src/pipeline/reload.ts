@@ -1,14 +1,10 @@
-import { isDeepStrictEqual } from 'node:util';
 import { ConfigError, type LoadedConfig } from '../config/load.ts';
 import { loadConfigFileAsync } from '../config/load-async.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
-import { createModelStage } from '../inference/index.ts';
 import { logLevelValue, setLogLevel } from '../log.ts';
-import { createSink } from '../sinks/index.ts';
-import type { Stage } from './contracts.ts';
 import type { Pipeline } from './pipeline.ts';
-import type { SourceStage, SourceStageConfig } from './source-stage.ts';
+import { planReload, SECTION_LABEL, type StageEntry } from './reload-plan.ts';
 
 export interface ReloadResult {
   ok: boolean;
@@ -36,8 +32,6 @@ export interface ReloadOptions {
   load?: (file: string) => LoadedConfig | Promise<LoadedConfig>;
 }
 
-interface WithId { id: string; enabled?: boolean }
-
 /**
  * SIGHUP / `fieldgate reload` / file watch: validates the file first (a bad file changes nothing
  * and logs the located errors), then restarts only the stages whose configuration changed.
@@ -60,9 +54,12 @@ export async function reloadFromFile(pipeline: Pipeline, file: string, opts: Rel
 }
 
 /**
- * Moves a running pipeline to `next`, restarting only what changed. The outbox is never restarted:
- * its limits and policies and the log level apply in place; the gateway section, the outbox's path
- * and synchronous mode and the log format wait for the next restart (the summary line says which).
+ * Moves a running pipeline to `next`, restarting only what changed: `planReload` computes the
+ * difference (pure), then each change is applied by the pipeline's own operations. A stage whose
+ * new configuration fails to start is started again with its previous one, so what ran before
+ * keeps running and `pipeline.config` describes what runs. The outbox is never restarted: its
+ * limits and policies and the log level apply in place; the gateway section, the broker, the
+ * outbox's path and synchronous mode and the log format wait for the next restart.
  */
 export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opts: ReloadOptions = {}): Promise<ReloadResult> {
   const deadlineMs = opts.deadlineMs ?? 10_000;
@@ -71,20 +68,14 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
     return { ok: false, changes: [], errors: ['the pipeline is not running'] };
   }
   const prev = pipeline.config;
+  const plan = planReload(prev, next);
   const changes: string[] = [];
   const errors: string[] = [];
-  const planned = {
-    begin: (name: string): void => pipeline.health?.plannedRestart(name, 'reload: configuration changed'),
-    started: (name: string): void => pipeline.health?.plannedStarted(name),
-  };
 
-  // the gateway's identity and data directory are never changed under a running process
-  const applied: FieldgateConfig = { ...next, gateway: prev.gateway, log: { ...next.log, format: prev.log.format } };
-  if (!isDeepStrictEqual(prev.gateway, next.gateway)) changes.push('gateway settings changed: they take effect at the next restart');
+  if (plan.gateway) changes.push('gateway settings changed: they take effect at the next restart');
+  if (plan.broker) changes.push('broker settings changed: they take effect at the next restart');
 
-  // the outbox is never restarted: limits and policies apply at once, path and synchronous at the next start
-  const box = pipeline.outbox.reconfigure(next.outbox);
-  applied.outbox = box.config;
+  const box = pipeline.reconfigureOutbox(next.outbox);
   if (box.applied.length > 0) {
     changes.push(`outbox ${box.applied.map((k) => `${k} ${show(prev.outbox[k])} -> ${show(next.outbox[k])}`).join(', ')} applied (the outbox keeps running and keeps its contents)`);
   }
@@ -96,115 +87,65 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   // the level reaches every stage's child logger at once (log.ts); the format is the output
   // stream's, made once at start. A quieter level applies after the summary line below, so the
   // line saying so is still written; a louder one applies now.
-  const newLevel = prev.log.level !== next.log.level ? next.log.level : undefined;
+  const newLevel = plan.logLevel?.to as FieldgateConfig['log']['level'] | undefined;
   const louder = newLevel !== undefined && logLevelValue(log, newLevel) < logLevelValue(log, prev.log.level);
   if (newLevel !== undefined) {
     if (louder) setLogLevel(log, newLevel);
+    pipeline.noteLogLevel(newLevel);
     changes.push(`log level ${prev.log.level} -> ${newLevel} applied`);
   }
-  if (prev.log.format !== next.log.format) changes.push(`log format ${prev.log.format} -> ${next.log.format}: takes effect at the next restart`);
+  if (plan.logFormat) changes.push(`log format ${plan.logFormat.from} -> ${plan.logFormat.to}: takes effect at the next restart`);
 
-  // simulators first: the sources that connect to them come after
-  await reconcile({
-    label: 'simulator', prev: prev.simulators as WithId[], next: next.simulators as WithId[], changes, planned,
-    find: (id) => pipeline.simulators.find((s) => s.name === `simulator.${id}`),
-    stop: async (stage) => {
-      await pipeline.stopStage(stage, deadlineMs);
-      remove(pipeline.simulators, stage);
-    },
-    start: async (cfg) => {
-      const stage = pipeline.createSimulator(cfg as { id: string; type: string });
-      await pipeline.startStage(stage);
-      pipeline.simulators.push(stage);
-    },
-  });
-
-  await reconcile({
-    label: 'sink', prev: prev.sinks, next: next.sinks, changes, planned,
-    find: (id) => pipeline.sinks.find((s) => s.name === `sink.${id}`),
-    stop: async (stage) => {
-      await pipeline.stopStage(stage, deadlineMs);
-      remove(pipeline.sinks, stage);
-    },
-    start: async (cfg) => {
-      const stage = createSink(cfg as FieldgateConfig['sinks'][number], pipeline.outbox, pipeline.ctx);
-      await pipeline.startStage(stage);
-      pipeline.sinks.push(stage);
-    },
-  });
-
-  await reconcile({
-    label: 'model', prev: prev.models, next: next.models, changes, planned,
-    find: (id) => pipeline.models.find((m) => m.name === `model.${id}`),
-    stop: async (stage) => {
-      // the router stops offering to it first, so nothing arrives while it drains
-      pipeline.models = pipeline.models.filter((m) => m !== stage);
-      pipeline.router.setModels(pipeline.models);
-      await pipeline.stopStage(stage, deadlineMs);
-    },
-    start: async (cfg) => {
-      const stage = createModelStage(cfg as FieldgateConfig['models'][number], pipeline.writer, pipeline.ctx);
-      await pipeline.startStage(stage);
-      pipeline.models = [...pipeline.models, stage];
-      pipeline.router.setModels(pipeline.models);
-    },
-  });
-
-  await reconcile({
-    label: 'source', prev: prev.sources as WithId[], next: next.sources as WithId[], changes, planned,
-    find: (id) => pipeline.sources.find((s) => s.config.id === id),
-    stop: async (stage) => {
-      const src = stage as SourceStage;
-      await pipeline.stopStage(src, deadlineMs);
-      // what it queued still reaches the outbox: the router drains the closed channel, then forgets it
-      await drained(src, deadlineMs);
-      pipeline.router.removeInput(src.channel);
-      src.dispose();
-      remove(pipeline.sources, src);
-    },
-    start: async (cfg) => {
-      const stage = pipeline.createSource(cfg as SourceStageConfig);
-      pipeline.sources.push(stage);
-      await pipeline.startStage(stage);
-    },
-  });
-
-  if (!isDeepStrictEqual(prev.health, next.health)) {
-    const old = pipeline.health;
-    if (old) await pipeline.stopStage(old, deadlineMs);
-    pipeline.health = undefined;
-    if (next.health.enabled) {
-      const fresh = pipeline.createHealth(applied);
-      try {
-        await pipeline.startStage(fresh);
-        fresh.activate();
-        pipeline.health = fresh;
-        changes.push(`health restarted (${fresh.url ?? 'no server'})`);
-      } catch (e) {
-        errors.push(`health: ${errorMessage(e)}; the previous health settings stay`);
-        applied.health = prev.health;
-        if (old) {
-          const again = pipeline.createHealth(prev);
-          await pipeline.startStage(again);
-          again.activate();
-          pipeline.health = again;
+  for (const change of plan.stages) {
+    const label = SECTION_LABEL[change.section];
+    const name = `${label}.${change.id}`;
+    try {
+      if (change.action === 'remove') {
+        await pipeline.removeStage(change.section, change.id, deadlineMs);
+        changes.push(`${label} ${change.id} removed`);
+      } else if (change.action === 'add') {
+        await pipeline.addStage(change.section, change.next);
+        changes.push(`${label} ${change.id} added`);
+      } else {
+        const running = pipeline.findStage(change.section, change.id) !== undefined;
+        if (running) pipeline.health?.plannedRestart(name, 'reload: configuration changed');
+        const r = await pipeline.replaceStage(change.section, change.prev, change.next, deadlineMs);
+        if (running && r.outcome !== 'lost') pipeline.health?.plannedStarted(name);
+        if (r.outcome === 'replaced') {
+          changes.push(`${label} ${change.id} restarted (configuration changed)`);
+        } else if (r.outcome === 'restored') {
+          changes.push(`${label} ${change.id} rolled back: it runs its previous configuration`);
+          errors.push(`${label} ${change.id}: the new configuration failed to start (${errorCode(r.error)}: ${errorMessage(r.error)}); the previous one was started again`);
+        } else {
+          errors.push(`${label} ${change.id}: the new configuration failed to start (${errorCode(r.error)}: ${errorMessage(r.error)}) and the previous one failed to start again (${errorMessage(r.restoreError)}): it is not running`);
         }
       }
+    } catch (e) {
+      // an added stage that cannot start is not added: the config does not list it
+      log.error({ stage: name, code: 'FG_E_RELOAD', cause: errorCode(e), reason: errorMessage(e) }, `${label} ${change.id} could not be ${change.action === 'add' ? 'added' : 'removed'}`);
+      errors.push(`${label} ${change.id}: ${change.action === 'add' ? 'not added' : 'not removed'}: ${errorCode(e)}: ${errorMessage(e)}`);
+    }
+  }
+
+  if (plan.health) {
+    const r = await pipeline.replaceHealth(next, deadlineMs);
+    if (r.outcome === 'replaced') {
+      changes.push(next.health.enabled ? `health restarted (${pipeline.health?.url ?? 'no server'})` : 'health disabled');
     } else {
-      changes.push('health disabled');
+      errors.push(`health: ${errorMessage(r.error)}; the previous health settings stay`);
+      if (r.outcome === 'lost') errors.push(`health: the previous settings failed to start again too (${errorMessage(r.restoreError)}): health is not running`);
     }
   }
   pipeline.health?.topologyChanged();
   // the tag table forgets removed sources and lists new tags; restarted ones keep their history
-  const kept = new Set((next.sources as WithId[]).filter((c) => c.enabled !== false).map((c) => c.id));
-  for (const c of prev.sources as WithId[]) if (!kept.has(c.id)) pipeline.taps.tags.drop(c.id);
-  pipeline.declareTags(applied);
-  if (!isDeepStrictEqual(prev.alarms, next.alarms)) {
-    pipeline.alarms.setRules(next.alarms);
+  const kept = new Set((pipeline.config.sources as StageEntry[]).filter((c) => c.enabled !== false).map((c) => c.id));
+  for (const c of prev.sources as StageEntry[]) if (!kept.has(c.id)) pipeline.taps.tags.drop(c.id);
+  pipeline.declareTags(pipeline.config);
+  if (plan.alarms) {
+    pipeline.setAlarms(next.alarms);
     changes.push(`alarms: ${next.alarms.length} rule${next.alarms.length === 1 ? '' : 's'} applied`);
   }
 
-  pipeline.config = applied;
   const ok = errors.length === 0;
   const summary = changes.length ? changes.join('; ') : 'nothing changed';
   if (ok) log.info({ changes }, `configuration reloaded: ${summary}`);
@@ -221,70 +162,12 @@ export function sortChanges(changes: readonly string[]): { restarted: string[]; 
   const out = { restarted: [] as string[], applied: [] as string[], atRestart: [] as string[] };
   for (const c of changes) {
     if (/next restart/.test(c)) out.atRestart.push(c);
-    else if (/ (restarted|added|removed)\b/.test(c) && !/^outbox/.test(c)) out.restarted.push(c);
+    else if (/ (restarted|added|removed|rolled back)\b/.test(c) && !/^outbox/.test(c)) out.restarted.push(c);
     else out.applied.push(c);
   }
   return out;
 }
 
-/** Stops what was removed or changed, then starts what was added or changed (by id, deep equality). */
-async function reconcile(args: {
-  label: string;
-  prev: readonly WithId[];
-  next: readonly WithId[];
-  changes: string[];
-  /** a stage about to be stopped and started again on purpose, and when it has started again */
-  planned?: { begin(name: string): void; started(name: string): void };
-  find: (id: string) => Stage | undefined;
-  stop: (stage: Stage) => Promise<void>;
-  start: (cfg: WithId) => Promise<void>;
-}): Promise<void> {
-  const enabled = (list: readonly WithId[]): Map<string, WithId> =>
-    new Map(list.filter((c) => c.enabled !== false).map((c) => [c.id, c]));
-  const before = enabled(args.prev);
-  const after = enabled(args.next);
-  const toStart: WithId[] = [];
-  const restarting = new Map<string, string>();
-  for (const [id, cfg] of before) {
-    const now = after.get(id);
-    if (now && isDeepStrictEqual(cfg, now)) continue;
-    const stage = args.find(id);
-    if (stage && now) {
-      args.planned?.begin(stage.name);
-      restarting.set(id, stage.name);
-    }
-    if (stage) await args.stop(stage);
-    if (now) {
-      toStart.push(now);
-      args.changes.push(`${args.label} ${id} restarted (configuration changed)`);
-    } else {
-      args.changes.push(`${args.label} ${id} removed`);
-    }
-  }
-  for (const [id, cfg] of after) {
-    if (!before.has(id)) {
-      toStart.push(cfg);
-      args.changes.push(`${args.label} ${id} added`);
-    }
-  }
-  for (const cfg of toStart) {
-    await args.start(cfg);
-    const name = restarting.get(cfg.id);
-    if (name) args.planned?.started(name);
-  }
-}
-
-/** Waits until the router has taken everything queued in a stopped source's channel. */
-async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
-  const end = Date.now() + deadlineMs;
-  while (src.channel.depth > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-}
-
 function show(v: unknown): string {
   return v === undefined ? '(unset)' : String(v);
-}
-
-function remove<T>(list: T[], item: T): void {
-  const i = list.indexOf(item);
-  if (i >= 0) list.splice(i, 1);
 }

@@ -43,7 +43,6 @@ export class SourceStage implements Stage {
       keyOf: (b) => b.source,
       merge: mergeNewestPerTag,
     });
-    ctx.metrics.watchChannel(this.channel);
     this.stageMetrics = ctx.metrics.stage(this.name);
     // the skipped-polls series are visible at zero from the start
     this.stageMetrics.overrun(0, 'late');
@@ -57,6 +56,9 @@ export class SourceStage implements Stage {
         this.lastBeat = Date.now();
       },
     });
+    // watched only once the driver accepted its config: a create() that throws (a reload that
+    // gets rolled back) leaves no channel behind in the metrics
+    ctx.metrics.watchChannel(this.channel);
     this.supervisor = new Supervisor({
       name: this.name,
       run: (signal) => this.source.run(signal),
