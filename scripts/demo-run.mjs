@@ -56,6 +56,9 @@ export async function demoRun(seconds, pkgDir, command) {
   const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
   const records = () => existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
   let firstSample, firstPrediction, peakRss = 0;
+  // one reload (SIGHUP, nothing changed) once data flows: the compiled app validates it in a worker thread
+  let reloadSent = false, reload;
+  const reloadFile = join(tmp, 'data', 'fieldgate.reload.json');
   const rss = [];
   try {
     // SECONDS of running counted from the first sample (start-up on a busy or emulated machine
@@ -67,6 +70,7 @@ export async function demoRun(seconds, pkgDir, command) {
       if (firstSample === undefined) { if (now > limit) throw new Error(`no sample after ${limit / 1000} s:\n${log}`); return false; }
       if (now < firstSample + seconds * 1000) return false;
       if (firstPrediction === undefined) { if (now > firstSample + limit) throw new Error(`no prediction ${limit / 1000} s after the first sample:\n${log}`); return false; }
+      if (reload === undefined) { if (now > firstSample + limit) throw new Error(`no reload result ${limit / 1000} s after SIGHUP:\n${log}`); return false; }
       return true;
     };
     while (!done()) {
@@ -74,6 +78,8 @@ export async function demoRun(seconds, pkgDir, command) {
       const text = existsSync(out) ? readFileSync(out, 'utf8') : '';
       firstSample ??= text.includes('"kind":"sample"') ? performance.now() - t0 : undefined;
       firstPrediction ??= text.includes('"kind":"prediction"') ? performance.now() - t0 : undefined;
+      if (firstSample !== undefined && !reloadSent) { reloadSent = true; child.kill('SIGHUP'); }
+      if (reloadSent && reload === undefined && existsSync(reloadFile)) { try { reload = JSON.parse(readFileSync(reloadFile, 'utf8')); } catch { /* being written */ } }
       const kb = rssKb(child.pid);
       peakRss = Math.max(peakRss, kb);
       rss.push(kb);
@@ -82,12 +88,13 @@ export async function demoRun(seconds, pkgDir, command) {
     child.kill('SIGTERM');
     const end = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 60_000))]);
     if (end.code !== 0) throw new Error(`fieldgate run did not exit 0 on SIGTERM (${JSON.stringify(end)}):\n${log}`);
+    if (reload.result?.ok !== true) throw new Error(`the reload after SIGHUP did not apply: ${JSON.stringify(reload)}:\n${log}`);
     const all = records();
     const count = (kind) => all.filter((r) => r.kind === kind).length;
     if (count('sample') === 0 || count('prediction') === 0) throw new Error(`the file sink holds ${count('sample')} samples, ${count('prediction')} predictions:\n${log}`);
     const last = all.filter((r) => r.kind === 'prediction').at(-1);
     return {
-      samples: count('sample'), predictions: count('prediction'), lastPrediction: last,
+      samples: count('sample'), predictions: count('prediction'), lastPrediction: last, reloadMs: reload.finishedAt - reload.startedAt,
       firstSampleS: firstSample / 1000, firstPredictionS: firstPrediction / 1000,
       peakRssMb: peakRss / 1024, endRssMb: rss.at(-1) / 1024, wallS: (performance.now() - t0) / 1000,
     };
@@ -102,6 +109,6 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [seconds, pkgDir, ...command] = process.argv.slice(2);
   const r = await demoRun(Number(seconds), pkgDir, command);
   console.log(`demo-run: ${r.wallS.toFixed(1)} s in all (${seconds} s from the first sample): ${r.samples} samples, ${r.predictions} predictions (first sample after ${r.firstSampleS?.toFixed(1)} s, ` +
-    `first prediction after ${r.firstPredictionS?.toFixed(1)} s), RSS peak ${r.peakRssMb.toFixed(0)} MB, at the end ${r.endRssMb.toFixed(0)} MB, exit 0 on SIGTERM`);
+    `first prediction after ${r.firstPredictionS?.toFixed(1)} s), RSS peak ${r.peakRssMb.toFixed(0)} MB, at the end ${r.endRssMb.toFixed(0)} MB, a SIGHUP reload applied in ${r.reloadMs} ms, exit 0 on SIGTERM`);
   console.log(`demo-run: last prediction: ${JSON.stringify(r.lastPrediction)}`);
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { FgError, type ErrorCode } from '../core/errors.ts';
-import { startTsWorker } from '../core/ts-worker.ts';
+import { startTsWorker, workerModule } from '../core/ts-worker.ts';
 import { registerSecret } from '../log.ts';
 import { ConfigError, type ConfigErrorCode, type LoadedConfig } from './load.ts';
 import type { LoadReply } from './load-worker.ts';
@@ -12,7 +12,7 @@ import type { LoadReply } from './load-worker.ts';
  * The result (or the same ConfigError / FgError) is handed back; secrets are registered here.
  */
 export async function loadConfigFileAsync(file: string): Promise<LoadedConfig> {
-  const worker = startTsWorker(new URL('./load-worker.ts', import.meta.url), { workerData: { file: resolve(file) } });
+  const worker = startTsWorker(workerModule('./load-worker', import.meta.url), { workerData: { file: resolve(file) } });
   try {
     // once() rejects on the worker's 'error' event; an exit without a reply is an error too
     const exited = once(worker, 'exit').then(([code]) => { throw new Error(`the config loader thread exited (${String(code)}) without a result`); });
