@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { setMaxListeners } from 'node:events';
 import {
-  type Authenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Subscription, type Msg, type TlsOptions,
+  type Authenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Msg, type TlsOptions,
   connect, createInbox, credsAuthenticator, headers, nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator,
 } from '@nats-io/transport-node';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
@@ -55,7 +55,6 @@ export class NatsTransport implements Transport {
   private readonly tls?: { ca?: string; cert?: string; key?: string; handshakeFirst: boolean };
   private readonly auth?: Authenticator;
   private nc?: NatsConnection;
-  private sub?: Subscription;
   private inbox = '';
   private lost?: AbortController;
   private broken?: unknown;
@@ -143,7 +142,8 @@ export class NatsTransport implements Transport {
       }
     }
     this.inbox = createInbox();
-    this.sub = nc.subscribe(`${this.inbox}.>`, { callback: (err, msg) => { if (this.nc !== nc) return; if (err) this.fail(err); else this.onAck(msg); } });
+    // the ack subscription lives and ends with its connection
+    nc.subscribe(`${this.inbox}.>`, { callback: (err, msg) => { if (this.nc !== nc) return; if (err) this.fail(err); else this.onAck(msg); } });
     // the subscription is registered before the first publish refers to it
     await nc.flush();
   }
@@ -275,7 +275,6 @@ export class NatsTransport implements Transport {
     const nc = this.nc;
     this.nc = undefined;
     this.fail(new FgError('FG_E_SINK_PUBLISH', `connection to ${this.target} closed by the sink`));
-    this.sub = undefined;
     if (nc && !nc.isClosed()) await nc.close().catch(() => undefined);
   }
 }
