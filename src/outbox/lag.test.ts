@@ -115,7 +115,7 @@ describe('per-sink lag bounds', () => {
     await box.start();
     await box.writeSamples(numberBatch('plc', 0, 300));
     const inFlight = cur.read(cur.rewind(), 300);
-    const total = 30_300;
+    const total = 200_300; // a poll is one row of 4-byte values: this many to pass 200KB
     for (let i = 300; i < total; i += 500) await box.writeSamples(numberBatch('plc', i, 500));
     assert.ok(box.stats().dropped.full > 0, 'the outbox dropped rows');
     cur.ack(inFlight.at(-1)!.seq, inFlight.length); // they were in memory: delivered
