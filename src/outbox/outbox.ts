@@ -123,7 +123,10 @@ type Item =
 
 interface PendingWrite {
   item: Item;
+  /** records (samples, predictions, events) */
   rows: number;
+  /** rows it takes in the file: 1 for a sample batch */
+  dbRows: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -139,6 +142,8 @@ const TAIL_RECORDS = 50_000;
 const MAX_TAGSETS = 10_000;
 /** rows per commit message when writes pile up while the writer thread is busy */
 const MAX_COMMIT_ROWS = 4_000;
+/** records per commit message (each becomes a record object for the tail on the main thread) */
+const MAX_COMMIT_RECORDS = 20_000;
 /** how often a commit is retried while the disk is full (each retry also deletes what sinks confirmed) */
 const DISK_FULL_RETRY_MS = 250;
 
@@ -275,6 +280,8 @@ export class OutboxImpl implements Outbox {
 
   private pending: PendingWrite[] = [];
   private pendingRows = 0;
+  /** file rows pending: what `commitRows` counts (a sample batch is one) */
+  private pendingDbRows = 0;
   private blocked: PendingWrite[] = [];
   private inFlight?: InFlightCommit;
   /** a commit was asked for while one was in flight */
@@ -307,6 +314,7 @@ export class OutboxImpl implements Outbox {
   private readonly gRows;
   private readonly gBytes;
   private readonly gBacklog;
+  private readonly gLag;
 
   constructor(private cfg: OutboxConfig, private readonly ctx: StageContext) {
     this.file = cfg.path ? ctx.resolvePath(cfg.path) : join(ctx.gateway.dataDir, 'outbox.db');
@@ -315,6 +323,7 @@ export class OutboxImpl implements Outbox {
     this.gRows = gauge(reg, 'fieldgate_outbox_rows', 'Records held in the outbox', []);
     this.gBytes = gauge(reg, 'fieldgate_outbox_used_bytes', 'Bytes of the outbox file in use (excluding free pages)', []);
     this.gBacklog = gauge(reg, 'fieldgate_sink_backlog', 'Records a sink has not had confirmed yet', ['sink']);
+    this.gLag = gauge(reg, 'fieldgate_sink_lag_seconds', 'How long the oldest record a sink has not had confirmed has been in the outbox (0: caught up; up to 1 s over)', ['sink']);
   }
 
   // ---- stage --------------------------------------------------------------------------------
@@ -407,6 +416,7 @@ export class OutboxImpl implements Outbox {
     }
     for (const w of this.pending.splice(0)) w.reject(new FgError('FG_E_OUTBOX_WRITE', 'the outbox stopped after a failed commit; the write was not accepted'));
     this.pendingRows = 0;
+    this.pendingDbRows = 0;
     this.clearTimers();
     for (const w of this.waiters) w.resolve();
     this.waiters.clear();
@@ -487,7 +497,7 @@ export class OutboxImpl implements Outbox {
     }
     if (rows === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const w: PendingWrite = { item, rows, resolve, reject };
+      const w: PendingWrite = { item, rows, dbRows: item.k === KIND_SAMPLE ? 1 : rows, resolve, reject };
       if (this.diskFull || (this.full && this.cfg.whenFull === 'block')) {
         this.blocked.push(w);
         return;
@@ -499,7 +509,8 @@ export class OutboxImpl implements Outbox {
   private addPending(w: PendingWrite): void {
     this.pending.push(w);
     this.pendingRows += w.rows;
-    if (this.pendingRows >= this.cfg.commitRows) {
+    this.pendingDbRows += w.dbRows;
+    if (this.pendingDbRows >= this.cfg.commitRows) {
       // enough rows: commit on the next turn, so the writes of this turn still join
       if (!this.immediate) this.immediate = setImmediate(() => { this.immediate = undefined; this.commit(); });
     } else this.armTimer();
@@ -541,9 +552,14 @@ export class OutboxImpl implements Outbox {
     const cap = Math.max(this.cfg.commitRows, MAX_COMMIT_ROWS);
     let take = 0;
     let n = 0;
-    while (take < this.pending.length && (take === 0 || n + this.pending[take]!.rows <= cap)) n += this.pending[take++]!.rows;
+    let dbRows = 0;
+    while (take < this.pending.length && (take === 0 || (dbRows + this.pending[take]!.dbRows <= cap && n + this.pending[take]!.rows <= MAX_COMMIT_RECORDS))) {
+      n += this.pending[take]!.rows;
+      dbRows += this.pending[take++]!.dbRows;
+    }
     const batch = this.pending.splice(0, take);
     this.pendingRows -= n;
+    this.pendingDbRows -= dbRows;
     const first = this.lastSeq + 1;
     const { rows, records, transfer } = this.encode(batch, first, n);
     const cursors: [CursorImpl, number][] = [];
@@ -631,6 +647,7 @@ export class OutboxImpl implements Outbox {
       // tried again; the writer thread already deleted what every sink confirmed, so draining heals
       this.pending.unshift(...f.batch);
       this.pendingRows += f.rows;
+      for (const w of f.batch) this.pendingDbRows += w.dbRows;
       for (const [c, at] of f.cursors) c.persisted = r.diskFull.cursorsSaved ? at : -1;
       if (r.diskFull.state) this.adoptState(r.diskFull.state);
       this.onDiskFull(r.error, r.diskFull);
@@ -680,7 +697,7 @@ export class OutboxImpl implements Outbox {
       return;
     }
     // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
-    if (this.pendingRows >= this.cfg.commitRows && !this.diskFull) this.commit();
+    if (this.pendingDbRows >= this.cfg.commitRows && !this.diskFull) this.commit();
     else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
   }
 
@@ -801,6 +818,7 @@ export class OutboxImpl implements Outbox {
     for (const w of [...this.pending, ...this.blocked]) w.reject(err);
     this.pending = [];
     this.pendingRows = 0;
+    this.pendingDbRows = 0;
     this.blocked = [];
   }
 
@@ -840,7 +858,15 @@ export class OutboxImpl implements Outbox {
   private updateGauges(): void {
     this.gRows.set(this.rows);
     this.gBytes.set(this.usedBytes);
-    for (const c of this.cursors.values()) this.gBacklog.labels(c.sink).set(this.countAfter(c.holds));
+    const now = Date.now();
+    for (const c of this.cursors.values()) {
+      const backlog = this.countAfter(c.holds);
+      this.gBacklog.labels(c.sink).set(backlog);
+      const next = Math.max(c.holds, this.firstSeq - 1) + 1;
+      // records from before this start have no mark: the file's commit times say (one indexed lookup)
+      const at = backlog > 0 ? this.marks.committedAt(next) ?? this.oldestStmt?.get(next - 1) : undefined;
+      this.gLag.labels(c.sink).set(at === undefined ? 0 : Math.max(0, now - at) / 1000);
+    }
   }
 
   /** Over the bound: the writer thread dropped the oldest (drop-oldest), or writers wait (block). */
