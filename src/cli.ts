@@ -5,7 +5,9 @@ import { FgError, errorMessage } from './core/errors.ts';
 import { commands, type CommandContext } from './cli/commands.ts';
 import { UsageError } from './cli/usage.ts';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+// package.json sits one level up from src/cli.ts, two from the compiled dist/src/cli.js
+const pkgUrl = new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url);
+const pkg = JSON.parse(readFileSync(pkgUrl, 'utf8')) as { version: string };
 
 const HELP = `fieldgate ${pkg.version}: edge gateway for industrial sensor data
 

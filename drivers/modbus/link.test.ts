@@ -38,7 +38,9 @@ test('requestDelay spaces requests; exceptions and disconnects reject with their
     const pending = link.read(2, 'holding', 0, 1, 2000);
     setTimeout(() => sim.dropConnections(), 50);
     await assert.rejects(pending, (e: ReadError) => e.reason === 'disconnected');
-    assert.equal(await lost, 'connection closed');
+    // a FIN gives 'connection closed'; a reset gives the socket's error (the simulator drops the
+    // connection before or after reading the request: a race on a busy machine)
+    assert.match(await lost, /^(connection closed|read ECONNRESET)$/);
     assert.equal(link.connected, false);
   } finally {
     await link.close();

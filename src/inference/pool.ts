@@ -1,10 +1,10 @@
 import type { Worker } from 'node:worker_threads';
-import { startTsWorker } from '../core/ts-worker.ts';
+import { startTsWorker, workerModule } from '../core/ts-worker.ts';
 import { CircuitBreaker } from '../core/breaker.ts';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { FromWorker, RunJob, Signature, ToWorker, WorkerInit } from './protocol.ts';
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url);
+const WORKER_URL = workerModule('./worker', import.meta.url);
 /**
  * Batches a worker holds (running or queued in it) adapt to the model's speed: about this much
  * queued compute per worker, so a worker never idles waiting for the round trip to the main

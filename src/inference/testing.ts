@@ -6,11 +6,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '../core/metrics.ts';
-import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
-import { silentLogger } from '../log.ts';
-import type { OutboxWriter, StageContext } from '../pipeline/contracts.ts';
+import type { SampleBatch } from '../core/sample.ts';
+import type { StageContext } from '../pipeline/contracts.ts';
 import { type ModelConfig, modelSchema } from './config.ts';
 import { encodeModel, type Dim } from './onnx-graph.ts';
+import { quietContext } from './fit/collect.ts';
 
 export function tempDir(prefix = 'fg-inference-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -79,40 +79,10 @@ export function writeModel(dir: string, name: string, bytes: Uint8Array): string
   return p;
 }
 
+export { MemoryOutbox } from './fit/collect.ts';
+
 export function testContext(dir: string): StageContext & { metrics: Metrics } {
-  return {
-    gateway: { id: 'test', dataDir: dir },
-    log: silentLogger(),
-    metrics: new Metrics(),
-    resolvePath: (p: string) => (p.startsWith('/') ? p : join(dir, p)),
-  };
-}
-
-/** An OutboxWriter that keeps everything in memory (the model stage's view of the outbox). */
-export class MemoryOutbox implements OutboxWriter {
-  readonly predictions: Prediction[] = [];
-  readonly events: GatewayEvent[] = [];
-  readonly samples: SampleBatch[] = [];
-  private waiters: { n: number; resolve: () => void }[] = [];
-
-  async writeSamples(batch: SampleBatch): Promise<void> {
-    this.samples.push(batch);
-  }
-  async writePredictions(p: Prediction[]): Promise<void> {
-    for (const x of p) this.predictions.push(x);
-    this.waiters = this.waiters.filter((w) => (this.predictions.length >= w.n ? (w.resolve(), false) : true));
-  }
-  async writeEvents(e: GatewayEvent[]): Promise<void> {
-    for (const x of e) this.events.push(x);
-  }
-  /** resolves once at least n predictions arrived; rejects after ms */
-  waitFor(n: number, ms = 20_000): Promise<void> {
-    if (this.predictions.length >= n) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`timed out waiting for ${n} predictions, have ${this.predictions.length}`)), ms);
-      this.waiters.push({ n, resolve: () => (clearTimeout(t), resolve()) });
-    });
-  }
+  return quietContext(dir);
 }
 
 /** A parsed model config with test-friendly defaults. */

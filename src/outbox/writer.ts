@@ -1,8 +1,8 @@
 import type { Worker } from 'node:worker_threads';
-import { startTsWorker } from '../core/ts-worker.ts';
+import { startTsWorker, workerModule } from '../core/ts-worker.ts';
 import type { CommitRequest, ConfigureRequest, FromWriter, LogState, WriterInit, WriterLimits } from './writer-protocol.ts';
 
-const ENTRY = new URL('./writer-worker.ts', import.meta.url);
+const ENTRY = workerModule('./writer-worker', import.meta.url);
 
 export type CommitReply = Extract<FromWriter, { t: 'committed' }>;
 

@@ -28,12 +28,25 @@ for (const kind of ['absolute', 'relative'] as const) {
     mkdirSync(dataDir);
     const file = join(confDir, 'fieldgate.yaml');
     writeFileSync(file, `gateway:\n  id: gw\n  dataDir: ${kind === 'absolute' ? dataDir : '../var-lib'}\n`);
-    const child = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => { process.stdout.write('hup\\n'); process.exit(0); }); process.stdout.write('ready\\n'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // stands in for a running fieldgate: on SIGHUP it writes a reload result where `reload -c` waits for it
+    const fake = `
+      const { writeFileSync } = require('node:fs');
+      process.on('SIGHUP', () => {
+        const now = Date.now();
+        const result = { ok: true, changes: [], errors: [], restarted: [], applied: [], atRestart: [] };
+        writeFileSync(process.env.FG_DATA + '/fieldgate.reload.json', JSON.stringify({ pid: process.pid, why: 'SIGHUP', startedAt: now, finishedAt: now, result }));
+        process.stdout.write('hup\\n');
+        process.exit(0);
+      });
+      process.stdout.write('ready\\n');
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['-e', fake], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FG_DATA: dataDir } });
     t.after(() => child.kill('SIGKILL'));
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
     while (!out.includes('ready')) await once(child.stdout, 'data');
     writeFileSync(join(dataDir, 'fieldgate.pid'), `${child.pid}\n`);
+    const exited = once(child, 'exit'); // it exits as soon as it has answered: listen before the signal
     const written: string[] = [];
     const write = process.stdout.write.bind(process.stdout);
     process.stdout.write = ((s: string) => { written.push(s); return true; }) as typeof process.stdout.write;
@@ -42,9 +55,9 @@ for (const kind of ['absolute', 'relative'] as const) {
     } finally {
       process.stdout.write = write;
     }
-    const [code] = await once(child, 'exit');
+    const [code] = await exited;
     assert.equal(code, 0);
     assert.match(out, /hup/);
-    assert.match(written.join(''), new RegExp(`sent SIGHUP to ${child.pid}`));
+    assert.match(written.join(''), new RegExp(`reload applied \\(pid ${child.pid}`));
   });
 }

@@ -4,7 +4,7 @@ import { FgError, errorMessage } from '../../core/errors.ts';
 import type { SampleBatch } from '../../core/sample.ts';
 import { modelSchema } from '../config.ts';
 import { createModelStage } from '../index.ts';
-import { MemoryOutbox, testContext } from '../testing.ts';
+import { MemoryOutbox, quietContext } from './collect.ts';
 import { parseTimestamp, readTable } from './csv.ts';
 import { readModelDir } from './model-dir.ts';
 
@@ -96,7 +96,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     watch: false,
   });
   const outbox = new MemoryOutbox();
-  const stage = createModelStage(cfg, outbox, testContext(opts.dir));
+  const stage = createModelStage(cfg, outbox, quietContext(opts.dir));
   await stage.start();
   const assembled = (): number => (stage.probe().details!.assembler as { windows: number }).windows;
   try {

@@ -1,0 +1,62 @@
+// `npm run pack:check` (and .ci/run): the release as a user gets it. Packs the tarball, checks it
+// holds only what runs, installs it with `npm install -g` into a fresh temporary prefix, then runs
+// the installed `fieldgate`: --version, validate of the demo, and a 10 s run of the demo (on free
+// ports, data in the temp folder, the replay sped up so the model's window fills) that must write
+// samples and predictions to its file sink and exit 0 on SIGTERM. Plain JavaScript: no tsx.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { demoRun } from './demo-run.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tmp = mkdtempSync(join(tmpdir(), 'fieldgate-pack-'));
+const keep = process.argv.includes('--keep');
+const t0 = performance.now();
+const secs = () => ((performance.now() - t0) / 1000).toFixed(1);
+const fail = (msg) => { console.error(`pack-check: FAIL: ${msg}`); process.exit(1); };
+const npm = (args, opts = {}) => execFileSync('npm', args, { cwd: root, encoding: 'utf8', ...opts });
+
+// 1. build, pack (prepare already ran: --ignore-scripts keeps its output out of the JSON) and
+// inspect the file list
+execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+const [info] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', tmp], { stdio: ['ignore', 'pipe', 'inherit'] }));
+const files = info.files.map((f) => f.path);
+const forbidden = files.filter((f) =>
+  /\.test\.|\.bench\.|(^|\/)(test|fixtures|testcases|scripts\/(?!trim-onnxruntime))\/|\.tsbuildinfo$/.test(f) ||
+  /(^|\/)(testing|testkit|test-[^/]*|[^/]*-rig)\.js$/.test(f) ||
+  (f.endsWith('.ts') && !f.endsWith('.d.ts')));
+if (forbidden.length) fail(`the tarball holds files that do not run:\n  ${forbidden.join('\n  ')}`);
+for (const need of ['bin/fieldgate.js', 'dist/src/cli.js', 'dist/src/inference/worker.js', 'dist/src/outbox/writer-worker.js',
+  'dist/src/health/dashboard/index.html', 'models/nab-machine-temp/model.onnx', 'deploy/examples/demo.yaml', 'README.md', 'LICENSE']) {
+  if (!files.includes(need)) fail(`the tarball lacks ${need}`);
+}
+const tgz = join(tmp, info.filename);
+console.log(`pack-check: ${info.filename}: ${files.length} files, ${(info.size / 1024).toFixed(0)} kB packed, ${(info.unpackedSize / 1024).toFixed(0)} kB unpacked (${secs()} s)`);
+
+// 2. install it globally into an empty prefix, as a user would
+const prefix = join(tmp, 'prefix');
+// onnxruntime-node's install script fetches optional GPU providers from nuget.org unless told
+// to skip (the repo's .npmrc says so for development; a global install does not read it)
+npm(['install', '-g', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', '--onnxruntime-node-install=skip', tgz], { cwd: tmp, stdio: ['ignore', 'ignore', 'inherit'] });
+const bin = join(prefix, 'bin', 'fieldgate');
+const pkgDir = join(prefix, 'lib', 'node_modules', 'fieldgate');
+if (!existsSync(bin)) fail(`npm install -g made no ${bin}`);
+if (existsSync(join(pkgDir, 'node_modules', 'tsx')) || existsSync(join(prefix, 'lib', 'node_modules', 'tsx'))) fail('tsx was installed: it must be a dev dependency');
+const du = (dir) => Number(execFileSync('du', ['-sk', dir], { encoding: 'utf8' }).split('\t')[0]) / 1024;
+const before = du(prefix);
+// the demo below then also proves the trimmed install still finds its ONNX runtime
+execFileSync(process.execPath, [join(root, 'scripts', 'trim-onnxruntime.mjs'), pkgDir], { stdio: 'inherit' });
+console.log(`pack-check: installed into ${prefix}: ${before.toFixed(0)} MB, ${du(prefix).toFixed(0)} MB after trimming onnxruntime (${secs()} s)`);
+
+// 3. run the installed command: --version, validate, the demo for 10 s (scripts/demo-run.mjs)
+const version = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
+if (version !== JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version) fail(`--version printed ${version}`);
+const demo = join(pkgDir, 'deploy', 'examples', 'demo.yaml');
+console.log(execFileSync(bin, ['validate', '-c', demo], { encoding: 'utf8' }).trim());
+
+const r = await demoRun(10, pkgDir, [bin]).catch((e) => fail(e.message));
+console.log(`pack-check: demo run from the installed package (10 s from the first sample, ${r.wallS.toFixed(1)} s in all): ${r.samples} samples, ${r.predictions} predictions, exit 0 on SIGTERM (${secs()} s total)`);
+if (!keep) rmSync(tmp, { recursive: true, force: true });
+else console.log(`pack-check: kept ${tmp}`);
