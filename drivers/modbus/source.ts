@@ -224,7 +224,7 @@ export class ModbusSource implements Source {
     let next = performance.now();
     while (!signal.aborted && !out.closed) {
       const req0 = this.link.requests;
-      if (out.whenFull === 'block' && out.depth >= out.capacity) this.overrun(1);
+      if (out.whenFull === 'block' && out.depth >= out.capacity) this.overrun(1, 'full');
       else await this.poll(g);
       this.ctx.heartbeat();
       if (g.interval === 0) {
@@ -238,7 +238,7 @@ export class ModbusSource implements Source {
       if (now >= next) {
         // the poll took longer than its interval: the ticks it covered are skipped, not queued
         const missed = Math.floor((now - next) / g.interval) + 1;
-        this.overrun(missed);
+        this.overrun(missed, 'late');
         next += missed * g.interval;
       }
       await sleep(next - now, signal).catch(() => {});
@@ -265,15 +265,15 @@ export class ModbusSource implements Source {
     if (out.closed || this.stopping) return;
     if (out.trySend({ source: this.cfg.id, samples, receivedAt: Date.now() })) this.ctx.stageMetrics.sent(samples.length);
     else {
-      this.overrun(1);
+      this.overrun(1, 'full');
       this.ctx.stageMetrics.dropped(samples.length, 'overrun');
     }
   }
 
-  /** skipped polls: in the status and in /metrics (fieldgate_source_overruns_total) */
-  private overrun(n: number): void {
+  /** skipped polls: in the status and in /metrics (fieldgate_source_overruns_total{reason}) */
+  private overrun(n: number, reason: 'late' | 'full'): void {
     this.overruns += n;
-    this.ctx.stageMetrics.overrun(n);
+    this.ctx.stageMetrics.overrun(n, reason);
   }
 
   private readDone(run: PollRun): void {

@@ -18,6 +18,7 @@ import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
 import type { OpcuaSourceConfig, OpcuaTag } from './config.ts';
 import { firstLine, openConnection, type Connection } from './connect.ts';
 import { leaseClientPki, type PkiLease } from './pki.ts';
+import { EarlyValues } from './early.ts';
 import { quietNodeOpcua } from './quiet.ts';
 import { identityChange, identityFrom, identityReadIds, namespacesOf, readServerIdentity, sameIdentity, startTimeOf, type ServerIdentity } from './server-identity.ts';
 import { readValueIds, resolveTags, type ResolvedTag, type Resolution } from './tags.ts';
@@ -64,6 +65,8 @@ interface Monitored {
 
 /** Notification messages held at most while a reconnect is checked (the oldest go first, counted). */
 const HOLD_MAX = 1024;
+/** Values kept at most for items whose CreateMonitoredItems response is still to come (more are dropped, counted). */
+const EARLY_MAX = 65_536;
 
 export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): Source {
   quietNodeOpcua(ctx.log);
@@ -148,8 +151,9 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     let sessionId = session.sessionId.toString();
     /** null: an item that no longer means its tag (its NodeId moved); its notifications are ignored */
     const tagOfHandle = new Map<number, OpcuaTag | null>();
-    let tagOfNodeId = new Map(first.ok.map((t) => [t.nodeId.toString(), t.tag]));
     const identityHandles = new Map<number, 'namespaces' | 'startTime'>();
+    /** values that beat their item's CreateMonitoredItems response: delivered once the handle is known */
+    const early = new EarlyValues(EARLY_MAX);
     const monitored: Monitored[] = [];
     /** notifications held from a connection loss until the NodeIds are vouched for again */
     let held: NotificationMessage[] | null = null;
@@ -161,27 +165,23 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       check ??= why;
       wake.abort();
     };
-    const handleTag = (h: number): OpcuaTag | undefined => {
-      const t = tagOfHandle.get(h);
-      if (t !== undefined) return t ?? undefined;
-      // a notification can beat the CreateMonitoredItems response: fall back to the item's NodeId
-      const item = subscription.monitoredItems[h];
-      const byId = item ? tagOfNodeId.get(item.itemToMonitor.nodeId.toString()) : undefined;
-      if (byId !== undefined) tagOfHandle.set(h, byId);
-      return byId;
+    /** true when a value of an identity item shows another start time or namespace array than the NodeIds were resolved against */
+    const identityValueMoved = (handle: number, value: DataValue): boolean => {
+      const which = identityHandles.get(handle);
+      if (which === 'namespaces') {
+        const ns = namespacesOf(value);
+        return ns !== undefined && ns.join('\n') !== identity.namespaces.join('\n');
+      }
+      if (which === 'startTime') {
+        const t = startTimeOf(value);
+        return t !== undefined && t !== identity.startTime;
+      }
+      return false;
     };
-    /** true when a notification shows another start time or namespace array than the NodeIds were resolved against */
     const identityMoved = (data: NotificationMessage['notificationData']): boolean => {
       for (const n of data ?? []) {
         for (const it of (n as DataChangeNotification).monitoredItems ?? []) {
-          const which = identityHandles.get(it.clientHandle);
-          if (which === 'namespaces') {
-            const ns = namespacesOf(it.value);
-            if (ns && ns.join('\n') !== identity.namespaces.join('\n')) return true;
-          } else if (which === 'startTime') {
-            const t = startTimeOf(it.value);
-            if (t !== undefined && t !== identity.startTime) return true;
-          }
+          if (identityValueMoved(it.clientHandle, it.value)) return true;
         }
       }
       return false;
@@ -195,8 +195,12 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         if (!items) continue;
         for (const it of items) {
           if (identityHandles.has(it.clientHandle)) continue;
-          const tag = handleTag(it.clientHandle);
-          if (tag !== undefined) shaper.push(samples, tag.name, it.value, now, maxArrayLengthOf(tag));
+          const tag = tagOfHandle.get(it.clientHandle);
+          if (tag) shaper.push(samples, tag.name, it.value, now, maxArrayLengthOf(tag));
+          else if (tag === undefined && subscription.monitoredItems[it.clientHandle] !== undefined) {
+            // an item of ours whose CreateMonitoredItems response is still to come
+            if (!early.keep(it.clientHandle, it.value)) ctx.stageMetrics.dropped(1, 'early-overflow');
+          }
         }
       }
       countTruncated(truncated);
@@ -243,6 +247,33 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     client.on('connection_lost', onLost);
     client.on('connection_reestablished', onBack);
 
+    /**
+     * Called as soon as a CreateMonitoredItems response is processed (handles registered): values
+     * that arrived before it are delivered now, in one batch, and an identity item's early value is
+     * compared like any other. They had passed the hold already when they arrived.
+     */
+    const claimEarly = (group: ClientMonitoredItemGroup): void => {
+      const kept = early.take(group.monitoredItems.map((item) => item.monitoringParameters.clientHandle));
+      if (kept.size === 0) return;
+      const now = Date.now();
+      const samples: Sample[] = [];
+      const truncated = shaper.truncated;
+      let moved = false;
+      for (const [h, values] of kept) {
+        const tag = tagOfHandle.get(h);
+        for (const v of values) {
+          if (identityHandles.has(h)) moved ||= identityValueMoved(h, v);
+          else if (tag) shaper.push(samples, tag.name, v, now, maxArrayLengthOf(tag));
+        }
+      }
+      countTruncated(truncated);
+      send(samples);
+      if (moved && held === null) {
+        held = [];
+        requestCheck(`the server's start time or namespace array changed`);
+      }
+    };
+
     const release = (): void => {
       const msgs = held ?? [];
       held = null;
@@ -283,7 +314,6 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
         for (const item of m.group.monitoredItems) tagOfHandle.set(item.monitoringParameters.clientHandle, null);
         monitored.splice(monitored.indexOf(m), 1);
       }
-      tagOfNodeId = new Map(res.ok.map((r) => [r.nodeId.toString(), r.tag]));
       if (losses === lossesBefore) release();
       const what = [newSession ? `new session after ${why}` : why, change].filter(Boolean).join(', ');
       takeResolution(res, what, `recreating ${toCreate.length} monitored item(s); values held meanwhile from moved items were dropped`);
@@ -298,12 +328,12 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
           log.debug({ err: firstLine(e) }, 'deleting moved monitored items failed; their notifications stay ignored');
         }
       }
-      await createItems(subscription, toCreate, tagOfHandle, monitored, signal);
+      await createItems(subscription, toCreate, tagOfHandle, monitored, claimEarly, signal);
     };
 
     try {
-      await monitorIdentity(subscription, identityHandles, signal);
-      await createItems(subscription, first.ok, tagOfHandle, monitored, signal);
+      await monitorIdentity(subscription, identityHandles, claimEarly, signal);
+      await createItems(subscription, first.ok, tagOfHandle, monitored, claimEarly, signal);
       state.phase = 'running';
       state.reason = '';
       log.info({ items: first.ok.length, subscriptionId: subscription.subscriptionId }, `subscribed to ${first.ok.length} items`);
@@ -328,7 +358,9 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
   }
 
   /** Watches the server's NamespaceArray and StartTime, so a change is noticed without a reconnect. */
-  async function monitorIdentity(subscription: ClientSubscription, handles: Map<number, 'namespaces' | 'startTime'>, signal: AbortSignal): Promise<void> {
+  async function monitorIdentity(
+    subscription: ClientSubscription, handles: Map<number, 'namespaces' | 'startTime'>, created: (group: ClientMonitoredItemGroup) => void, signal: AbortSignal,
+  ): Promise<void> {
     try {
       const group = await raceAbort(subscription.monitorItems(identityReadIds(), {
         samplingInterval: Math.max(1_000, cfg.publishingInterval), queueSize: 1, discardOldest: true,
@@ -336,6 +368,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
       group.monitoredItems.forEach((item, k) => {
         if (item.statusCode.isGood()) handles.set(item.monitoringParameters.clientHandle, k === 0 ? 'namespaces' : 'startTime');
       });
+      created(group);
     } catch (e) {
       if (signal.aborted) throw e;
       // reconnects are still checked; only a change without a reconnect would go unnoticed
@@ -361,7 +394,8 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
 
   /** One CreateMonitoredItems call per chunk of tags that share their parameters. */
   async function createItems(
-    subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, OpcuaTag | null>, monitored: Monitored[], signal: AbortSignal,
+    subscription: ClientSubscription, tags: ResolvedTag[], tagOfHandle: Map<number, OpcuaTag | null>, monitored: Monitored[],
+    created: (group: ClientMonitoredItemGroup) => void, signal: AbortSignal,
   ): Promise<void> {
     const groups = new Map<string, ResolvedTag[]>();
     for (const t of tags) {
@@ -385,6 +419,7 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
             state.badTags.delete(tag.name);
           } else bad.push({ tag, reason: item.statusCode.name });
         });
+        created(group);
         markBad(bad);
       }
     }

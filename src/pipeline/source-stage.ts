@@ -45,7 +45,9 @@ export class SourceStage implements Stage {
     });
     ctx.metrics.watchChannel(this.channel);
     this.stageMetrics = ctx.metrics.stage(this.name);
-    this.stageMetrics.overrun(0); // the skipped-polls series is visible at zero from the start
+    // the skipped-polls series are visible at zero from the start
+    this.stageMetrics.overrun(0, 'late');
+    this.stageMetrics.overrun(0, 'full');
     this.source = driver.create(config as never, {
       ...ctx,
       log: this.log,

@@ -133,21 +133,23 @@ async function counter(name: 'overruns' | 'dropped' | 'sent', labels: Record<str
   return n;
 }
 
-async function phase(name: string, minutes: number): Promise<{ mqtt: ReturnType<Lat['take']>; file: ReturnType<Lat['take']>; overruns: number; polls: number; lag: number; accepted: number }> {
+async function phase(name: string, minutes: number): Promise<{ mqtt: ReturnType<Lat['take']>; file: ReturnType<Lat['take']>; overruns: number; late: number; polls: number; lag: number; accepted: number }> {
   mqttLat.take();
   fileLat.take();
-  const o0 = await counter('overruns', { stage: 'source.plc' });
+  const o0 = await counter('overruns', { stage: 'source.plc', reason: 'full' });
+  const late0 = await counter('overruns', { stage: 'source.plc', reason: 'late' });
   const l0 = await counter('dropped', { stage: 'sink.cloud', reason: 'lag' });
   const a0 = p.outbox.stats().accepted;
   const end = Date.now() + minutes * 60_000;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, Math.min(60_000, end - Date.now())));
     const cloud = p.sinks.find((s) => s.name === 'sink.cloud')!.probe();
-    console.log(`  ${name} ${new Date().toISOString().slice(11, 19)} accepted ${p.outbox.stats().accepted - a0}, rows ${p.outbox.stats().rows}, cloud backlog ${(cloud.details as { backlog: number }).backlog}, cloud lag drops ${(await counter('dropped', { stage: 'sink.cloud', reason: 'lag' })) - l0}, skipped polls ${(await counter('overruns', { stage: 'source.plc' })) - o0}, latency ms p50/p99/max MQTT ${mqttLat.window()} file ${fileLat.window()}, load ${loadavg()[0]!.toFixed(1)}`);
+    console.log(`  ${name} ${new Date().toISOString().slice(11, 19)} accepted ${p.outbox.stats().accepted - a0}, rows ${p.outbox.stats().rows}, cloud backlog ${(cloud.details as { backlog: number }).backlog}, cloud lag drops ${(await counter('dropped', { stage: 'sink.cloud', reason: 'lag' })) - l0}, skipped polls full/late ${(await counter('overruns', { stage: 'source.plc', reason: 'full' })) - o0}/${(await counter('overruns', { stage: 'source.plc', reason: 'late' })) - late0}, latency ms p50/p99/max MQTT ${mqttLat.window()} file ${fileLat.window()}, load ${loadavg()[0]!.toFixed(1)}`);
   }
   return {
     mqtt: mqttLat.take(), file: fileLat.take(),
-    overruns: (await counter('overruns', { stage: 'source.plc' })) - o0,
+    overruns: (await counter('overruns', { stage: 'source.plc', reason: 'full' })) - o0,
+    late: (await counter('overruns', { stage: 'source.plc', reason: 'late' })) - late0,
     polls: Math.round((minutes * 60_000) / 100),
     lag: (await counter('dropped', { stage: 'sink.cloud', reason: 'lag' })) - l0,
     accepted: p.outbox.stats().accepted - a0,
@@ -167,8 +169,8 @@ await simulator.stop();
 tmp.cleanup();
 
 const row = (n: string, x: typeof a): string =>
-  `| ${n} | ${x.accepted} | ${x.mqtt.p50} / ${x.mqtt.p99} / ${x.mqtt.max} | ${x.file.p50} / ${x.file.p99} / ${x.file.max} | ${x.overruns} of ~${x.polls} | ${x.lag} |`;
-console.log('\n| phase | records accepted | live MQTT latency ms p50 / p99 / max | file latency ms p50 / p99 / max (20 ms resolution) | skipped polls | cloud lag drops |');
+  `| ${n} | ${x.accepted} | ${x.mqtt.p50} / ${x.mqtt.p99} / ${x.mqtt.max} | ${x.file.p50} / ${x.file.p99} / ${x.file.max} | ${x.overruns} / ${x.late} of ~${x.polls} | ${x.lag} |`;
+console.log('\n| phase | records accepted | live MQTT latency ms p50 / p99 / max | file latency ms p50 / p99 / max (20 ms resolution) | skipped polls: channel full / late | cloud lag drops |');
 console.log('|---|---|---|---|---|---|');
 console.log(row(`A: all alive, ${BASE_MINUTES} min`, a));
 console.log(row(`B: cloud dead, ${MINUTES} min`, b));
