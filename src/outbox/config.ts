@@ -7,7 +7,7 @@ export const outboxSchema = z
     path: z.string().optional().describe('SQLite file; default <dataDir>/outbox.db'),
     synchronous: z.enum(['normal', 'full']).default('normal').describe('full survives power loss, normal survives a process crash'),
     commitInterval: duration().prefault(50).describe('longest time rows wait for their group commit'),
-    commitRows: z.number().int().positive().default(1000).describe('rows that trigger a commit at once (the commit runs on the writer thread; larger groups mean fewer, larger writes to flash)'),
+    commitRows: z.number().int().positive().default(1000).describe('file rows that trigger a commit at once (a sample batch is one row; the commit runs on the writer thread; larger groups mean fewer, larger writes to flash)'),
     maxBytes: size().prefault(512_000_000).describe('bound on the outbox file'),
     maxAge: duration().optional().describe('records older than this are dropped (counted)'),
     whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),

@@ -48,6 +48,41 @@ async function metric(c: ReturnType<typeof tempContext>, stage: string, reason: 
 }
 
 describe('per-sink lag bounds', () => {
+  test('fieldgate_sink_lag_seconds: how long the oldest unconfirmed record of each sink has waited; 0 once caught up', async () => {
+    const { c, box } = setup();
+    const slow = box.cursor('slow');
+    const fast = box.cursor('fast');
+    await box.start();
+    await box.writeSamples(numberBatch('plc', 0, 50));
+    const t0 = Date.now();
+    fast.ack(box.stats().lastSeq);
+    const lag = async (sink: string) => (await c.metrics.registry.getSingleMetric('fieldgate_sink_lag_seconds')!.get()).values.find((v) => v.labels.sink === sink)?.value;
+    // the gauges move with commits: keep writing (the fast sink keeps up) until 300 ms have passed
+    while (Date.now() - t0 < 300) {
+      await box.writeSamples(numberBatch('plc', 50, 50));
+      fast.ack(box.stats().lastSeq);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await box.writeSamples(numberBatch('plc', 100, 1));
+    const waited = (Date.now() - t0) / 1000;
+    const l = (await lag('slow'))!;
+    // commit times are kept per second (lag.ts CommitMarks): the gauge may read up to 1 s over, never under
+    assert.ok(l >= 0.25 && l <= waited + 1.05, `slow sink lag ${l} s (waited ${waited} s)`);
+    assert.ok(((await lag('fast')) ?? 9) <= 1.05, 'the fast sink is behind by one commit at most');
+    slow.ack(box.stats().lastSeq);
+    fast.ack(box.stats().lastSeq);
+    await box.writeSamples(numberBatch('plc', 101, 1));
+    slow.ack(box.stats().lastSeq);
+    fast.ack(box.stats().lastSeq);
+    const until = Date.now() + 3000;
+    // the acks are persisted by the next commit, which sets the gauges again
+    while ((await lag('slow')) !== 0) {
+      assert.ok(Date.now() < until, 'lag back to 0');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(await lag('fast'), 0);
+  });
+
   test('a dead sink past its bound skips its oldest records for itself only; the live sink gets all; it resumes in order', async () => {
     const { c, box } = setup();
     const live = box.cursor('live');
@@ -115,7 +150,7 @@ describe('per-sink lag bounds', () => {
     await box.start();
     await box.writeSamples(numberBatch('plc', 0, 300));
     const inFlight = cur.read(cur.rewind(), 300);
-    const total = 30_300;
+    const total = 200_300; // a poll is one row of 4-byte values: this many to pass 200KB
     for (let i = 300; i < total; i += 500) await box.writeSamples(numberBatch('plc', i, 500));
     assert.ok(box.stats().dropped.full > 0, 'the outbox dropped rows');
     cur.ack(inFlight.at(-1)!.seq, inFlight.length); // they were in memory: delivered

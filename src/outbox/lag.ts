@@ -25,6 +25,8 @@ export const LAG_BYTES_SHARE = 0.8;
 export class CommitMarks {
   private seqs: number[] = [];
   private ats: number[] = [];
+  /** time of the first commit each mark covers */
+  private firsts: number[] = [];
   private head = 0;
 
   add(lastSeq: number, at: number): void {
@@ -37,6 +39,22 @@ export class CommitMarks {
     }
     this.seqs.push(lastSeq);
     this.ats.push(at);
+    this.firsts.push(at);
+  }
+
+  /** When the record `seq` was committed, at the earliest (its mark's first commit), or undefined if no mark holds it. */
+  committedAt(seq: number): number | undefined {
+    let lo = this.head;
+    let hi = this.seqs.length - 1;
+    let found: number | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seqs[mid]! >= seq) {
+        found = this.firsts[mid];
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    return found;
   }
 
   /** The newest seq committed before `cutoff` (every record up to it is older), or 0. */
@@ -60,6 +78,7 @@ export class CommitMarks {
     if (this.head > 1024 && this.head * 2 > this.seqs.length) {
       this.seqs = this.seqs.slice(this.head);
       this.ats = this.ats.slice(this.head);
+      this.firsts = this.firsts.slice(this.head);
       this.head = 0;
     }
   }

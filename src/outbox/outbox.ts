@@ -4,13 +4,13 @@ import type { Statement } from 'better-sqlite3';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
+import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
 import { gauge } from './gauges.ts';
 import {
-  KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
-  decodeTuple, eventRecord, predictionRecord, qualityCode, sampleRecord, valueColumn, valueType,
+  KIND_BATCH, KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
+  decodeBatchRow, decodeTuple, encodeBatchColumns, eventRecord, predictionRecord, sampleRecord,
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
 import { Tail } from './tail.ts';
@@ -123,7 +123,10 @@ type Item =
 
 interface PendingWrite {
   item: Item;
+  /** records (samples, predictions, events) */
   rows: number;
+  /** rows it takes in the file: 1 for a sample batch */
+  dbRows: number;
   resolve: () => void;
   reject: (e: unknown) => void;
 }
@@ -135,8 +138,12 @@ interface Waiter {
 
 /** records kept in memory for sinks that keep up (see tail.ts); about 10 MB of small samples */
 const TAIL_RECORDS = 50_000;
+/** distinct tag lists of batch rows stored by reference; past it, a batch row carries its list */
+const MAX_TAGSETS = 10_000;
 /** rows per commit message when writes pile up while the writer thread is busy */
 const MAX_COMMIT_ROWS = 4_000;
+/** records per commit message (each becomes a record object for the tail on the main thread) */
+const MAX_COMMIT_RECORDS = 20_000;
 /** how often a commit is retried while the disk is full (each retry also deletes what sinks confirmed) */
 const DISK_FULL_RETRY_MS = 250;
 
@@ -273,6 +280,8 @@ export class OutboxImpl implements Outbox {
 
   private pending: PendingWrite[] = [];
   private pendingRows = 0;
+  /** file rows pending: what `commitRows` counts (a sample batch is one) */
+  private pendingDbRows = 0;
   private blocked: PendingWrite[] = [];
   private inFlight?: InFlightCommit;
   /** a commit was asked for while one was in flight */
@@ -293,12 +302,19 @@ export class OutboxImpl implements Outbox {
   readonly globalDrops = new GlobalDrops();
   onEvent?: (e: OutboxEvent) => void;
 
-  private readStmt?: Statement<[number, number, number], RecordTuple>;
+  private readStmt?: Statement<[number, number, number], [...RecordTuple, number]>;
+  /** tag lists of batch rows by id (tagsets table), and their ids by JSON text */
+  private tagsets = new Map<number, string[]>();
+  private tagsetIds = new Map<string, number>();
+  /** tagset ids a commit has not yet confirmed in the file: sent with every commit until one succeeds */
+  private tagsetsUnsaved = new Map<number, string>();
+  private nextTagset = 1;
   /** commit time of the oldest record not yet confirmed by every sink (the backlog's age) */
   private oldestStmt?: Statement<[number], number>;
   private readonly gRows;
   private readonly gBytes;
   private readonly gBacklog;
+  private readonly gLag;
 
   constructor(private cfg: OutboxConfig, private readonly ctx: StageContext) {
     this.file = cfg.path ? ctx.resolvePath(cfg.path) : join(ctx.gateway.dataDir, 'outbox.db');
@@ -307,6 +323,7 @@ export class OutboxImpl implements Outbox {
     this.gRows = gauge(reg, 'fieldgate_outbox_rows', 'Records held in the outbox', []);
     this.gBytes = gauge(reg, 'fieldgate_outbox_used_bytes', 'Bytes of the outbox file in use (excluding free pages)', []);
     this.gBacklog = gauge(reg, 'fieldgate_sink_backlog', 'Records a sink has not had confirmed yet', ['sink']);
+    this.gLag = gauge(reg, 'fieldgate_sink_lag_seconds', 'How long the oldest record a sink has not had confirmed has been in the outbox (0: caught up; up to 1 s over)', ['sink']);
   }
 
   // ---- stage --------------------------------------------------------------------------------
@@ -347,10 +364,20 @@ export class OutboxImpl implements Outbox {
       throw this.openFailed(e);
     }
     this.db = db;
-    this.readStmt = db.prepare<[number, number, number], RecordTuple>(
-      // raw(): arrays instead of objects, measurably cheaper per row
-      'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
+    this.readStmt = db.prepare<[number, number, number], [...RecordTuple, number]>(
+      // raw(): arrays instead of objects, measurably cheaper per row; a row whose last seq is past
+      // afterSeq holds records after it (a batch row may begin before)
+      'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra, n FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
     ).raw(true);
+    this.tagsets.clear();
+    this.tagsetIds.clear();
+    this.tagsetsUnsaved.clear();
+    this.nextTagset = 1;
+    for (const { id, tags } of db.prepare<[], { id: number; tags: string }>('SELECT id, tags FROM tagsets').all()) {
+      this.tagsets.set(id, JSON.parse(tags) as string[]);
+      this.tagsetIds.set(tags, id);
+      this.nextTagset = Math.max(this.nextTagset, id + 1);
+    }
     this.oldestStmt = db.prepare<[number], number>('SELECT at FROM commits WHERE last_seq > ? ORDER BY last_seq LIMIT 1').pluck(true);
     for (const c of this.cursors.values()) {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
@@ -389,6 +416,7 @@ export class OutboxImpl implements Outbox {
     }
     for (const w of this.pending.splice(0)) w.reject(new FgError('FG_E_OUTBOX_WRITE', 'the outbox stopped after a failed commit; the write was not accepted'));
     this.pendingRows = 0;
+    this.pendingDbRows = 0;
     this.clearTimers();
     for (const w of this.waiters) w.resolve();
     this.waiters.clear();
@@ -469,7 +497,7 @@ export class OutboxImpl implements Outbox {
     }
     if (rows === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      const w: PendingWrite = { item, rows, resolve, reject };
+      const w: PendingWrite = { item, rows, dbRows: item.k === KIND_SAMPLE ? 1 : rows, resolve, reject };
       if (this.diskFull || (this.full && this.cfg.whenFull === 'block')) {
         this.blocked.push(w);
         return;
@@ -481,7 +509,8 @@ export class OutboxImpl implements Outbox {
   private addPending(w: PendingWrite): void {
     this.pending.push(w);
     this.pendingRows += w.rows;
-    if (this.pendingRows >= this.cfg.commitRows) {
+    this.pendingDbRows += w.dbRows;
+    if (this.pendingDbRows >= this.cfg.commitRows) {
       // enough rows: commit on the next turn, so the writes of this turn still join
       if (!this.immediate) this.immediate = setImmediate(() => { this.immediate = undefined; this.commit(); });
     } else this.armTimer();
@@ -523,19 +552,28 @@ export class OutboxImpl implements Outbox {
     const cap = Math.max(this.cfg.commitRows, MAX_COMMIT_ROWS);
     let take = 0;
     let n = 0;
-    while (take < this.pending.length && (take === 0 || n + this.pending[take]!.rows <= cap)) n += this.pending[take++]!.rows;
+    let dbRows = 0;
+    while (take < this.pending.length && (take === 0 || (dbRows + this.pending[take]!.dbRows <= cap && n + this.pending[take]!.rows <= MAX_COMMIT_RECORDS))) {
+      n += this.pending[take]!.rows;
+      dbRows += this.pending[take++]!.dbRows;
+    }
     const batch = this.pending.splice(0, take);
     this.pendingRows -= n;
+    this.pendingDbRows -= dbRows;
     const first = this.lastSeq + 1;
-    const { rows, records } = this.encode(batch, first, n);
+    const { rows, records, transfer } = this.encode(batch, first, n);
     const cursors: [CursorImpl, number][] = [];
     for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
     const req: CommitRequest = {
-      t: 'commit', first, rows, cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
+      t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
     };
+    const tagsetsSent = req.tagsets.map(([id]) => id);
     const f: InFlightCommit = { batch, rows: n, first, records, cursors, done: Promise.resolve() };
-    f.done = writer.commit(req).then(
-      (r) => this.committed(f, r),
+    f.done = writer.commit(req, transfer).then(
+      (r) => {
+        if (r.ok) for (const id of tagsetsSent) this.tagsetsUnsaved.delete(id);
+        this.committed(f, r);
+      },
       (e: unknown) => this.committed(f, { t: 'committed', ok: false, error: errorMessage(e) }),
     );
     this.inFlight = f;
@@ -543,8 +581,9 @@ export class OutboxImpl implements Outbox {
   }
 
   /** The rows for the writer thread, and the records as sinks will read them (seq from `first`). */
-  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[] } {
+  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[] } {
     const rows: CommitRequest['rows'] = [];
+    const transfer: ArrayBuffer[] = [];
     // no sink: nobody would read them from memory
     const keep = this.cursors.size > 0;
     const records = new Array<OutboxRecord>(keep ? n : 0);
@@ -554,28 +593,50 @@ export class OutboxImpl implements Outbox {
     for (const w of batch) {
       const it = w.item;
       if (it.k === KIND_SAMPLE) {
-        for (const s of it.batch.samples) {
-          rows.push(KIND_SAMPLE, s.source, s.tag, s.ts, valueType(s.value), qualityCode(s.quality), valueColumn(s.value), s.reason ?? null, null);
-          if (keep) records[i++] = sampleRecord(s, seq, prefix);
-          seq++;
-        }
+        // one row for the whole batch (records.ts, KIND_BATCH): its samples take seq .. seq + k - 1
+        const samples = it.batch.samples;
+        const k = samples.length;
+        const cols = encodeBatchColumns(it.batch.source, samples);
+        transfer.push(cols.value);
+        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, 0, 0, cols.value, null, cols.extra, k);
+        if (keep) for (const s of samples) records[i++] = sampleRecord(s, seq++, prefix);
+        else seq += k;
       } else if (it.k === KIND_PREDICTION) {
         for (const p of it.list) {
           const extra = JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs });
-          rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra);
+          rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra, 1);
           if (keep) records[i++] = predictionRecord(p, extra, seq, prefix);
           seq++;
         }
       } else {
         for (const e of it.list) {
           const extra = JSON.stringify({ severity: e.severity, data: e.data });
-          rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra);
+          rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra, 1);
           if (keep) records[i++] = eventRecord(e, extra, seq, prefix);
           seq++;
         }
       }
     }
-    return { rows, records };
+    return { rows, records, transfer };
+  }
+
+  /**
+   * A batch's tag list as stored: `@<id>` of its tagset (each shape of batch stored once), or
+   * the list itself as JSON once MAX_TAGSETS shapes exist (a source whose batches vary without end).
+   */
+  private tagRef(samples: readonly Sample[]): string {
+    const tags = new Array<string>(samples.length);
+    for (let i = 0; i < samples.length; i++) tags[i] = samples[i]!.tag;
+    const text = JSON.stringify(tags);
+    let id = this.tagsetIds.get(text);
+    if (id === undefined) {
+      if (this.tagsetIds.size >= MAX_TAGSETS) return text;
+      id = this.nextTagset++;
+      this.tagsetIds.set(text, id);
+      this.tagsets.set(id, tags);
+      this.tagsetsUnsaved.set(id, text);
+    }
+    return `@${id}`;
   }
 
   private committed(f: InFlightCommit, r: CommitReply): void {
@@ -586,6 +647,7 @@ export class OutboxImpl implements Outbox {
       // tried again; the writer thread already deleted what every sink confirmed, so draining heals
       this.pending.unshift(...f.batch);
       this.pendingRows += f.rows;
+      for (const w of f.batch) this.pendingDbRows += w.dbRows;
       for (const [c, at] of f.cursors) c.persisted = r.diskFull.cursorsSaved ? at : -1;
       if (r.diskFull.state) this.adoptState(r.diskFull.state);
       this.onDiskFull(r.error, r.diskFull);
@@ -635,7 +697,7 @@ export class OutboxImpl implements Outbox {
       return;
     }
     // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
-    if (this.pendingRows >= this.cfg.commitRows && !this.diskFull) this.commit();
+    if (this.pendingDbRows >= this.cfg.commitRows && !this.diskFull) this.commit();
     else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
   }
 
@@ -756,6 +818,7 @@ export class OutboxImpl implements Outbox {
     for (const w of [...this.pending, ...this.blocked]) w.reject(err);
     this.pending = [];
     this.pendingRows = 0;
+    this.pendingDbRows = 0;
     this.blocked = [];
   }
 
@@ -795,7 +858,15 @@ export class OutboxImpl implements Outbox {
   private updateGauges(): void {
     this.gRows.set(this.rows);
     this.gBytes.set(this.usedBytes);
-    for (const c of this.cursors.values()) this.gBacklog.labels(c.sink).set(this.countAfter(c.holds));
+    const now = Date.now();
+    for (const c of this.cursors.values()) {
+      const backlog = this.countAfter(c.holds);
+      this.gBacklog.labels(c.sink).set(backlog);
+      const next = Math.max(c.holds, this.firstSeq - 1) + 1;
+      // records from before this start have no mark: the file's commit times say (one indexed lookup)
+      const at = backlog > 0 ? this.marks.committedAt(next) ?? this.oldestStmt?.get(next - 1) : undefined;
+      this.gLag.labels(c.sink).set(at === undefined ? 0 : Math.max(0, now - at) / 1000);
+    }
   }
 
   /** Over the bound: the writer thread dropped the oldest (drop-oldest), or writers wait (block). */
@@ -880,8 +951,15 @@ export class OutboxImpl implements Outbox {
     const fromTail = this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
     if (fromTail) return fromTail;
     const rows = this.readStmt.all(afterSeq, this.lastSeq, limit);
-    const out = new Array<OutboxRecord>(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = decodeTuple(rows[i]!, this.idPrefix);
+    const out: OutboxRecord[] = [];
+    for (const row of rows) {
+      if (out.length >= limit) break;
+      if (row[1] === KIND_BATCH) {
+        const tag = row[3];
+        const tags = tag.startsWith('@') ? this.tagsets.get(Number(tag.slice(1))) ?? [] : (JSON.parse(tag) as string[]);
+        decodeBatchRow(row as unknown as RecordTuple, row[10], tags, this.idPrefix, afterSeq, limit, out);
+      } else out.push(decodeTuple(row as unknown as RecordTuple, this.idPrefix));
+    }
     return out;
   }
 

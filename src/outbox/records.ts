@@ -149,3 +149,81 @@ export function recordSource(r: OutboxRecord): string {
     default: return r.event.source;
   }
 }
+
+// ---- batch rows: one row per SampleBatch ------------------------------------------------------
+
+/**
+ * A poll or a notification as ONE row (kind KIND_BATCH): its samples take the seqs
+ * `seq - n + 1 .. seq` (the row's key is its last seq, `n` its sample count), so cursors, lag
+ * bounds and accounting keep counting samples while SQLite stores and indexes one row.
+ * Columns: `source`; `tag` = `@<tagset id>` (the tag list is stored once in `tagsets`) or the tag
+ * list as JSON; `ts` = the first sample's; `value` = the values as float32 (when every value is
+ * exactly a float32: 4 bytes each, lossless) or float64, little-endian; `extra` = JSON of what is
+ * not the common case, by position: `q` qualities (codes) and `r` reasons of samples not good,
+ * `t` timestamps as offsets from `ts` when they differ, `v` [vtype, column] of non-number values,
+ * `s` sources that differ from the row's. NULL when there is none.
+ */
+export const KIND_BATCH = 3;
+
+interface BatchExtra {
+  q?: Record<number, number>;
+  r?: Record<number, string>;
+  t?: number[];
+  v?: Record<number, [number, number | string | null]>;
+  s?: Record<number, string>;
+}
+
+/** The parts of a batch row that depend on the samples (the tag reference is the caller's). */
+export function encodeBatchColumns(source: string, samples: readonly Sample[]): { ts: number; value: ArrayBuffer; extra: string | null } {
+  const n = samples.length;
+  const ts0 = n > 0 ? samples[0]!.ts : 0;
+  let f32 = true;
+  let extra: BatchExtra | undefined;
+  for (let i = 0; i < n; i++) {
+    const s = samples[i]!;
+    const v = s.value;
+    if (typeof v === 'number') {
+      if (f32 && Math.fround(v) !== v) f32 = false; // NaN too: it keeps its bits in float64
+    } else ((extra ??= {}).v ??= {})[i] = [valueType(v), valueColumn(v)];
+    if (s.quality !== 'good') ((extra ??= {}).q ??= {})[i] = qualityCode(s.quality);
+    if (s.reason !== undefined && s.reason !== null) ((extra ??= {}).r ??= {})[i] = s.reason;
+    if (s.source !== source) ((extra ??= {}).s ??= {})[i] = s.source;
+    if (s.ts !== ts0 && (extra ??= {}).t === undefined) extra.t = [];
+  }
+  if (extra?.t) extra.t = samples.map((s) => s.ts - ts0);
+  const value = new ArrayBuffer(n * (f32 ? 4 : 8));
+  const view = new DataView(value);
+  for (let i = 0; i < n; i++) {
+    const v = samples[i]!.value;
+    const x = typeof v === 'number' ? v : 0;
+    if (f32) view.setFloat32(i * 4, x, true);
+    else view.setFloat64(i * 8, x, true);
+  }
+  return { ts: ts0, value, extra: extra ? JSON.stringify(extra) : null };
+}
+
+/**
+ * The samples of a batch row with seq > afterSeq, as records (at most `limit`), appended to `out`.
+ * `tags` is the row's tag list (resolved from its tagset).
+ */
+export function decodeBatchRow(t: RecordTuple, n: number, tags: readonly string[], prefix: string, afterSeq: number, limit: number, out: OutboxRecord[]): void {
+  const last = t[0];
+  const first = last - n + 1;
+  const blob = t[7] as unknown as Uint8Array | null;
+  const bytes = blob ?? new Uint8Array(0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const f32 = bytes.byteLength === n * 4;
+  const extra = t[9] === null ? undefined : (JSON.parse(t[9]) as BatchExtra);
+  for (let i = Math.max(0, afterSeq + 1 - first); i < n && out.length < limit; i++) {
+    const seq = first + i;
+    const ev = extra?.v?.[i];
+    const value: SampleValue = ev !== undefined ? decodeValue(ev[0], ev[1]) : f32 ? view.getFloat32(i * 4, true) : view.getFloat64(i * 8, true);
+    const q = extra?.q?.[i];
+    const sample: Sample = {
+      source: extra?.s?.[i] ?? t[2], tag: tags[i] ?? '', ts: extra?.t ? t[4] + extra.t[i]! : t[4], value, quality: q === undefined ? 'good' : QUALITIES[q] ?? 'bad',
+    };
+    const why = extra?.r?.[i];
+    if (why !== undefined) sample.reason = why;
+    out.push({ kind: 'sample', seq, id: prefix + seq, sample });
+  }
+}

@@ -9,6 +9,9 @@ export type Db = Database.Database;
  * The outbox file layout. `records` is the log (seq is assigned by us, never reused: `meta.lastSeq`
  * survives deletes); `cursors` holds each sink's last confirmed seq; `commits` has one row per group
  * commit (last seq, time) so `maxAge` can find old rows without a timestamp per row.
+ * A row holds `n` records with the seqs `seq - n + 1 .. seq` (a sample batch, records.ts
+ * KIND_BATCH; predictions and events have n = 1); `tagsets` holds each batch shape's tag list once.
+ * Files from before batch rows get the `n` column (every old row is one record).
  */
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -22,8 +25,10 @@ CREATE TABLE IF NOT EXISTS records (
   quality INTEGER NOT NULL,
   value,
   reason TEXT,
-  extra TEXT
+  extra TEXT,
+  n INTEGER NOT NULL DEFAULT 1
 );
+CREATE TABLE IF NOT EXISTS tagsets (id INTEGER PRIMARY KEY, tags TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS commits (last_seq INTEGER PRIMARY KEY, at INTEGER NOT NULL);
 `;
@@ -68,6 +73,8 @@ function openChecked(path: string, synchronous: 'normal' | 'full'): Db {
     db.pragma('journal_mode = WAL');
     configure(db, synchronous);
     db.exec(SCHEMA);
+    const cols = db.prepare<[], { name: string }>('PRAGMA table_info(records)').all();
+    if (!cols.some((c) => c.name === 'n')) db.exec('ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1');
     return db;
   } catch (e) {
     db.close();

@@ -14,17 +14,23 @@ export interface WriterInit {
 export type WriterLimits = Pick<WriterInit, 'maxBytes' | 'whenFull' | 'maxAge'>;
 
 /** Values per row in `CommitRequest.rows`, in column order after seq. */
-export const ROW_WIDTH = 9;
+export const ROW_WIDTH = 10;
 
 /**
  * One group commit. `rows` is flat (ROW_WIDTH values a row: kind, source, tag, ts, vtype, quality,
- * value, reason, extra): a flat array of primitives is the cheapest thing to post to a thread.
- * The new rows get seq `first`, `first + 1`, ...: the main thread assigns them (it is the only writer).
+ * value, reason, extra, n): a flat array of primitives is the cheapest thing to post to a thread;
+ * a batch row's values are an ArrayBuffer, transferred, not copied. A row holds n records: the
+ * new rows' records get seq `first`, `first + 1`, ... and a row's key is its last record's seq
+ * (the main thread assigns them: it is the only writer).
  */
 export interface CommitRequest {
   t: 'commit';
   first: number;
-  rows: (string | number | null)[];
+  rows: (string | number | ArrayBuffer | null)[];
+  /** records in `rows` (the sum of their n) */
+  records: number;
+  /** tag lists new rows refer to that may not be in the file yet: [id, JSON], inserted if absent */
+  tagsets: [number, string][];
   /** cursor positions to persist in the same transaction */
   cursors: [string, number][];
   /** every sink confirmed up to here (0 with no sinks: nothing is confirmed) */

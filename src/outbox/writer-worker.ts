@@ -36,7 +36,10 @@ class Writer {
     setLastSeq: Statement;
     insertCommit: Statement;
     upsertCursor: Statement;
-    deleteUpTo: Statement<[number, number]>;
+    deleteUpTo: Statement<[number]>;
+    sumUpTo: Statement<[number], { k: number | null; top: number | null }>;
+    firstRowEnd: Statement<[], number | null>;
+    insertTagset: Statement<[number, string]>;
     deleteCommitsUpTo: Statement;
     expiredSeq: Statement<[number], number | null>;
     pageCount: Statement<[], number>;
@@ -53,16 +56,19 @@ class Writer {
     this.walLimit = Math.min(64 * 1024 * 1024, Math.max(256 * 1024, cfg.diskReserve > 0 ? cfg.diskReserve / 2 : 64 * 1024 * 1024));
     this.dir = dirname(cfg.path);
     this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
-    const b = db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
-    this.rows = b.n;
-    this.firstSeq = b.lo ?? this.lastSeq + 1;
+    this.rows = 0;
+    this.firstSeq = 0;
+    this.recount();
     this.pageSize = Number(db.pragma('page_size', { simple: true }));
     this.st = {
-      insert: db.prepare('INSERT INTO records (seq, kind, source, tag, ts, vtype, quality, value, reason, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insert: db.prepare('INSERT INTO records (seq, kind, source, tag, ts, vtype, quality, value, reason, extra, n) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       setLastSeq: db.prepare("UPDATE meta SET value = ? WHERE key = 'lastSeq'"),
       insertCommit: db.prepare('INSERT OR REPLACE INTO commits (last_seq, at) VALUES (?, ?)'),
       upsertCursor: db.prepare('INSERT INTO cursors (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
-      deleteUpTo: db.prepare<[number, number]>('DELETE FROM records WHERE seq >= ? AND seq <= ?'),
+      deleteUpTo: db.prepare<[number]>('DELETE FROM records WHERE seq <= ?'),
+      sumUpTo: db.prepare<[number], { k: number | null; top: number | null }>('SELECT sum(n) AS k, max(seq) AS top FROM records WHERE seq <= ?'),
+      firstRowEnd: db.prepare<[], number | null>('SELECT seq FROM records ORDER BY seq LIMIT 1').pluck(),
+      insertTagset: db.prepare<[number, string]>('INSERT OR IGNORE INTO tagsets (id, tags) VALUES (?, ?)'),
       deleteCommitsUpTo: db.prepare('DELETE FROM commits WHERE last_seq <= ?'),
       expiredSeq: db.prepare<[number], number | null>('SELECT max(last_seq) FROM commits WHERE at < ?').pluck(),
       pageCount: db.prepare<[], number>('PRAGMA page_count').pluck(),
@@ -74,8 +80,13 @@ class Writer {
       const r = req.rows;
       let seq = this.lastSeq;
       if (r.length > 0 && req.first !== seq + 1) throw new Error(`seq out of step: writer at ${seq}, commit starts at ${req.first}`);
+      for (const [id, tags] of req.tagsets) this.st.insertTagset.run(id, tags);
       for (let i = 0; i < r.length; i += ROW_WIDTH) {
-        insert.run(++seq, r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5], r[i + 6], r[i + 7], r[i + 8]);
+        const n = r[i + 9] as number;
+        seq += n;
+        // a batch's values came as a transferred ArrayBuffer: bound as a BLOB without a copy
+        const v = r[i + 6];
+        insert.run(seq, r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5], v instanceof ArrayBuffer ? Buffer.from(v) : v, r[i + 7], r[i + 8], n);
       }
       if (seq !== this.lastSeq) {
         this.st.setLastSeq.run(seq);
@@ -99,7 +110,7 @@ class Writer {
     this.droppedFull = 0;
     this.droppedExpired = 0;
     const t0 = performance.now();
-    const short = req.rows.length > 0 ? this.shortOfSpace(req.rows.length / ROW_WIDTH) : undefined;
+    const short = req.rows.length > 0 ? this.shortOfSpace(req.records) : undefined;
     if (short) return { t: 'committed', ok: false, error: short, diskFull: this.heal(req) };
     try {
       this.txn(req);
@@ -123,7 +134,7 @@ class Writer {
     const ms = performance.now() - t0;
     return {
       t: 'committed', ok: true, ms, droppedFull: this.droppedFull, droppedExpired: this.droppedExpired,
-      moreConfirmed: req.minAcked >= this.firstSeq, warning, checkpoint: req.checkpoint || walFull ? this.checkpoint() : undefined, ...this.state(),
+      moreConfirmed: this.rowEnd() <= req.minAcked, warning, checkpoint: req.checkpoint || walFull ? this.checkpoint() : undefined, ...this.state(),
     };
   }
 
@@ -147,7 +158,7 @@ class Writer {
       cursorsSaved = true;
       while (this.firstSeq <= req.minAcked) {
         const before = this.firstSeq;
-        const n = this.db.transaction(() => this.deleteThrough(Math.min(req.minAcked, this.firstSeq + DELETE_CHUNK - 1)))();
+        const n = this.db.transaction(() => this.deleteThrough(req.minAcked, true))();
         deleted += n;
         if (this.firstSeq === before) break;
       }
@@ -155,9 +166,7 @@ class Writer {
     } catch (e) {
       error = errorMessage(e);
       // a failed delete transaction rolled back: count the rows again
-      const b = this.db.prepare<[], { lo: number | null; n: number }>('SELECT min(seq) AS lo, count(*) AS n FROM records').get()!;
-      this.rows = b.n;
-      this.firstSeq = b.lo ?? this.lastSeq + 1;
+      this.recount();
     }
     let state: LogState | undefined;
     try {
@@ -214,16 +223,37 @@ class Writer {
     return { lastSeq: this.lastSeq, firstSeq: this.firstSeq, rows: this.rows, usedBytes: this.usedBytes };
   }
 
-  /** Deletes rows in [firstSeq, upTo]; returns how many went. */
-  private deleteThrough(upTo: number): number {
+  /** Records held and the first one's seq, from the file (a row holds n records ending at its seq). */
+  private recount(): void {
+    const b = this.db.prepare<[], { k: number | null; lo: number | null }>('SELECT sum(n) AS k, (SELECT seq - n + 1 FROM records ORDER BY seq LIMIT 1) AS lo FROM records').get()!;
+    this.rows = b.k ?? 0;
+    this.firstSeq = b.lo ?? this.lastSeq + 1;
+  }
+
+  /** The last seq of the first row (Infinity with no rows): a row goes only as a whole. */
+  private rowEnd(): number {
+    return this.st.firstRowEnd.get() ?? Infinity;
+  }
+
+  /**
+   * Deletes the rows whose records all lie in [firstSeq, upTo] (a row reaching past upTo stays
+   * whole); returns how many records went. `oneChunk`: about DELETE_CHUNK records at most.
+   */
+  private deleteThrough(upTo: number, oneChunk = false): number {
     let n = 0;
-    while (this.firstSeq <= upTo) {
-      const hi = Math.min(upTo, this.firstSeq + DELETE_CHUNK - 1);
-      n += this.st.deleteUpTo.run(this.firstSeq, hi).changes;
-      this.firstSeq = hi + 1;
+    for (;;) {
+      const end = this.rowEnd();
+      if (end > upTo) break;
+      const hi = Math.max(end, Math.min(upTo, this.firstSeq + DELETE_CHUNK - 1));
+      const { k, top } = this.st.sumUpTo.get(hi)!;
+      this.st.deleteUpTo.run(hi);
+      n += k ?? 0;
+      this.firstSeq = (top ?? hi) + 1;
+      if (oneChunk) break;
     }
+    if (this.rowEnd() === Infinity) this.firstSeq = this.lastSeq + 1;
     if (n > 0) {
-      this.st.deleteCommitsUpTo.run(upTo);
+      this.st.deleteCommitsUpTo.run(this.firstSeq - 1);
       this.rows -= n;
     }
     return n;
@@ -231,8 +261,7 @@ class Writer {
 
   private deleteConfirmed(minAcked: number): void {
     // at most one chunk per commit keeps commit times flat while a big backlog is confirmed
-    const upTo = Math.min(minAcked, this.firstSeq + DELETE_CHUNK - 1);
-    if (upTo >= this.firstSeq) this.deleteThrough(upTo);
+    if (minAcked >= this.firstSeq) this.deleteThrough(minAcked, true);
   }
 
   private expire(minAcked: number): void {
@@ -255,7 +284,9 @@ class Writer {
     for (let i = 0; i < 8 && this.usedBytes >= max && this.rows > 0; i++) {
       const perRow = Math.max(1, this.usedBytes / Math.max(1, this.rows));
       const n = Math.max(1, Math.ceil((this.usedBytes - max * 0.9) / perRow));
-      const upTo = Math.min(this.lastSeq, this.firstSeq + n - 1);
+      // rows go whole: through the end of the row that holds the n-th record
+      const upTo = Math.max(this.rowEnd(), Math.min(this.lastSeq, this.firstSeq + n - 1));
+      if (upTo === Infinity) break;
       const confirmed = Math.min(minAcked, upTo);
       this.droppedFull += this.db.transaction(() => {
         if (confirmed >= this.firstSeq) this.deleteThrough(confirmed);

@@ -50,12 +50,13 @@ export class WriterThread {
     return this.waiting !== undefined;
   }
 
-  commit(req: CommitRequest): Promise<CommitReply> {
+  /** `transfer`: buffers in `req` that move to the thread (this side must not touch them again) */
+  commit(req: CommitRequest, transfer: ArrayBuffer[] = []): Promise<CommitReply> {
     if (this.dead) return Promise.reject(this.dead);
     if (this.waiting) return Promise.reject(new Error('a commit is already in flight'));
     return new Promise<CommitReply>((resolve, reject) => {
       this.waiting = { resolve, reject };
-      this.worker.postMessage(req);
+      this.worker.postMessage(req, transfer);
     });
   }
 

@@ -68,3 +68,95 @@ export function recordJsonText(r: OutboxRecord, seen: JsonStrings): string {
   if (s.reason !== undefined) text += `,"reason":${quoted(s.reason, seen)}`;
   return text + '}';
 }
+
+/**
+ * One compact message for samples of one source, in order (the `format: compact` shape, see
+ * src/sinks/README.md): tags and values as parallel arrays, one `ts` when every sample shares it
+ * (else an array), `quality`/`reason` only for the positions that are not good, and ids as
+ * `idBase` + runs of seq (`[start, count, start, count, ...]`): the id of position i is
+ * `idBase + <i-th seq>`, exactly the `id` the per-record shape gives, so per-sample dedupe still works.
+ * Every record must be a sample with the id prefix `idBase`.
+ */
+export function compactSamplesText(gateway: string, source: string, idBase: string, records: readonly OutboxRecord[], seen: JsonStrings): string {
+  const n = records.length;
+  const tags: string[] = new Array<string>(n);
+  const values: string[] = new Array<string>(n);
+  const runs: number[] = [];
+  let quality = '';
+  let reason = '';
+  const ts0 = n > 0 ? (records[0] as { sample: { ts: number } }).sample.ts : 0;
+  let oneTs = true;
+  let runStart = -1;
+  let runLen = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    if (r.kind !== 'sample') throw new TypeError('compactSamplesText: samples only');
+    const s = r.sample;
+    tags[i] = quoted(s.tag, seen);
+    const v = s.value;
+    switch (typeof v) {
+      case 'number': values[i] = jsonNumber(v); break;
+      case 'boolean': values[i] = v ? 'true' : 'false'; break;
+      case 'string': values[i] = JSON.stringify(v); break;
+      case 'bigint': values[i] = `"${v.toString()}"`; break;
+      default: values[i] = 'null';
+    }
+    if (s.ts !== ts0) oneTs = false;
+    if (s.quality !== 'good') quality += `${quality ? ',' : ''}"${i}":${quoted(s.quality, seen)}`;
+    if (s.reason !== undefined) reason += `${reason ? ',' : ''}"${i}":${quoted(s.reason, seen)}`;
+    if (runLen > 0 && r.seq === runStart + runLen) runLen++;
+    else {
+      if (runLen > 0) runs.push(runStart, runLen);
+      runStart = r.seq;
+      runLen = 1;
+    }
+  }
+  if (runLen > 0) runs.push(runStart, runLen);
+  let ts: string;
+  if (oneTs) ts = jsonNumber(ts0);
+  else {
+    const all: string[] = new Array<string>(n);
+    for (let i = 0; i < n; i++) all[i] = jsonNumber((records[i] as { sample: { ts: number } }).sample.ts);
+    ts = `[${all.join(',')}]`;
+  }
+  let text = `{"gateway":${quoted(gateway, seen)},"source":${quoted(source, seen)},"idBase":${quoted(idBase, seen)},"seq":[${runs.join(',')}],"ts":${ts},"tag":[${tags.join(',')}],"value":[${values.join(',')}]`;
+  if (quality) text += `,"quality":{${quality}}`;
+  if (reason) text += `,"reason":{${reason}}`;
+  return text + '}';
+}
+
+/** The id prefix of a record (`<gateway>:<epoch>:`): its id without the seq. */
+export function idPrefix(r: OutboxRecord): string {
+  const tail = String(r.seq);
+  return r.id.endsWith(tail) ? r.id.slice(0, r.id.length - tail.length) : r.id + '#';
+}
+
+/** The shape `compactSamplesText` writes, as an upstream reads it. */
+export interface CompactSamplesJson {
+  gateway: string;
+  source: string;
+  idBase: string;
+  seq: number[];
+  ts: number | number[];
+  tag: string[];
+  value: (number | boolean | string | null)[];
+  quality?: Record<string, string>;
+  reason?: Record<string, string>;
+}
+
+/** Back to one object per sample: the decoder the README shows, kept here so tests hold it to its word. */
+export function decodeCompactSamples(m: CompactSamplesJson): { id: string; source: string; tag: string; ts: number; value: number | boolean | string | null; quality: string; reason?: string }[] {
+  const out: { id: string; source: string; tag: string; ts: number; value: number | boolean | string | null; quality: string; reason?: string }[] = [];
+  for (let k = 0, i = 0; k < m.seq.length; k += 2) {
+    for (let j = 0; j < m.seq[k + 1]!; j++, i++) {
+      const o: { id: string; source: string; tag: string; ts: number; value: number | boolean | string | null; quality: string; reason?: string } = {
+        id: m.idBase + (m.seq[k]! + j), source: m.source, tag: m.tag[i]!,
+        ts: Array.isArray(m.ts) ? m.ts[i]! : m.ts, value: m.value[i]!, quality: m.quality?.[i] ?? 'good',
+      };
+      const why = m.reason?.[i];
+      if (why !== undefined) o.reason = why;
+      out.push(o);
+    }
+  }
+  return out;
+}

@@ -1,18 +1,19 @@
 // The ceiling of bench:e2e, run as its own process: the same libraries with nothing of fieldgate's
 // pipeline between them. modbus-serial reads every device's registers on the same interval, the
 // samples are encoded with the same JSON text as fieldgate's MQTT sink (one message per poll, the
-// `batch` shape), and mqtt.js publishes them with QoS 1 to the same broker. No outbox, no
+// `batch` shape, in BARE_FORMAT: compact or records), and mqtt.js publishes them with QoS 1 to the same broker. No outbox, no
 // channels, no health: what a plain loop over the libraries costs.
 import ModbusSerial from 'modbus-serial';
 import mqtt from 'mqtt';
 import type { OutboxRecord } from '../../src/outbox/index.ts';
-import { type JsonStrings, recordJsonText } from '../../src/sinks/json.ts';
+import { type JsonStrings, compactSamplesText, recordJsonText } from '../../src/sinks/json.ts';
 import { benchTagName } from './e2e-config.ts';
 
 const ports = (process.env.BARE_PORTS ?? '').split(',').map(Number);
 const tags = Number(process.env.BARE_TAGS ?? 50);
 const interval = Number(process.env.BARE_INTERVAL_MS ?? 100);
 const url = process.env.BARE_BROKER ?? 'mqtt://127.0.0.1:1883';
+const compact = process.env.BARE_FORMAT !== 'records';
 
 const client = mqtt.connect(url, { clientId: `bare-${process.pid}`, clean: true });
 await new Promise<void>((resolve, reject) => {
@@ -37,17 +38,19 @@ async function device(i: number, port: number): Promise<void> {
     const r = await m.readHoldingRegisters(0, tags * 2);
     const ts = Date.now();
     const seen: JsonStrings = new Map();
-    const texts: string[] = [];
+    const recs: OutboxRecord[] = [];
     for (let j = 0; j < tags; j++) {
-      const rec = {
+      recs.push({
         kind: 'sample',
         seq: ++seq,
         id: `bare:1:${seq}`,
         sample: { source, tag: names[j]!, ts, value: r.buffer.readFloatBE(j * 4), quality: 'good' },
-      } as OutboxRecord;
-      texts.push(recordJsonText(rec, seen));
+      });
     }
-    client.publish(topic, Buffer.from(`{"gateway":"bare","records":[${texts.join(',')}]}`), { qos: 1 });
+    const text = compact
+      ? compactSamplesText('bare', source, 'bare:1:', recs, seen)
+      : `{"gateway":"bare","records":[${recs.map((rec) => recordJsonText(rec, seen)).join(',')}]}`;
+    client.publish(topic, Buffer.from(text), { qos: 1 });
     next += interval;
     const wait = next - performance.now();
     if (wait > 0) await new Promise((res) => setTimeout(res, wait));

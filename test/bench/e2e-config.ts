@@ -30,7 +30,7 @@ export function simulatorConfig(ports: number[], tags: number): string {
   });
 }
 
-export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string }): string {
+export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' }): string {
   return stringify({
     gateway: { id: 'bench', dataDir: o.dataDir },
     sources: o.ports.map((port, i) => ({
@@ -48,7 +48,8 @@ export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: nu
       ],
     })),
     outbox: { maxBytes: '2GB' },
-    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, payload: 'json' }],
+    // records is the default (and the only JSON shape before `format`): left out, so an older build can be measured too
+    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, payload: 'json', ...((o.format ?? 'compact') === 'compact' ? { format: 'compact' } : {}) }],
     health: { port: 0 },
     log: { level: 'warn' },
   });

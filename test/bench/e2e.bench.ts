@@ -5,6 +5,7 @@
 // from fieldgate's own simulator in its own process, polled every BENCH_POLLS ms (default
 // "1000,100": one phase per interval), published with QoS 1 into mosquitto (Debian's, in its own
 // process; it must be installed: `.ci/run` does not need it since benchmarks are not part of CI).
+// BENCH_FORMAT (compact, default, or records) picks the MQTT sink's JSON format for both systems.
 // A subscriber in this process counts samples, wire bytes and the device-to-subscriber latency
 // (receive time minus the sample's timestamp, taken when the poll was answered).
 //
@@ -28,6 +29,8 @@ const WARMUP_S = Number(process.env.BENCH_WARMUP ?? 5);
 const MEASURE_S = Number(process.env.BENCH_SECONDS ?? 15);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
+/** the MQTT sink's JSON format, used by both systems: compact (default) or records */
+const FORMAT = (process.env.BENCH_FORMAT ?? 'compact') === 'records' ? 'records' : 'compact';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = process.env.FIELDGATE_CLI ?? join(root, 'bin/fieldgate.js');
@@ -120,13 +123,18 @@ class Subscriber {
     client.on('message', (topic, payload) => {
       if (!this.counting) return;
       const now = Date.now();
-      const msg = JSON.parse(payload.toString()) as { records: { kind: string; ts: number }[] };
+      // either shape: `records` (one object per record) or `compact` (one columnar message of samples)
+      const msg = JSON.parse(payload.toString()) as { records?: { kind: string; ts: number }[]; tag?: string[]; ts?: number | number[] };
       let n = 0;
-      for (const r of msg.records) {
-        if (r.kind !== 'sample') continue;
+      const count = (ts: number) => {
         n++;
-        const lat = Math.max(0, Math.min(60_000, Math.round(now - r.ts)));
+        const lat = Math.max(0, Math.min(60_000, Math.round(now - ts)));
         this.hist[lat]!++;
+      };
+      if (msg.records) {
+        for (const r of msg.records) if (r.kind === 'sample') count(r.ts);
+      } else if (msg.tag) {
+        for (let i = 0; i < msg.tag.length; i++) count(Array.isArray(msg.ts) ? msg.ts[i]! : msg.ts!);
       }
       this.samples += n;
       this.wire += publishBytes(topic, payload.length);
@@ -197,7 +205,7 @@ async function runFieldgate(pollMs: number, ports: number[], brokerPort: number,
   const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
   try {
     const cfgPath = join(dir, 'bench.yaml');
-    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data') }));
+    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT }));
     const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
     try {
       return await measure('fieldgate', pollMs, child, sub);
@@ -215,6 +223,7 @@ async function runBare(pollMs: number, ports: number[], brokerPort: number, sub:
     BARE_TAGS: String(TAGS),
     BARE_INTERVAL_MS: String(pollMs),
     BARE_BROKER: `mqtt://127.0.0.1:${brokerPort}`,
+    BARE_FORMAT: FORMAT,
   });
   try {
     return await measure('bare', pollMs, child, sub);
@@ -242,7 +251,7 @@ try {
   await waitPorts([brokerPort], 'mosquitto');
   await waitPorts(ports, 'simulator');
   sub = await Subscriber.open(brokerPort);
-  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const poll of POLLS) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];

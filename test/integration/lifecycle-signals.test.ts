@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { stringify } from 'yaml';
 import type { StatusDocument } from '../../src/health/status.ts';
-import { KIND_SAMPLE } from '../../src/outbox/records.ts';
+import { KIND_BATCH, KIND_SAMPLE } from '../../src/outbox/records.ts';
 import { get, tempDir, until } from './health-testkit.ts';
 
 const tmp = tempDir('fg-lifecycle-');
@@ -88,7 +88,8 @@ test('SIGHUP reloads only what changed, refuses a bad file; SIGTERM under load l
     assert.ok(done, 'the child reported its counts');
 
     const db = new Database(join(tmp.dir, 'data', 'outbox.db'), { readonly: true });
-    const rows = (db.prepare('SELECT count(*) AS n FROM records WHERE kind = ?').get(KIND_SAMPLE) as { n: number }).n;
+    // a sample batch is one row of n samples (records.ts KIND_BATCH)
+    const rows = (db.prepare('SELECT coalesce(sum(n), 0) AS n FROM records WHERE kind IN (?, ?)').get(KIND_SAMPLE, KIND_BATCH) as { n: number }).n;
     db.close();
     assert.ok(rows >= acceptedBefore, `rows ${rows} >= accepted before SIGTERM ${acceptedBefore}`);
     assert.equal(done.routerReceived, done.tickerBatches! * TAGS, 'every sample read reached the router');

@@ -24,6 +24,10 @@ export const mqttSinkSchema = z
     retain: z.boolean().default(false),
     payload: z.enum(['json', 'sparkplug-b']).default('json'),
     messages: z.enum(['batch', 'sample']).default('batch').describe('json: one message per batch of a source, or one per sample'),
+    format: z.enum(['records', 'compact']).default('records').describe(
+      'json with messages: batch: records = {"gateway","records":[...]} one object per record; ' +
+      'compact = samples as one columnar message per source (parallel tag/value arrays, ids as idBase + seq runs; see the sinks README)',
+    ),
     topic: z.string().optional().describe(
       'json topic template with {gateway} {kind} {source} {tag} ({tag} only with messages: sample); ' +
       'default fieldgate/{gateway}/{kind}/{source} (batch) or fieldgate/{gateway}/{kind}/{source}/{tag} (sample)',
@@ -50,6 +54,9 @@ export const mqttSinkSchema = z
   .superRefine((c, ctx) => {
     if (c.topic?.includes('{tag}') && c.messages === 'batch' && c.payload === 'json') {
       ctx.addIssue({ code: 'custom', path: ['topic'], message: '{tag} needs messages: sample (a batch holds many tags)' });
+    }
+    if (c.format === 'compact' && c.messages === 'sample') {
+      ctx.addIssue({ code: 'custom', path: ['format'], message: 'format: compact needs messages: batch (one message per sample has nothing to share)' });
     }
   })
   .describe('publish to an MQTT broker (JSON or Sparkplug B)');

@@ -1,6 +1,6 @@
 import type { OutboxRecord } from '../../outbox/index.ts';
 import { recordSource } from '../../outbox/records.ts';
-import { type JsonStrings, recordJsonText } from '../json.ts';
+import { type JsonStrings, compactSamplesText, idPrefix, recordJsonText } from '../json.ts';
 
 export interface OutgoingMessage {
   topic: string;
@@ -19,10 +19,16 @@ function tagOf(r: OutboxRecord): string {
   return r.kind === 'sample' ? r.sample.tag : r.kind === 'event' ? r.event.kind : r.prediction.model;
 }
 
+/** A run of one topic's records that becomes one message: compact samples of one id prefix, or records. */
+interface Segment { compact: boolean; source: string; idBase: string; records: OutboxRecord[] }
+
 /**
- * JSON messages for a chunk. `batch`: one message per topic in the chunk, `{"gateway","records":[...]}`; `sample`: one message per record. Order is kept per topic.
+ * JSON messages for a chunk. `batch`: one message per topic in the chunk; with `format: records`
+ * `{"gateway","records":[...]}`, with `format: compact` samples as one columnar message
+ * (`compactSamplesText`) and predictions/events as `records`. `sample`: one message per record.
+ * Order is kept per topic.
  */
-export function jsonMessages(records: OutboxRecord[], o: { gateway: string; template: string; mode: 'batch' | 'sample'; qos: 0 | 1 }): OutgoingMessage[] {
+export function jsonMessages(records: OutboxRecord[], o: { gateway: string; template: string; mode: 'batch' | 'sample'; qos: 0 | 1; format?: 'records' | 'compact' }): OutgoingMessage[] {
   const out: OutgoingMessage[] = [];
   const seen: JsonStrings = new Map();
   if (o.mode === 'sample') {
@@ -32,12 +38,13 @@ export function jsonMessages(records: OutboxRecord[], o: { gateway: string; temp
     }
     return out;
   }
+  const compact = o.format === 'compact';
   // per-source order is the promise; one message per topic per chunk keeps messages large
-  const groups = new Map<string, string[]>(); // topic -> record texts
-  const byKind = new Map<string, Map<string, string[]>>(); // kind -> source -> its topic's group: rendered once per chunk
+  const groups = new Map<string, Segment[]>(); // topic -> its segments in order
+  const byKind = new Map<string, Map<string, Segment[]>>(); // kind -> source -> its topic's segments: rendered once per chunk
   let lastKind = '';
   let lastSource = '';
-  let last: string[] | undefined;
+  let last: Segment[] | undefined;
   for (const r of records) {
     const source = recordSource(r);
     let g = last;
@@ -56,12 +63,24 @@ export function jsonMessages(records: OutboxRecord[], o: { gateway: string; temp
       lastKind = r.kind;
       lastSource = source;
     }
-    g.push(recordJsonText(r, seen));
+    const isCompact = compact && r.kind === 'sample';
+    const idBase = isCompact ? idPrefix(r) : '';
+    const seg = g[g.length - 1];
+    // a compact message holds one source and one id prefix (a template without {source} or {kind} mixes them)
+    if (seg !== undefined && seg.compact === isCompact && (!isCompact || (seg.source === source && seg.idBase === idBase))) seg.records.push(r);
+    else g.push({ compact: isCompact, source, idBase, records: [r] });
   }
   // the same text as JSON.stringify({ gateway, records }) would give
   const head = `{"gateway":${JSON.stringify(o.gateway)},"records":[`;
   // a Buffer, not a string: the client keeps each message until its PUBACK, and off-heap bytes are
   // not copied by every young-generation GC meanwhile
-  for (const [topic, group] of groups) out.push({ topic, payload: Buffer.from(`${head}${group.join(',')}]}`), qos: o.qos });
+  for (const [topic, segs] of groups) {
+    for (const seg of segs) {
+      const text = seg.compact
+        ? compactSamplesText(o.gateway, seg.source, seg.idBase, seg.records, seen)
+        : `${head}${seg.records.map((r) => recordJsonText(r, seen)).join(',')}]}`;
+      out.push({ topic, payload: Buffer.from(text), qos: o.qos });
+    }
+  }
   return out;
 }

@@ -5,6 +5,7 @@ import { numberBatch, tempContext } from '../../outbox/testing.ts';
 import type { Stage } from '../../pipeline/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
+import { type CompactSamplesJson, decodeCompactSamples } from '../json.ts';
 import { decodePayload } from './sparkplug.ts';
 import { TestBroker } from './test-broker.ts';
 import { until as waitUntil } from '../../../test/support/wait.ts';
@@ -82,6 +83,69 @@ describe('mqtt sink', () => {
     }
     await until('cursor caught up', () => stage.probe().details?.backlog === 0);
     await stop();
+  });
+
+  test('compact json: one columnar message per source per chunk, broker restarted, every sample once in order with its id', async () => {
+    const { broker, box, stop } = await setup({ batchSize: 300, format: 'compact' });
+    const samples = () => broker.received.flatMap((m) => {
+      const msg = JSON.parse(m.payload.toString()) as CompactSamplesJson;
+      assert.ok(!('records' in msg), 'samples travel compact');
+      assert.equal(msg.gateway, 'gw-m');
+      assert.equal(m.topic, `fieldgate/gw-m/sample/${msg.source}`);
+      return decodeCompactSamples(msg);
+    });
+    let next = 0;
+    const write = async (n: number) => {
+      for (let i = 0; i < n; i += 100) {
+        await Promise.all([box.writeSamples(numberBatch('plc1', next, 100)), box.writeSamples(numberBatch('plc2', next, 100))]);
+        next += 100;
+      }
+    };
+    await write(1000);
+    await until('first delivery', () => samples().length >= 2000);
+    await broker.stop();
+    await write(1000);
+    await broker.start();
+    await write(500);
+    await until('all delivered', () => new Set(samples().map((r) => r.id)).size >= 2 * next);
+    const seen = new Map<string, ReturnType<typeof decodeCompactSamples>[number]>();
+    for (const r of samples()) {
+      const prev = seen.get(r.id);
+      if (prev) assert.deepEqual(prev, r, 'a duplicate carries the same id and content');
+      else seen.set(r.id, r);
+      assert.match(r.id, /^gw-m:[0-9a-z]+:[0-9]+$/);
+    }
+    for (const src of ['plc1', 'plc2']) {
+      const mine = [...seen.values()].filter((r) => r.source === src);
+      assert.deepEqual(mine.map((r) => r.value), Array.from({ length: next }, (_, i) => i), `${src}: every sample, in order`);
+      assert.ok(mine.every((r) => r.quality === 'good' && r.tag === `t${Number(r.value) % 10}`));
+    }
+    // the per-record shape gives the same ids: seq runs + idBase name the outbox rows
+    const ids = [...seen.keys()].map((id) => Number(id.slice(id.lastIndexOf(':') + 1))).sort((a, b) => a - b);
+    assert.equal(new Set(ids).size, 2 * next);
+    await stop();
+  });
+
+  test('compact json: events keep the records shape on their own topic', async () => {
+    const { broker, box, stop } = await setup({ format: 'compact' });
+    await box.writeSamples({ source: 'plc1', receivedAt: 1, samples: [
+      { source: 'plc1', tag: 'temp', ts: 5, value: 21.5, quality: 'good' },
+      { source: 'plc1', tag: 'flow', ts: 5, value: 0, quality: 'bad', reason: 'exception 2' },
+    ] });
+    await box.writeEvents([{ source: 'router', kind: 'test', ts: 6, severity: 'info', message: 'hello' }]);
+    await until('two messages', () => broker.received.length >= 2);
+    const byTopic = new Map(broker.received.map((m) => [m.topic, JSON.parse(m.payload.toString()) as Record<string, unknown>]));
+    const s = byTopic.get('fieldgate/gw-m/sample/plc1') as unknown as CompactSamplesJson;
+    assert.deepEqual({ ...s, idBase: 'X' }, { gateway: 'gw-m', source: 'plc1', idBase: 'X', seq: [s.seq[0]!, 2], ts: 5, tag: ['temp', 'flow'], value: [21.5, 0], quality: { 1: 'bad' }, reason: { 1: 'exception 2' } });
+    const e = byTopic.get('fieldgate/gw-m/event/router') as { records: { kind: string; message: string }[] };
+    assert.deepEqual(e.records.map((r) => [r.kind, r.message]), [['event', 'hello']]);
+    await stop();
+  });
+
+  test('format: compact needs messages: batch', () => {
+    const r = sinkSchema.safeParse({ id: 'up', type: 'mqtt', url: 'mqtt://127.0.0.1:1', format: 'compact', messages: 'sample' });
+    assert.equal(r.success, false);
+    assert.match(JSON.stringify(r.error?.issues), /format: compact needs messages: batch/);
   });
 
   test('one message per sample with a topic template', async () => {

@@ -213,7 +213,7 @@ export class MqttTransport implements Transport {
       if (enc.historyDropped > 0) this.sm.dropped(enc.historyDropped, 'sparkplug-history-off');
       messages = enc.messages;
     } else {
-      messages = jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos });
+      messages = jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos, format: this.cfg.format });
     }
     if (signal.aborted) throw signal.reason;
     await this.publish(messages);
