@@ -1,29 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { runLineChild } from '../support/line-child.ts';
 
 const fixture = fileURLToPath(new URL('./outbox-kill9.fixture.ts', import.meta.url));
 
 function run(dir: string, mode: 'write' | 'drain', onLine: (l: string) => void) {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let buf = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, err })));
-  return { child, exited };
+  return runLineChild(fixture, [dir, mode], onLine);
 }
 
 test('kill -9 mid-stream: every committed record reaches the sink after a restart; duplicates only with the same id', async () => {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { NatsCluster, type StoredRecord, natsServerBinary, readStream } from './test-cluster.ts';
 import { until } from '../../../test/support/wait.ts';
+import { runLineChild } from '../../../test/support/line-child.ts';
 
 const bin = natsServerBinary();
 const fixture = fileURLToPath(new URL('./kill9.fixture.ts', import.meta.url));
@@ -177,19 +177,5 @@ describe('nats sink against a real 3-node JetStream cluster', { skip: bin.path ?
 });
 
 function runChild(dir: string, urls: string[], mode: 'write' | 'drain', onLine: (l: string) => void) {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, dir, urls.join(','), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let buf = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      onLine(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; err: string }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal, err })));
-  return { child, exited };
+  return runLineChild(fixture, [dir, urls.join(','), mode], onLine);
 }
