@@ -21,6 +21,7 @@ import { Router } from './router.ts';
 import { SECTION_LABEL, type StageEntry, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
+import { OverloadGovernor } from './overload.ts';
 
 export interface PipelineOptions {
   config: FieldgateConfig;
@@ -102,6 +103,19 @@ export class Pipeline {
       resolvePath,
     };
     const cfg = opts.config;
+    // the overload rule: connected sinks that lag past their shedAt make sources shed polls
+    const overload = new OverloadGovernor({
+      registry: this.metrics.registry,
+      log: opts.log.child({ stage: 'overload' }),
+      onChange: (shedding, d) => {
+        const message = shedding
+          ? `sinks ${d.over.join(', ')} cannot keep up while connected: sources keep ${Math.round(d.share * 100)}% of their polls`
+          : 'sinks keep up again: sources poll at their configured interval';
+        this.taps.event({ source: 'overload', kind: 'overload', severity: shedding ? 'warning' : 'info', message });
+        this.events.emit({ kind: 'overload', severity: shedding ? 'warning' : 'info', message, data: { shedding, share: Math.round(d.share * 1000) / 1000 }, key: 'overload' });
+      },
+    });
+    this.ctx.overload = overload;
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
     for (const sim of cfg.simulators as { id: string; type: string }[]) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);

@@ -36,5 +36,5 @@ export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext): 
       break;
   }
   const lag = { ...cfg.maxLag, whenBehind: cfg.whenBehind };
-  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight, backoff: cfg.backoff, lag }, transport, outbox, ctx);
+  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight, backoff: cfg.backoff, lag, shedAt: cfg.shedAt }, transport, outbox, ctx);
 }

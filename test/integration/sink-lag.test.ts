@@ -79,6 +79,7 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
     const hist = p.sinks.find((s) => s.name === 'sink.hist')!;
     assert.ok((hist.probe().details as { backlog: number }).backlog < 200, 'the file sink keeps up meanwhile');
     assert.equal(await metric(p, 'overruns', { stage: 'source.plc', reason: 'full' }), overrunsBefore, 'no poll skipped for backpressure while the upstream is dead');
+    assert.equal(await metric(p, 'overruns', { stage: 'source.plc', reason: 'shed' }), 0, 'no poll shed for a dead upstream (the overload rule is for connected sinks)');
     assert.equal(await metric(p, 'dropped', { stage: 'sink.hist' }), 0);
 
     // back: it goes on from its new cursor, in order
