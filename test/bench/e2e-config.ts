@@ -30,7 +30,13 @@ export function simulatorConfig(ports: number[], tags: number): string {
   });
 }
 
-export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' }): string {
+export function gatewayConfig(o: {
+  ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact';
+  /** overload mode: the health port to scrape /metrics from (default 0) */
+  healthPort?: number;
+  /** overload mode: the MQTT sink's shedAt (left out: the default); 0 turns the overload rule off */
+  shedAt?: string | number;
+}): string {
   return stringify({
     gateway: { id: 'bench', dataDir: o.dataDir },
     sources: o.ports.map((port, i) => ({
@@ -49,8 +55,8 @@ export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: nu
     })),
     outbox: { maxBytes: '2GB' },
     // records is the default (and the only JSON shape before `format`): left out, so an older build can be measured too
-    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, payload: 'json', ...((o.format ?? 'compact') === 'compact' ? { format: 'compact' } : {}) }],
-    health: { port: 0 },
+    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, payload: 'json', ...((o.format ?? 'compact') === 'compact' ? { format: 'compact' } : {}), ...(o.shedAt !== undefined ? { shedAt: o.shedAt } : {}) }],
+    health: { port: o.healthPort ?? 0 },
     log: { level: 'warn' },
   });
 }

@@ -13,6 +13,15 @@
 // process, threads included; the simulator and broker are not counted), bytes per tag on the wire
 // (MQTT PUBLISH packets publisher -> broker), bytes written to disk per tag (/proc/<pid>/io),
 // peak RSS, p50/p99 latency. The systems alternate order each round (BENCH_ROUNDS, default 2).
+//
+// Overload mode (BENCH_OVERLOAD=<factor>, e.g. 2): after the phases above, for each poll interval,
+// fieldgate publishes through a proxy that passes only 1/<factor> of what the sources offer
+// (DEVICES x TAGS per poll): a connected, acking broker that is too slow. Measured twice, with the
+// overload rule (the sink's default shedAt) and with it off (shedAt: 0): delivered tags/s, p50/p99
+// latency, polls shed (fieldgate_source_overruns_total{reason="shed"}), the share of polls kept,
+// the sink's backlog at the end and records dropped (must be 0: shedding skips polls, it never
+// drops what was accepted). The proxy's rate is set from the wire bytes per tag measured during
+// the warm-up, unthrottled. BENCH_OVERLOAD_ONLY=1 skips the normal phases.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -21,6 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { gatewayConfig, simulatorConfig } from './e2e-config.ts';
+import { ThrottleProxy } from '../support/throttle-proxy.ts';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const TAGS = Number(process.env.BENCH_TAGS ?? 50);
@@ -31,6 +41,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
 /** the MQTT sink's JSON format, used by both systems: compact (default) or records */
 const FORMAT = (process.env.BENCH_FORMAT ?? 'compact') === 'records' ? 'records' : 'compact';
+/** overload mode: sources offer this many times what the (throttled) broker link passes; 0 = off */
+const OVERLOAD = Number(process.env.BENCH_OVERLOAD ?? 0);
+/** overload mode only: skip the normal phases */
+const OVERLOAD_ONLY = OVERLOAD > 0 && process.env.BENCH_OVERLOAD_ONLY === '1';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = process.env.FIELDGATE_CLI ?? join(root, 'bin/fieldgate.js');
@@ -237,28 +251,119 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+// ---- overload mode ---------------------------------------------------------------------------------
+
+interface OverloadResult { variant: string; pollMs: number; offered: number; capacity: number; tagsPerS: number; p50: number; p99: number; shedPolls: number; polls: number; share: number; backlog: number; dropped: number; peakRssMB: number }
+
+/** Sums the samples of one metric family in Prometheus text, over the series whose labels contain `has`. */
+function metricSum(text: string, name: string, has = ''): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    if (has && !line.includes(has)) continue;
+    n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
+async function scrape(port: number): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return r.text();
+}
+
+async function runOverload(variant: 'rule on' | 'rule off', pollMs: number, ports: number[], brokerPort: number, healthPort: number, sub: Subscriber): Promise<OverloadResult> {
+  const offered = (ports.length * TAGS * 1000) / pollMs;
+  const proxy = new ThrottleProxy(brokerPort);
+  await proxy.start();
+  const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
+  try {
+    const cfgPath = join(dir, 'bench.yaml');
+    writeFileSync(cfgPath, gatewayConfig({
+      ports, tags: TAGS, intervalMs: pollMs, brokerPort: proxy.port, dataDir: join(dir, 'data'), format: FORMAT, healthPort,
+      ...(variant === 'rule off' ? { shedAt: 0 } : {}),
+    }));
+    const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
+    try {
+      sub.begin();
+      const end = Date.now() + 60_000;
+      while (sub.samples === 0) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`fieldgate (${variant}): no data reached the subscriber`);
+        await sleep(100);
+      }
+      // calibration, unthrottled: proxy bytes per delivered tag
+      await sleep(Math.min(WARMUP_S, 3) * 1000);
+      const f0 = proxy.forwarded;
+      sub.begin();
+      await sleep(2_000);
+      const bytesPerTag = (proxy.forwarded - f0) / Math.max(1, sub.samples);
+      const capacity = offered / OVERLOAD;
+      proxy.rate = capacity * bytesPerTag;
+      await sleep(WARMUP_S * 1000);
+      const m0 = await scrape(healthPort);
+      const t0 = performance.now();
+      sub.begin();
+      await sleep(MEASURE_S * 1000);
+      sub.end();
+      const secs = (performance.now() - t0) / 1000;
+      const m1 = await scrape(healthPort);
+      const shed = metricSum(m1, 'fieldgate_source_overruns_total', 'reason="shed"') - metricSum(m0, 'fieldgate_source_overruns_total', 'reason="shed"');
+      const polled = metricSum(m1, 'fieldgate_records_received_total', 'stage="router"') - metricSum(m0, 'fieldgate_records_received_total', 'stage="router"');
+      return {
+        variant, pollMs, offered, capacity,
+        tagsPerS: sub.samples / secs,
+        p50: sub.percentile(50), p99: sub.percentile(99),
+        shedPolls: shed,
+        polls: polled / TAGS,
+        share: metricSum(m1, 'fieldgate_overload_poll_share'),
+        backlog: metricSum(m1, 'fieldgate_sink_backlog', 'sink="mqtt"'),
+        // records accepted and then lost on the way: the sink's, the router's and the outbox's drops
+        dropped: ['stage="sink.mqtt"', 'stage="router"', 'stage="outbox"'].reduce((n, st) => n + metricSum(m1, 'fieldgate_records_dropped_total', st), 0),
+        peakRssMB: peakRssMB(child.pid!),
+      };
+    } finally {
+      await stopChild(child);
+    }
+  } finally {
+    await proxy.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-rig-'));
-const [brokerPort, ...ports] = await freePorts(DEVICES + 1) as [number, ...number[]];
+const [brokerPort, healthPort, ...ports] = await freePorts(DEVICES + 2) as [number, number, ...number[]];
 writeFileSync(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\n`);
 const broker = start(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')]);
 writeFileSync(join(dir, 'sim.yaml'), simulatorConfig(ports, TAGS));
 const sim = start(process.execPath, [cli, 'simulate', '-c', join(dir, 'sim.yaml')]);
 const results: Result[] = [];
+const overloads: OverloadResult[] = [];
 let sub: Subscriber | undefined;
 try {
   await waitPorts([brokerPort], 'mosquitto');
   await waitPorts(ports, 'simulator');
   sub = await Subscriber.open(brokerPort);
   console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  for (const poll of POLLS) {
+  for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];
       for (const system of order) {
         const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, sub) : await runBare(poll, ports, brokerPort, sub);
         results.push(r);
         if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
+      }
+    }
+  }
+  if (OVERLOAD > 0) {
+    for (const poll of POLLS) {
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (['rule on', 'rule off'] as const) : (['rule off', 'rule on'] as const);
+        for (const variant of order) {
+          const r = await runOverload(variant, poll, ports, brokerPort, healthPort, sub);
+          overloads.push(r);
+          if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
+        }
       }
     }
   }
@@ -272,7 +377,7 @@ try {
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
 console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-for (const poll of POLLS) {
+for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
   const by = (s: string) => results.filter((r) => r.pollMs === poll && r.system === s);
   const row = (s: string) => {
     const rs = by(s);
@@ -285,5 +390,18 @@ for (const poll of POLLS) {
     console.log(`| ${poll} ms | ${name} | ${f(r.tagsPerS)} | ${f(r.cpuPerM, 2)} | ${f(r.wirePerTag, 1)} | ${f(r.diskPerTag, 1)} | ${f(r.peakRssMB)} | ${f(r.p50)} | ${f(r.p99)} |`);
   }
   console.log(`| ${poll} ms | ratio fieldgate/bare | ${f(fg.tagsPerS / bare.tagsPerS, 2)} | ${f(fg.cpuPerM / bare.cpuPerM, 2)} | ${f(fg.wirePerTag / bare.wirePerTag, 2)} | | ${f(fg.peakRssMB / bare.peakRssMB, 2)} | | ${f(fg.p99 / bare.p99, 2)} |`);
+}
+if (OVERLOAD > 0) {
+  console.log(`\nOverload: the broker link passes 1/${OVERLOAD} of what the sources offer (throttling proxy; broker connected and acking)`);
+  console.log('| poll | overload rule | offered tags/s | link capacity tags/s | delivered tags/s | p50 ms | p99 ms | polls shed /s | polls kept /s | poll share at end | backlog at end | dropped | peak RSS MB |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const poll of POLLS) {
+    for (const variant of ['rule on', 'rule off']) {
+      const rs = overloads.filter((r) => r.pollMs === poll && r.variant === variant);
+      if (rs.length === 0) continue;
+      const m = (k: keyof OverloadResult) => median(rs.map((r) => r[k] as number));
+      console.log(`| ${poll} ms | ${variant} | ${f(m('offered'))} | ${f(m('capacity'))} | ${f(m('tagsPerS'))} | ${f(m('p50'))} | ${f(m('p99'))} | ${f(m('shedPolls') / MEASURE_S)} | ${f(m('polls') / MEASURE_S)} | ${f(m('share'), 3)} | ${f(m('backlog'))} | ${f(m('dropped'))} | ${f(m('peakRssMB'))} |`);
+    }
+  }
 }
 console.log(`(medians of ${ROUNDS} rounds; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
