@@ -21,7 +21,8 @@
 // latency, polls shed (fieldgate_source_overruns_total{reason="shed"}), the share of polls kept,
 // the sink's backlog at the end and records dropped (must be 0: shedding skips polls, it never
 // drops what was accepted). The proxy's rate is set from the wire bytes per tag measured during
-// the warm-up, unthrottled. BENCH_OVERLOAD_ONLY=1 skips the normal phases.
+// the warm-up, unthrottled. BENCH_OVERLOAD_ONLY=1 skips the normal phases. BENCH_HISTORY=off runs
+// fieldgate without the health stage's per-tag history (RSS of the data path alone).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -43,12 +44,24 @@ const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
 const FORMAT = (process.env.BENCH_FORMAT ?? 'compact') === 'records' ? 'records' : 'compact';
 /** overload mode: sources offer this many times what the (throttled) broker link passes; 0 = off */
 const OVERLOAD = Number(process.env.BENCH_OVERLOAD ?? 0);
+/** BENCH_HISTORY=off: fieldgate keeps no per-tag history for the dashboard (it costs ~8.7 kB per tag of RSS) */
+const HISTORY = process.env.BENCH_HISTORY !== 'off';
 /** overload mode only: skip the normal phases */
 const OVERLOAD_ONLY = OVERLOAD > 0 && process.env.BENCH_OVERLOAD_ONLY === '1';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = process.env.FIELDGATE_CLI ?? join(root, 'bin/fieldgate.js');
 const tsx = ['--import', 'tsx'];
+/**
+ * The node flags a user's `fieldgate run` starts with: those of bin/fieldgate.js's shebang
+ * (`node <bin>` would skip them), plus BENCH_NODE_FLAGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+ * The bare pipeline runs with the same V8 flags, so the ratios compare like with like.
+ */
+const shebang = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+const V8_FLAGS = shebang.startsWith('#!') && /\bnode\b/.test(shebang) && cli.endsWith('bin/fieldgate.js')
+  ? shebang.slice(shebang.search(/\bnode\b/) + 4).trim().split(/\s+/).filter(Boolean)
+  : [];
+const FG_FLAGS = [...V8_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 
 // ---- /proc readings of a child ---------------------------------------------------------------
 
@@ -180,7 +193,7 @@ class Subscriber {
 
 // ---- one measured phase --------------------------------------------------------------------------
 
-interface Result { system: string; pollMs: number; tagsPerS: number; cpuPerM: number; wirePerTag: number; diskPerTag: number; peakRssMB: number; p50: number; p99: number }
+interface Result { system: string; pollMs: number; tagsPerS: number; cpuPerM: number; wirePerTag: number; diskPerTag: number; peakRssMB: number; p50: number; p99: number; shedPolls?: number }
 
 async function measure(system: string, pollMs: number, child: ChildProcess, sub: Subscriber): Promise<Result> {
   const pid = child.pid!;
@@ -215,14 +228,23 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   };
 }
 
-async function runFieldgate(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
+async function runFieldgate(pollMs: number, ports: number[], brokerPort: number, healthPort: number, sub: Subscriber): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
   try {
     const cfgPath = join(dir, 'bench.yaml');
-    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT }));
-    const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
+    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT, healthPort, history: HISTORY }));
+    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath]);
     try {
-      return await measure('fieldgate', pollMs, child, sub);
+      const r = await measure('fieldgate', pollMs, child, sub);
+      // polls the overload rule shed over the whole run (warm-up included): a CPU-starved gateway sheds too
+      r.shedPolls = metricSum(await scrape(healthPort), 'fieldgate_source_overruns_total', 'reason="shed"');
+      if (process.env.BENCH_VERBOSE) {
+        // where the main thread's memory is at the end (the worker threads' heaps are in RSS only)
+        const m = await scrape(healthPort);
+        const mb = (name: string, has = '') => (metricSum(m, name, has) / 1048576).toFixed(1);
+        console.log(`  fieldgate memory at the end: RSS ${mb('fieldgate_process_resident_memory_bytes')} MB, main heap used ${mb('fieldgate_nodejs_heap_size_used_bytes')} of ${mb('fieldgate_nodejs_heap_size_total_bytes')} MB (new space ${mb('fieldgate_nodejs_heap_space_size_total_bytes', 'space="new"')}, old ${mb('fieldgate_nodejs_heap_space_size_used_bytes', 'space="old"')} used), external ${mb('fieldgate_nodejs_external_memory_bytes')} MB; overruns ${metricSum(m, 'fieldgate_source_overruns_total')}, polls shed ${metricSum(m, 'fieldgate_source_overruns_total', 'reason="shed"')}`);
+      }
+      return r;
     } finally {
       await stopChild(child);
     }
@@ -232,7 +254,7 @@ async function runFieldgate(pollMs: number, ports: number[], brokerPort: number,
 }
 
 async function runBare(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
-  const child = start(process.execPath, [...tsx, join(root, 'test/bench/e2e-bare.ts')], {
+  const child = start(process.execPath, [...V8_FLAGS, ...tsx, join(root, 'test/bench/e2e-bare.ts')], {
     BARE_PORTS: ports.join(','),
     BARE_TAGS: String(TAGS),
     BARE_INTERVAL_MS: String(pollMs),
@@ -279,10 +301,10 @@ async function runOverload(variant: 'rule on' | 'rule off', pollMs: number, port
   try {
     const cfgPath = join(dir, 'bench.yaml');
     writeFileSync(cfgPath, gatewayConfig({
-      ports, tags: TAGS, intervalMs: pollMs, brokerPort: proxy.port, dataDir: join(dir, 'data'), format: FORMAT, healthPort,
+      ports, tags: TAGS, intervalMs: pollMs, brokerPort: proxy.port, dataDir: join(dir, 'data'), format: FORMAT, healthPort, history: HISTORY,
       ...(variant === 'rule off' ? { shedAt: 0 } : {}),
     }));
-    const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
+    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath]);
     try {
       sub.begin();
       const end = Date.now() + 60_000;
@@ -344,12 +366,13 @@ try {
   await waitPorts([brokerPort], 'mosquitto');
   await waitPorts(ports, 'simulator');
   sub = await Subscriber.open(brokerPort);
-  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`node flags of both systems: ${V8_FLAGS.join(' ') || '(none)'} (bin/fieldgate.js's shebang)${FG_FLAGS.length > V8_FLAGS.length ? `; fieldgate also ${FG_FLAGS.slice(V8_FLAGS.length).join(' ')}` : ''}`);
+  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, tag history ${HISTORY ? 'on' : 'off'}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];
       for (const system of order) {
-        const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, sub) : await runBare(poll, ports, brokerPort, sub);
+        const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, healthPort, sub) : await runBare(poll, ports, brokerPort, sub);
         results.push(r);
         if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
       }
@@ -389,6 +412,8 @@ for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
   for (const [name, r] of [['fieldgate', fg], ['bare', bare]] as const) {
     console.log(`| ${poll} ms | ${name} | ${f(r.tagsPerS)} | ${f(r.cpuPerM, 2)} | ${f(r.wirePerTag, 1)} | ${f(r.diskPerTag, 1)} | ${f(r.peakRssMB)} | ${f(r.p50)} | ${f(r.p99)} |`);
   }
+  const shed = by('fieldgate').map((r) => r.shedPolls ?? 0);
+  if (shed.some((n) => n > 0)) console.log(`| ${poll} ms | (fieldgate shed ${shed.join(', ')} polls per round: a connected sink lagged past its shedAt) | | | | | | | |`);
   console.log(`| ${poll} ms | ratio fieldgate/bare | ${f(fg.tagsPerS / bare.tagsPerS, 2)} | ${f(fg.cpuPerM / bare.cpuPerM, 2)} | ${f(fg.wirePerTag / bare.wirePerTag, 2)} | | ${f(fg.peakRssMB / bare.peakRssMB, 2)} | | ${f(fg.p99 / bare.p99, 2)} |`);
 }
 if (OVERLOAD > 0) {
