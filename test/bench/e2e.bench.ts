@@ -46,6 +46,8 @@ const FORMAT = (process.env.BENCH_FORMAT ?? 'compact') === 'records' ? 'records'
 const OVERLOAD = Number(process.env.BENCH_OVERLOAD ?? 0);
 /** BENCH_HISTORY=off: fieldgate keeps no per-tag history for the dashboard (it costs ~8.7 kB per tag of RSS) */
 const HISTORY = process.env.BENCH_HISTORY !== 'off';
+/** BENCH_SYSTEMS=fieldgate measures fieldgate alone (for quick comparisons of its own settings; no ratios) */
+const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'fieldgate,bare').split(',');
 /** overload mode only: skip the normal phases */
 const OVERLOAD_ONLY = OVERLOAD > 0 && process.env.BENCH_OVERLOAD_ONLY === '1';
 
@@ -371,7 +373,7 @@ try {
   for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];
-      for (const system of order) {
+      for (const system of order.filter((sys) => SYSTEMS.includes(sys))) {
         const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, healthPort, sub) : await runBare(poll, ports, brokerPort, sub);
         results.push(r);
         if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
