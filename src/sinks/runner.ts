@@ -109,7 +109,7 @@ export class SinkRunner implements Stage, LoadReporter {
 
   probe(): ProbeResult {
     const details = {
-      target: this.transport.target, backlog: this.cursor.backlog(), acked: this.cursor.acked, sent: this.sent,
+      target: this.transport.target, backlog: this.cursor.backlog(), lagMs: Math.round(this.cursor.lagMs()), acked: this.cursor.acked, sent: this.sent,
       deadLetter: this.deadLetter, inFlight: this.inFlightCount, lastDrainRate: this.lastDrainRate, lastError: this.lastError,
       // records this sink did not get, by reason (lag bound, the outbox's own drops)
       skipped: { ...this.cursor.dropped },

@@ -400,8 +400,10 @@ try {
 }
 
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
-console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
-console.log('|---|---|---|---|---|---|---|---|---|');
+if (!OVERLOAD_ONLY) {
+  console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+}
 for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
   const by = (s: string) => results.filter((r) => r.pollMs === poll && r.system === s);
   const row = (s: string) => {
