@@ -31,6 +31,11 @@ export interface SinkLoad {
   readonly backlog: number;
   /** performance.now() of its last confirmation (or of its connection) */
   readonly lastAckAt: number;
+  /**
+   * A queue in front of a bounded channel (the router's wait before the outbox): its input rate
+   * equals its output once the channel is full, so a lag above shedAt that does not fall is a cut.
+   */
+  readonly queue?: boolean;
 }
 
 export interface LoadReporter {

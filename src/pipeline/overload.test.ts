@@ -89,6 +89,30 @@ describe('overload: the shed controller', () => {
     assert.equal(off.share, 1);
   });
 
+  test('a queue in front of a full channel (the router): in = out, a lag that stays up is cut by a fixed step; a sink with the same figures holds', () => {
+    const queue = new ShedController();
+    const sink = new ShedController();
+    let now = 0;
+    const q = { sink: 'router', shedAt: 500, lagMs: 3_000, acked: 0, backlog: 3_000, lastAckAt: 0, queue: true };
+    for (let i = 0; i < 5; i++) {
+      now += TICK_MS;
+      q.acked += 250; // in = out: the backlog stays the same
+      q.lastAckAt = now;
+      queue.step(now, [q]);
+      sink.step(now, [{ ...q, queue: false }]);
+    }
+    assert.ok(Math.abs(queue.share - 0.7) < 1e-9, `cut by 0.7 (${queue.share})`);
+    assert.equal(sink.share, 1, 'a sink delivering what comes in is draining, not overloaded');
+    // the lag falls fast once fewer polls come in: no further cut
+    for (let i = 0; i < 8; i++) {
+      now += TICK_MS;
+      q.acked += 250;
+      q.lagMs -= 300;
+      queue.step(now, [q]);
+    }
+    assert.ok(Math.abs(queue.share - 0.7) < 1e-9, `held while the lag falls (${queue.share})`);
+  });
+
   test('the slowest of two overloaded sinks sets the cut', () => {
     const c = new ShedController();
     const a = new FakeSink('a');

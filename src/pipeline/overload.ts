@@ -22,16 +22,19 @@ export const STALLED_MS = 5_000;
 export const MIN_SHARE = 1 / 32;
 /** ingestion is cut to this share of what the slowest overloaded sink delivers, so its backlog drains */
 const DRAIN_MARGIN = 0.8;
+/** the cut for a queue whose lag stays above shedAt (the router's wait before the outbox) */
+const QUEUE_CUT = 0.7;
 /** delivery over ingestion above this is not taken as falling behind (unless the lag reaches twice shedAt) */
 const NOISE = 0.95;
 /** per tick below the resume mark the share grows by this factor (1/32 -> 1 in ~4 s, 0.5 -> 1 in ~1 s) */
 const RECOVER = 1.25;
 
 interface Track {
-  /** ring of [time, acked, acked + backlog] over the last RATE_TICKS ticks */
+  /** ring of [time, acked, acked + backlog, lag] over the last RATE_TICKS ticks */
   at: number[];
   acked: number[];
   end: number[];
+  lag: number[];
   over: boolean;
 }
 
@@ -61,14 +64,16 @@ export class ShedController {
     for (const r of reports) {
       seen.add(r.sink);
       let t = this.tracks.get(r.sink);
-      if (!t) this.tracks.set(r.sink, (t = { at: [], acked: [], end: [], over: false }));
+      if (!t) this.tracks.set(r.sink, (t = { at: [], acked: [], end: [], lag: [], over: false }));
       t.at.push(now);
       t.acked.push(r.acked);
       t.end.push(r.acked + r.backlog);
+      t.lag.push(r.lagMs);
       if (t.at.length > RATE_TICKS + 1) {
         t.at.shift();
         t.acked.shift();
         t.end.shift();
+        t.lag.shift();
       }
       if (r.shedAt <= 0) continue;
       // a sink that has work and no confirmation for a while is stalled (its upstream is as good as
@@ -85,12 +90,20 @@ export class ShedController {
       if (n < 1) continue;
       const delivered = t.acked[n]! - t.acked[0]!;
       const ingested = t.end[n]! - t.end[0]!;
-      // delivering as fast as records come in (a backlog after an outage draining): no cut, just hold;
-      // a few percent short is measurement noise (chunks in flight) unless the lag keeps growing
-      if (ingested <= 0 || delivered >= ingested) continue;
-      if (delivered > ingested * NOISE && r.lagMs < 2 * r.shedAt) continue;
-      over.push(r.sink);
-      cut = Math.min(cut, delivered / ingested);
+      if (ingested > 0 && delivered < ingested && (delivered <= ingested * NOISE || r.lagMs >= 2 * r.shedAt)) {
+        over.push(r.sink);
+        cut = Math.min(cut, delivered / ingested);
+        continue;
+      }
+      // a queue in front of a full bounded channel: in = out, so only its lag tells; one that does
+      // not fall by a quarter second a second is cut by a fixed step
+      const seconds = (t.at[n]! - t.at[0]!) / 1000;
+      if (r.queue && r.lagMs > r.shedAt && t.lag[0]! - r.lagMs < 0.25 * seconds * 1000) {
+        over.push(r.sink);
+        cut = Math.min(cut, QUEUE_CUT / DRAIN_MARGIN);
+      }
+      // otherwise delivering as fast as records come in (a sink's backlog after an outage
+      // draining; a few percent short is noise, chunks in flight): no cut, just hold
     }
     for (const k of this.tracks.keys()) if (!seen.has(k)) this.tracks.delete(k);
     if (over.length > 0) {

@@ -132,6 +132,9 @@ export class Pipeline {
     for (const s of cfg.sinks) if (s.enabled) this.#sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.#models.push(createModelStage(m, this.writer, this.ctx));
     this.router = new Router(this.writer, this.#models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    // the wait before the outbox is bounded like a sink's lag, by the strictest shedAt of the sinks
+    this.router.shedAt = routerShedAt(cfg.sinks);
+    this.router.overload = overload;
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.#health = this.createHealth(cfg);
@@ -551,4 +554,11 @@ export function ensureDataDir(dir: string): void {
         `(e.g. sudo install -d -o $(id -un) ${dir}), or set gateway.dataDir to a writable path`,
     );
   }
+}
+
+/** The overload rule's bound on the wait before the outbox: the smallest positive shedAt of the enabled sinks (0: off). */
+function routerShedAt(sinks: readonly { enabled: boolean; shedAt: number }[]): number {
+  let m = 0;
+  for (const s of sinks) if (s.enabled && s.shedAt > 0 && (m === 0 || s.shedAt < m)) m = s.shedAt;
+  return m;
 }
