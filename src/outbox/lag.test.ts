@@ -216,6 +216,10 @@ describe('lag bookkeeping', () => {
       assert.ok(Math.abs(est - truth) <= 100, `estimateCommittedAt(${seq}) = ${est}, committed at ${truth}`);
     }
     assert.equal(m.estimateCommittedAt(2_001), undefined);
+    // a sink near the head: the marks below it are pruned, the estimate stays as close
+    m.pruneThrough(1_900);
+    const est = m.estimateCommittedAt(1_995)!;
+    assert.ok(Math.abs(est - 10_000) <= 100, `after pruning: estimateCommittedAt(1995) = ${est}, committed at 10000`);
   });
 
   test('global drops are attributed by range', () => {

@@ -28,6 +28,8 @@ export class CommitMarks {
   /** time of the first commit each mark covers */
   private firsts: number[] = [];
   private head = 0;
+  /** the last seq of the mark before seqs[0] (kept when old marks are cut off), for estimates */
+  private before?: number;
 
   add(lastSeq: number, at: number): void {
     const n = this.seqs.length;
@@ -75,7 +77,8 @@ export class CommitMarks {
       } else lo = mid + 1;
     }
     if (i < 0) return undefined;
-    const from = i > this.head ? this.seqs[i - 1]! : undefined;
+    // the mark before may be pruned already (the head moved past it): its seq is still there
+    const from = i > 0 ? this.seqs[i - 1]! : this.before;
     const first = this.firsts[i]!;
     const last = this.ats[i]!;
     if (from === undefined || this.seqs[i]! <= from + 1) return first;
@@ -101,6 +104,7 @@ export class CommitMarks {
   pruneThrough(seq: number): void {
     while (this.head < this.seqs.length - 1 && this.seqs[this.head]! <= seq) this.head++;
     if (this.head > 1024 && this.head * 2 > this.seqs.length) {
+      this.before = this.seqs[this.head - 1];
       this.seqs = this.seqs.slice(this.head);
       this.ats = this.ats.slice(this.head);
       this.firsts = this.firsts.slice(this.head);
