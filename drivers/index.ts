@@ -1,6 +1,6 @@
 // The explicit list of drivers: nothing is discovered by scanning the disk.
 // To add one: create drivers/<name>/ (README.md, config.ts, driver, tests) and list it here.
-import type { DriverDefinition } from '../src/pipeline/contracts.ts';
+import type { DriverDefinition } from '../src/core/contracts.ts';
 import { modbusDriver } from './modbus/index.ts';
 import { opcuaDriver } from './opcua/index.ts';
 

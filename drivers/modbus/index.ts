@@ -2,7 +2,7 @@
  * The Modbus driver: TCP, RTU over TCP and serial RTU, read-only (function codes 1-4).
  * See README.md for the configuration and drivers/modbus/sim/ for the simulator.
  */
-import { defineDriver } from '../registry.ts';
+import { defineDriver } from '../../src/core/contracts.ts';
 import { modbusSourceSchema, type ModbusSourceConfig } from './config.ts';
 import { ModbusSource } from './source.ts';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from './sim/config.ts';

@@ -1,8 +1,8 @@
 // The OPC UA driver as drivers/index.ts lists it. node-opcua takes seconds to load, so this file
 // and the schemas stay free of it: the client, simulator and browser are imported on first use.
-import { defineDriver } from '../registry.ts';
+import { defineDriver } from '../../src/core/contracts.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
-import type { SimulatorHandle, Source, SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
+import type { SimulatorHandle, Source, SourceContext, StageContext } from '../../src/core/contracts.ts';
 import { formatBrowse, type BrowseEntry } from './browse-format.ts';
 import type { BrowseOptions } from './browse.ts';
 import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.ts';
-import { configPathResolver, pidFilePath, resolveConfigPath } from '../config/paths.ts';
+import { configPathResolver, pidFilePath, resolveConfigPath } from '../core/config-paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -126,7 +126,7 @@ export const commands: Record<string, Command> = {
     const loaded = needConfig(ctx);
     if (ctx.once && ctx.watch) throw new UsageError('read takes --once or --watch, not both');
     const { readTags } = await import('./read.ts');
-    const { parseDuration } = await import('../config/units.ts');
+    const { parseDuration } = await import('../core/units.ts');
     const timeoutMs = ctx.timeout === undefined ? undefined : parseDuration(ctx.timeout);
     if (timeoutMs === undefined && ctx.timeout !== undefined) throw new UsageError(`--timeout: expected a duration such as 10s or 500ms, got "${ctx.timeout}"`);
     const { drivers } = await import('../../drivers/index.ts');

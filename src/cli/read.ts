@@ -4,7 +4,7 @@ import type { SampleBatch } from '../core/sample.ts';
 import type { TagEntry } from '../health/tags.ts';
 import { TagStore, declaredTags } from '../health/tags.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition, StageContext } from '../pipeline/contracts.ts';
+import type { DriverDefinition, StageContext } from '../core/contracts.ts';
 import { SourceStage, type SourceStageConfig } from '../pipeline/source-stage.ts';
 import { UsageError } from './usage.ts';
 

@@ -3,13 +3,13 @@ import { z } from 'zod';
 import { drivers } from '../../drivers/index.ts';
 import { alarmsSchema } from '../alarms/config.ts';
 import { toId } from '../core/ids.ts';
-import { idSchema } from './common.ts';
+import { idSchema } from '../core/config-common.ts';
 import { brokerSchema } from '../broker/config.ts';
 import { healthSchema } from '../health/config.ts';
 import { modelSchema } from '../inference/config.ts';
 import { outboxSchema } from '../outbox/config.ts';
 import { sinkSchema } from '../sinks/config.ts';
-import type { DriverDefinition } from '../pipeline/contracts.ts';
+import type { DriverDefinition } from '../core/contracts.ts';
 
 /** A union over the `type` field, tolerant of zero or one member. */
 function byType(schemas: z.ZodType[], what: string): z.ZodType {

@@ -1,7 +1,7 @@
 import type { ProbeResult } from '../core/probe.ts';
 import type { Supervisor, StageState } from '../core/supervisor.ts';
 import type { Logger } from '../log.ts';
-import type { Stage } from '../pipeline/contracts.ts';
+import type { Stage } from '../core/contracts.ts';
 import { Watchdog } from '../pipeline/watchdog.ts';
 import type { HealthConfig } from './config.ts';
 import { LoopMonitor } from './loop-monitor.ts';

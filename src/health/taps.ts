@@ -1,5 +1,5 @@
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
-import type { OutboxWriter } from '../pipeline/contracts.ts';
+import type { OutboxWriter } from '../core/contracts.ts';
 import { Ring } from './ring.ts';
 import { TagStore, type TagStoreOptions } from './tags.ts';
 

@@ -3,9 +3,9 @@ import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import { mergeNewestPerTag, type SampleBatch } from '../core/sample.ts';
 import { Supervisor, type SupervisorStatus } from '../core/supervisor.ts';
-import type { ChannelConfig } from '../config/common.ts';
+import type { ChannelConfig } from '../core/config-common.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition, Source, Stage, StageContext } from './contracts.ts';
+import type { DriverDefinition, Source, Stage, StageContext } from '../core/contracts.ts';
 
 export interface SourceStageConfig {
   id: string;

@@ -1,5 +1,5 @@
 import type { Outbox } from '../outbox/index.ts';
-import type { Stage, StageContext } from '../pipeline/contracts.ts';
+import type { Stage, StageContext } from '../core/contracts.ts';
 import type { SinkConfig } from './config.ts';
 import { FileTransport } from './file/file.ts';
 import { HttpTransport } from './http/http.ts';

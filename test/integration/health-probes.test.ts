@@ -6,7 +6,7 @@ import { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import { ProbeScheduler, type StageHealth } from '../../src/health/probes.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { Stage, StageContext } from '../../src/pipeline/contracts.ts';
+import type { Stage, StageContext } from '../../src/core/contracts.ts';
 import { SourceStage } from '../../src/pipeline/source-stage.ts';
 import { Watchdog } from '../../src/pipeline/watchdog.ts';
 import { tickerControl, tickerDriver, until } from './health-testkit.ts';

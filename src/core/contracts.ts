@@ -1,10 +1,10 @@
 import type { z } from 'zod';
-import type { Channel } from '../core/channel.ts';
-import type { Metrics, StageMetrics } from '../core/metrics.ts';
-import type { ProbeResult } from '../core/probe.ts';
-import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
+import type { Channel } from './channel.ts';
+import type { Metrics, StageMetrics } from './metrics.ts';
+import type { ProbeResult } from './probe.ts';
+import type { EventSeverity, GatewayEvent, Prediction, SampleBatch, SampleValue } from './sample.ts';
 import type { Logger } from '../log.ts';
-import type { ChannelConfig } from '../config/common.ts';
+import type { ChannelConfig } from './config-common.ts';
 
 /** What every stage gets from the pipeline. */
 export interface StageContext {
@@ -88,4 +88,46 @@ export interface ModelInput {
   wants(source: string): boolean;
   /** hands a batch to the window assembler without waiting; drops are counted by the model */
   offer(batch: SampleBatch): void;
+}
+
+// ---- events and alarms as the health side sees them ------------------------------------------
+
+/** An event to send upstream. `key` groups what is rate-limited together (default: the kind). */
+export interface GatewayEventInput {
+  kind: string;
+  severity: EventSeverity;
+  message: string;
+  data?: Record<string, number | string | boolean>;
+  key?: string;
+  /** default: the emitter's source (`gateway`) */
+  source?: string;
+}
+
+export type AlarmCondition = 'high' | 'low' | 'bad-quality' | 'no-data';
+
+/** One alarm as the dashboard and /api/alarms show it. */
+export interface ActiveAlarm {
+  id: string;
+  source: string;
+  tag: string;
+  condition: AlarmCondition;
+  severity: EventSeverity;
+  message: string;
+  /** when it was raised (ms since epoch) */
+  since: number;
+  value: SampleValue;
+  quality: string;
+  acknowledged?: { at: number; by: string };
+}
+
+/** The alarm engine as the health side sees it (src/alarms/engine.ts implements it). */
+export interface AlarmView {
+  active(): ActiveAlarm[];
+  acknowledge(id: string, by: string): boolean;
+  readonly count: number;
+}
+
+/** Erases a driver's config type so drivers/index.ts can list them in one array. */
+export function defineDriver<C extends { id: string; type: string }>(d: DriverDefinition<C>): DriverDefinition {
+  return d as unknown as DriverDefinition;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { WHEN_FULL } from '../core/channel.ts';
-import { ID_MAX_LENGTH, ID_PATTERN, ID_RULE } from '../core/ids.ts';
+import { WHEN_FULL } from './channel.ts';
+import { ID_MAX_LENGTH, ID_PATTERN, ID_RULE } from './ids.ts';
 
 /** An id (see src/core/ids.ts): bounded length, letters, digits, _ . - only. */
 export function idSchema(): z.ZodString {
