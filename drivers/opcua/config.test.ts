@@ -49,7 +49,7 @@ describe('opcua config', () => {
       sources: [{ ...base, securityMode: 'None', tags: ['ns=1;s=Line1.Temp'] }],
     });
     assert.equal(cfg.sources.length, 1);
-    assert.equal((cfg.simulators[0] as { host: string }).host, '127.0.0.1');
+    assert.equal(cfg.simulators[0]?.host, '127.0.0.1');
     assert.deepEqual(opcuaDriver.channelDefaults, { capacity: 1024, whenFull: 'drop-oldest' });
   });
 });

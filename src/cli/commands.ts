@@ -91,7 +91,7 @@ export const commands: Record<string, Command> = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      for (const sim of loaded.config.simulators as { id: string; type: string }[]) {
+      for (const sim of loaded.config.simulators) {
         const h = await findDriver(sim.type)!.simulator!.start(sim, stageCtx);
         log.info({ simulator: sim.id, address: h.address }, 'simulator listening');
         handles.push(h);
@@ -108,7 +108,7 @@ export const commands: Record<string, Command> = {
   async browse(ctx) {
     const loaded = needConfig(ctx);
     if (!ctx.source) throw new UsageError('browse needs --source ID (an OPC UA source of the config)');
-    const src = (loaded.config.sources as { id: string; type: string }[]).find((s) => s.id === ctx.source);
+    const src = loaded.config.sources.find((s) => s.id === ctx.source);
     if (!src) throw new UsageError(`no source "${ctx.source}" in ${ctx.config}`);
     const { findDriver } = await import('../../drivers/index.ts');
     const { Pipeline } = await import('../pipeline/pipeline.ts');

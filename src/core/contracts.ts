@@ -51,24 +51,59 @@ export interface SimulatorHandle {
   stop(): Promise<void>;
 }
 
-/** A driver, listed explicitly in drivers/index.ts. */
-export interface DriverDefinition<C extends { id: string; type: string } = { id: string; type: string }> {
+/** What the pipeline needs of every source config (sourceBaseShape plus the optional channel). */
+export interface SourceConfigBase {
+  id: string;
+  type: string;
+  /** false: kept in the file, not run (sourceBaseShape defaults it to true) */
+  enabled?: boolean;
+  /** keys left out keep the driver's channelDefaults */
+  channel?: Partial<ChannelConfig>;
+  /** and the driver's own keys */
+  [key: string]: unknown;
+}
+
+/** A schema whose output is T and whose `type` field can discriminate a union (a z.strictObject with `type: z.literal(...)`). */
+export type TypedSchema<T> = z.ZodType<T> & z.core.$ZodTypeDiscriminable;
+
+export interface SimulatorConfigBase {
+  id: string;
+  type: string;
+  /** and the simulator's own keys */
+  [key: string]: unknown;
+}
+
+/**
+ * A driver as the config layer sees it: its schemas and what a config produces, no driver code
+ * (drivers/<name>/schemas.ts, listed in drivers/schemas.ts). `validate` loads only these.
+ */
+export interface DriverSchemas<C extends SourceConfigBase = SourceConfigBase, S extends SimulatorConfigBase = SimulatorConfigBase> {
   type: string;
   description: string;
   /** a z.strictObject with `type: z.literal(<type>)`, built from sourceBaseShape */
-  schema: z.ZodType<C, { type: string }>;
+  schema: TypedSchema<C>;
   /** the channel policy when a source does not set one (e.g. OPC UA notifications cannot wait) */
   channelDefaults: ChannelConfig;
-  create(config: C, ctx: SourceContext): Source;
   /** the tag names a source with this config produces (the config check matches model features against them) */
   tagNames?(config: C): string[];
   /** simulator for `fieldgate simulate` and the demo's `simulators:` section */
+  simulator?: { schema: TypedSchema<S> };
+}
+
+/**
+ * A driver, listed explicitly in drivers/index.ts. C and S are its schemas' output types: the
+ * pipeline hands `create` only configs its own schema produced (the config's source union is
+ * discriminated on `type`, and the pipeline finds the driver by that `type`).
+ */
+export interface DriverDefinition<C extends SourceConfigBase = SourceConfigBase, S extends SimulatorConfigBase = SimulatorConfigBase>
+  extends DriverSchemas<C, S> {
+  create(config: C, ctx: SourceContext): Source;
   simulator?: {
-    schema: z.ZodType<{ type: string; id: string }, { type: string }>;
-    start(config: { type: string; id: string }, ctx: StageContext): Promise<SimulatorHandle>;
+    schema: TypedSchema<S>;
+    start(config: S, ctx: StageContext): Promise<SimulatorHandle>;
   };
   /** `fieldgate browse`: lists the device's address space as printable text (OPC UA) */
-  browse?(config: { type: string; id: string }, opts: { node?: string; ctx: StageContext; signal: AbortSignal }): Promise<string>;
+  browse?(config: C, opts: { node?: string; ctx: StageContext; signal: AbortSignal }): Promise<string>;
 }
 
 // ---- outbox, models, sinks ---------------------------------------------------------------------
@@ -127,7 +162,11 @@ export interface AlarmView {
   readonly count: number;
 }
 
-/** Erases a driver's config type so drivers/index.ts can list them in one array. */
-export function defineDriver<C extends { id: string; type: string }>(d: DriverDefinition<C>): DriverDefinition {
-  return d as unknown as DriverDefinition;
+/**
+ * Types a driver from its schemas (C and S are inferred from them) and lists it as a
+ * DriverDefinition: the methods taking C and S are checked against the driver's own types here,
+ * and the list holds them as the base types the pipeline passes (method parameters are bivariant).
+ */
+export function defineDriver<C extends SourceConfigBase, S extends SimulatorConfigBase = SimulatorConfigBase>(d: DriverDefinition<C, S>): DriverDefinition {
+  return d;
 }

@@ -18,7 +18,7 @@ import { createOutbox } from '../outbox/index.ts';
 import { createSink } from '../sinks/index.ts';
 import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from '../core/contracts.ts';
 import { Router } from './router.ts';
-import { SECTION_LABEL, type StageEntry, type StageSection } from './reload-plan.ts';
+import { SECTION_LABEL, type StageEntry, type StageEntryOf, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
 
@@ -103,7 +103,7 @@ export class Pipeline {
     };
     const cfg = opts.config;
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
-    for (const sim of cfg.simulators as { id: string; type: string }[]) this.#simulators.push(this.createSimulator(sim));
+    for (const sim of cfg.simulators) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = this.taps.wrap(this.outbox);
     this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
@@ -121,8 +121,8 @@ export class Pipeline {
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.#health = this.createHealth(cfg);
-    for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
-      if ((s as { enabled?: boolean }).enabled === false) continue;
+    for (const s of cfg.sources) {
+      if (s.enabled === false) continue;
       const stage = this.createSource(s);
       this.router.addInput(stage.channel);
       this.#sources.push(stage);
@@ -152,7 +152,7 @@ export class Pipeline {
 
   /** Lists every configured tag in the tag table, so a tag never read shows as such. */
   declareTags(cfg: FieldgateConfig): void {
-    for (const s of cfg.sources as { id: string; enabled?: boolean }[]) {
+    for (const s of cfg.sources) {
       if (s.enabled === false) continue;
       this.taps.tags.declare(s.id, declaredTags(s));
     }
@@ -194,7 +194,7 @@ export class Pipeline {
 
   /** Creates, starts and attaches the stage for a new config entry (running pipeline). Throws when it
    * cannot start; then nothing of it is left running and `config` does not list it. */
-  async addStage(section: StageSection, cfg: StageEntry): Promise<void> {
+  async addStage<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Promise<void> {
     this.assertRunning();
     await this.launch(section, cfg);
     this.#config = withEntry(this.#config, section, cfg);
@@ -215,7 +215,7 @@ export class Pipeline {
    * stage built from `prev` is started again ('restored'); when that fails too, none runs ('lost').
    * `config` lists whichever runs. Every outcome is logged with the stage's name.
    */
-  async replaceStage(section: StageSection, prev: StageEntry, next: StageEntry, deadlineMs: number): Promise<ReplaceOutcome> {
+  async replaceStage<K extends StageSection>(section: K, prev: StageEntryOf<K>, next: StageEntryOf<K>, deadlineMs: number): Promise<ReplaceOutcome> {
     this.assertRunning();
     const name = `${SECTION_LABEL[section]}.${next.id}`;
     const old = this.findStage(section, prev.id);
@@ -317,7 +317,7 @@ export class Pipeline {
   }
 
   /** Builds and starts a stage and attaches it where it belongs; on failure nothing of it stays. */
-  private async launch(section: StageSection, cfg: StageEntry): Promise<void> {
+  private async launch<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Promise<void> {
     const name = `${SECTION_LABEL[section]}.${cfg.id}`;
     const stage = this.build(section, cfg);
     try {
@@ -342,14 +342,17 @@ export class Pipeline {
     }
   }
 
-  private build(section: StageSection, cfg: StageEntry): Stage {
-    switch (section) {
-      case 'simulators': return this.createSimulator(cfg as { id: string; type: string });
-      case 'sinks': return createSink(cfg as FieldgateConfig['sinks'][number], this.outbox, this.ctx);
-      case 'models': return createModelStage(cfg as FieldgateConfig['models'][number], this.writer, this.ctx);
-      case 'sources': return this.createSource(cfg as SourceStageConfig);
-    }
+  private build<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Stage {
+    return this.builders[section](cfg);
   }
+
+  /** One builder per section, each taking its section's entry type (indexed by a section, the types stay paired). */
+  private readonly builders: { [S in StageSection]: (cfg: StageEntryOf<S>) => Stage } = {
+    simulators: (cfg) => this.createSimulator(cfg),
+    sinks: (cfg) => createSink(cfg, this.outbox, this.ctx),
+    models: (cfg) => createModelStage(cfg, this.writer, this.ctx),
+    sources: (cfg) => this.createSource(cfg),
+  };
 
   /** Detaches a stage, stops it within its deadline and forgets it. */
   private async retire(section: StageSection, stage: Stage, deadlineMs: number): Promise<void> {
@@ -492,7 +495,7 @@ async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
 
 /** The config with this section's entry of `entry.id` replaced (or appended). */
 function withEntry(cfg: FieldgateConfig, section: StageSection, entry: StageEntry): FieldgateConfig {
-  const list = cfg[section] as readonly StageEntry[];
+  const list: readonly StageEntry[] = cfg[section];
   const i = list.findIndex((e) => e.id === entry.id);
   const next = i >= 0 ? list.map((e, j) => (j === i ? entry : e)) : [...list, entry];
   return { ...cfg, [section]: next };
@@ -500,7 +503,8 @@ function withEntry(cfg: FieldgateConfig, section: StageSection, entry: StageEntr
 
 /** The config without this section's entry of `id`. */
 function withoutEntry(cfg: FieldgateConfig, section: StageSection, id: string): FieldgateConfig {
-  return { ...cfg, [section]: (cfg[section] as readonly StageEntry[]).filter((e) => e.id !== id) };
+  const list: readonly StageEntry[] = cfg[section];
+  return { ...cfg, [section]: list.filter((e) => e.id !== id) };
 }
 
 function historyOptions(h: HealthConfig['history']) {
