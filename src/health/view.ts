@@ -29,6 +29,8 @@ export interface HealthView {
   readonly alarms?: AlarmView;
   /** model id -> its thresholds, for the chart's threshold lines */
   readonly config?: { models: readonly { id: string; thresholds?: readonly { field: string; above?: number; below?: number }[] }[] };
+  /** the pipeline's source watchdog, when it runs */
+  readonly watchdog?: { restarts(name?: string): number };
   /** gateway events sent upstream through the outbox (rate-limited per key) */
   readonly events?: { emit(e: GatewayEventInput): boolean };
 }

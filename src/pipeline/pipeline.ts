@@ -1,4 +1,5 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { drivers as registeredDrivers } from '../../drivers/index.ts';
 import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -21,6 +22,8 @@ import { Router } from './router.ts';
 import { SECTION_LABEL, type StageEntry, type StageEntryOf, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
+import { tappedWriter } from './tapped-writer.ts';
+import { Watchdog } from './watchdog.ts';
 
 export interface PipelineOptions {
   config: FieldgateConfig;
@@ -73,6 +76,7 @@ export class Pipeline {
   #models: ModelStage[] = [];
   #sources: SourceStage[] = [];
   #health?: HealthStage;
+  #watchdog?: Watchdog;
   #config: FieldgateConfig;
   private readonly started: Stage[] = [];
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -105,7 +109,7 @@ export class Pipeline {
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
     for (const sim of cfg.simulators) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
-    this.writer = this.taps.wrap(this.outbox);
+    this.writer = tappedWriter(this.outbox, this.taps);
     this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
     // outbox-full, -healed and -disk-full share a key: the latest state always arrives
     this.outbox.onEvent = (e) => {
@@ -121,6 +125,7 @@ export class Pipeline {
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.#health = this.createHealth(cfg);
+    this.#watchdog = this.createWatchdog(cfg.health);
     for (const s of cfg.sources) {
       if (s.enabled === false) continue;
       const stage = this.createSource(s);
@@ -145,7 +150,15 @@ export class Pipeline {
   get sources(): readonly SourceStage[] {
     return this.#sources;
   }
-  /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
+  /**
+   * Restarts a source whose heartbeat stopped; configured under health.watchdog (and off with
+   * health.enabled: false). Started with the stages' activation, stopped when draining begins.
+   */
+  get watchdog(): Watchdog | undefined {
+    return this.#watchdog;
+  }
+
+  /** probes, HTTP server and dashboard; undefined when health.enabled is false */
   get health(): HealthStage | undefined {
     return this.#health;
   }
@@ -166,6 +179,21 @@ export class Pipeline {
     const d = this.findDriver(sim.type)?.simulator;
     if (!d) throw new FgError('FG_E_DRIVER_UNKNOWN', `no simulator for type ${sim.type}`);
     return new SimulatorStage(`simulator.${sim.id}`, () => d.start(sim, this.ctx), this.log);
+  }
+
+  private createWatchdog(health: HealthConfig): Watchdog | undefined {
+    if (!health.enabled || !health.watchdog.enabled) return undefined;
+    return new Watchdog({
+      sources: () => this.#sources,
+      timeoutMs: health.watchdog.heartbeatTimeout,
+      log: this.log.child({ stage: 'watchdog' }),
+      metrics: this.metrics,
+      onRestart: (name, silentMs) => {
+        const message = `${name}: no heartbeat for ${Math.round(silentMs / 1000)} s; restarted by the watchdog`;
+        this.taps.event({ source: name, kind: 'watchdog-restart', severity: 'warning', message });
+        this.events.emit({ kind: 'watchdog-restart', key: `watchdog:${name}`, severity: 'warning', message, data: { stage: name, silentMs } });
+      },
+    });
   }
 
   createHealth(cfg: FieldgateConfig): HealthStage {
@@ -252,6 +280,19 @@ export class Pipeline {
    */
   async replaceHealth(next: FieldgateConfig, deadlineMs: number): Promise<ReplaceOutcome> {
     this.assertRunning();
+    const before = this.#config.health;
+    const outcome = await this.swapHealth(next, deadlineMs);
+    // the watchdog follows the health settings that now apply (a changed one starts afresh)
+    const now = this.#config.health;
+    if (now.enabled !== before.enabled || !isDeepStrictEqual(now.watchdog, before.watchdog)) {
+      this.#watchdog?.stop();
+      this.#watchdog = this.createWatchdog(now);
+      this.#watchdog?.start();
+    }
+    return outcome;
+  }
+
+  private async swapHealth(next: FieldgateConfig, deadlineMs: number): Promise<ReplaceOutcome> {
     const prev = this.#config;
     const old = this.#health;
     if (old) await this.stopTracked(old, deadlineMs);
@@ -408,6 +449,7 @@ export class Pipeline {
     this.state = 'running';
     this.alarms.start();
     this.#health?.activate();
+    this.#watchdog?.start();
     this.log.info(
       { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
       'pipeline running',
@@ -423,6 +465,7 @@ export class Pipeline {
     this.state = 'stopping';
     this.alarms.stop();
     this.#health?.draining();
+    this.#watchdog?.stop();
     await this.stopStarted(deadlineMs);
     this.state = 'stopped';
     this.log.info('pipeline stopped');
