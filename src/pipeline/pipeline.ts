@@ -36,6 +36,14 @@ export interface PipelineOptions {
 }
 
 export type ModelStage = ReturnType<typeof createModelStage>;
+
+/** The stage each section's entries run as. */
+interface SectionStage {
+  simulators: SimulatorStage;
+  sinks: Stage;
+  models: ModelStage;
+  sources: SourceStage;
+}
 export type OutboxStage = ReturnType<typeof createOutbox>;
 
 /** A simulator as a stage, so it starts first and stops last. */
@@ -360,7 +368,8 @@ export class Pipeline {
   /** Builds and starts a stage and attaches it where it belongs; on failure nothing of it stays. */
   private async launch<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Promise<void> {
     const name = `${SECTION_LABEL[section]}.${cfg.id}`;
-    const stage = this.build(section, cfg);
+    const kit = this.sections[section];
+    const stage = kit.build(cfg);
     try {
       await stage.start();
     } catch (e) {
@@ -370,29 +379,36 @@ export class Pipeline {
       throw explainStartError(name, e);
     }
     this.started.push(stage);
-    if (stage instanceof SourceStage) {
-      this.router.addInput(stage.channel);
-      this.#sources = [...this.#sources, stage];
-    } else if (section === 'models') {
-      this.#models = [...this.#models, stage as ModelStage];
-      this.router.setModels(this.#models);
-    } else if (section === 'sinks') {
-      this.#sinks = [...this.#sinks, stage];
-    } else {
-      this.#simulators = [...this.#simulators, stage as SimulatorStage];
-    }
+    kit.attach(stage);
   }
 
-  private build<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Stage {
-    return this.builders[section](cfg);
-  }
-
-  /** One builder per section, each taking its section's entry type (indexed by a section, the types stay paired). */
-  private readonly builders: { [S in StageSection]: (cfg: StageEntryOf<S>) => Stage } = {
-    simulators: (cfg) => this.createSimulator(cfg),
-    sinks: (cfg) => createSink(cfg, this.outbox, this.ctx),
-    models: (cfg) => createModelStage(cfg, this.writer, this.ctx),
-    sources: (cfg) => this.createSource(cfg),
+  /**
+   * Per section: how a stage is built from its entry and attached once started. Indexed by a
+   * section, entry type and stage type stay paired (no casts between them).
+   */
+  private readonly sections: { [S in StageSection]: { build(cfg: StageEntryOf<S>): SectionStage[S]; attach(stage: SectionStage[S]): void } } = {
+    simulators: {
+      build: (cfg) => this.createSimulator(cfg),
+      attach: (stage) => { this.#simulators = [...this.#simulators, stage]; },
+    },
+    sinks: {
+      build: (cfg) => createSink(cfg, this.outbox, this.ctx),
+      attach: (stage) => { this.#sinks = [...this.#sinks, stage]; },
+    },
+    models: {
+      build: (cfg) => createModelStage(cfg, this.writer, this.ctx),
+      attach: (stage) => {
+        this.#models = [...this.#models, stage];
+        this.router.setModels(this.#models);
+      },
+    },
+    sources: {
+      build: (cfg) => this.createSource(cfg),
+      attach: (stage) => {
+        this.router.addInput(stage.channel);
+        this.#sources = [...this.#sources, stage];
+      },
+    },
   };
 
   /** Detaches a stage, stops it within its deadline and forgets it. */

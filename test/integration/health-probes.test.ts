@@ -105,8 +105,8 @@ after(async () => {
 
 test('the watchdog restarts a source whose heartbeat stops, through its supervisor, and counts it', async () => {
   const metrics = new Metrics();
-  const wedged = new SourceStage(tickerDriver.schema.parse({ id: 'wd-wedged', type: 'ticker', interval: 10, wedgeAfter: 3 }) as never, tickerDriver, ctx(metrics));
-  const fine = new SourceStage(tickerDriver.schema.parse({ id: 'wd-fine', type: 'ticker', interval: 10 }) as never, tickerDriver, ctx(metrics));
+  const wedged = new SourceStage(tickerDriver.schema.parse({ id: 'wd-wedged', type: 'ticker', interval: 10, wedgeAfter: 3 }), tickerDriver, ctx(metrics));
+  const fine = new SourceStage(tickerDriver.schema.parse({ id: 'wd-fine', type: 'ticker', interval: 10 }), tickerDriver, ctx(metrics));
   stages.push(wedged, fine);
   // the router is not part of this test: empty the channels so senders never block
   const drain = setInterval(() => { for (const s of stages) s.channel.drain(); }, 5);
