@@ -12,7 +12,7 @@ import { errorCode, errorMessage, isFgError } from '../../src/core/errors.ts';
 import type { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import type { Quality, Sample, SampleValue } from '../../src/core/sample.ts';
-import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
+import type { Source, SourceContext } from '../../src/core/contracts.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, ModbusLink, ReadError } from './link.ts';
 import { ReconnectPolicy } from './reconnect.ts';

@@ -3,7 +3,7 @@ import { Channel } from '../../src/core/channel.ts';
 import { Metrics } from '../../src/core/metrics.ts';
 import type { SampleBatch } from '../../src/core/sample.ts';
 import { createLogger } from '../../src/log.ts';
-import type { SourceContext } from '../../src/pipeline/contracts.ts';
+import type { SourceContext } from '../../src/core/contracts.ts';
 import { modbusSourceSchema, type ModbusSourceConfig } from './config.ts';
 import { modbusSimulatorSchema, type ModbusSimulatorConfig } from './sim/config.ts';
 

@@ -6,7 +6,7 @@ import { Channel } from '../../src/core/channel.ts';
 import { Metrics } from '../../src/core/metrics.ts';
 import type { Sample, SampleBatch } from '../../src/core/sample.ts';
 import { createLogger, silentLogger } from '../../src/log.ts';
-import type { SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
+import type { SourceContext, StageContext } from '../../src/core/contracts.ts';
 import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
 import { opcuaSimulatorSchema } from './sim/config.ts';
 import { startOpcuaSimulator, type OpcuaSimulatorHandle } from './sim/server.ts';

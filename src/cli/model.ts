@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
-import { parseDuration } from '../config/units.ts';
+import { parseDuration } from '../core/units.ts';
 import { UsageError } from './usage.ts';
 
 // `fieldgate model inspect|fit|evaluate`: each sub-command parses its own flags.

@@ -4,8 +4,8 @@ import type { SampleBatch } from '../core/sample.ts';
 import type { TagEntry } from '../health/tags.ts';
 import { TagStore, declaredTags } from '../health/tags.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition, StageContext } from '../pipeline/contracts.ts';
-import { SourceStage, type SourceStageConfig } from '../pipeline/source-stage.ts';
+import type { DriverDefinition, StageContext } from '../core/contracts.ts';
+import { SourceStage } from '../pipeline/source-stage.ts';
 import { UsageError } from './usage.ts';
 
 export interface ReadOptions {
@@ -30,7 +30,7 @@ export interface ReadOptions {
  * Returns 0 when every tag read good, 1 otherwise: the first thing to run against a new device.
  */
 export async function readTags(loaded: LoadedConfig, opts: ReadOptions): Promise<number> {
-  const all = (loaded.config.sources as (SourceStageConfig & { enabled?: boolean })[]).filter((s) => s.enabled !== false);
+  const all = loaded.config.sources.filter((s) => s.enabled !== false);
   const chosen = opts.source ? all.filter((s) => s.id === opts.source) : all;
   if (opts.source && chosen.length === 0) throw new UsageError(`no source "${opts.source}" in the configuration (sources: ${all.map((s) => s.id).join(', ') || 'none'})`);
   if (chosen.length === 0) throw new UsageError('the configuration has no enabled sources');

@@ -23,7 +23,7 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   pattern?: string;
   additionalProperties?: boolean | JsonSchema;
-  /** set by duration() and size() in src/config/units.ts */
+  /** set by duration() and size() in src/core/units.ts */
   'x-unit'?: 'duration' | 'size';
 }
 

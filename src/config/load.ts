@@ -1,7 +1,7 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { findDriver } from '../../drivers/index.ts';
+import { findDriverSchemas } from '../../drivers/schemas.ts';
 import type { z } from 'zod';
 import { FgError } from '../core/errors.ts';
 import { didYouMean, formatLocated, formatPath, locate, type LocatedError, type YamlPath } from './located.ts';
@@ -198,7 +198,7 @@ type At = (path: YamlPath, message: string | (() => string), key?: boolean) => v
  */
 function checkModels(cfg: FieldgateConfig, baseDir: string, at: At): void {
   const produced = new Map<string, string[] | undefined>();
-  for (const s of cfg.sources as { id: string; type: string }[]) produced.set(s.id, findDriver(s.type)?.tagNames?.(s));
+  for (const s of cfg.sources) produced.set(s.id, findDriverSchemas(s.type)?.tagNames?.(s));
   cfg.models.forEach((m, i) => {
     if (!m.enabled) return;
     const file = isAbsolute(m.path) ? m.path : resolve(baseDir, m.path);

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isScalar, visit, type Document } from 'yaml';
 import { registerSecret } from '../log.ts';
 import type { YamlPath } from './located.ts';
-import { resolveConfigPath } from './paths.ts';
+import { resolveConfigPath } from '../core/config-paths.ts';
 
 export interface SubstitutionProblem {
   path: YamlPath;

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { idSchema } from '../config/common.ts';
+import { idSchema } from '../core/config-common.ts';
 import { SOURCE_TAG_PATTERN } from '../core/ids.ts';
-import { duration } from '../config/units.ts';
+import { duration } from '../core/units.ts';
 
 // Owned by the inference issue (#6): the `models:` list.
 

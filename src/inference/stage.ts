@@ -7,7 +7,7 @@ import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
-import type { ModelInput, OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
+import type { ModelInput, OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import type { ModelConfig } from './config.ts';
 import { type PoolEvent, type RunResult, WorkerPool } from './pool.ts';
 import { checkSignature, mismatchMessage, rowDims } from './signature.ts';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metrics } from '../core/metrics.ts';
 import type { SampleBatch } from '../core/sample.ts';
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import { type ModelConfig, modelSchema } from './config.ts';
 import { encodeModel, type Dim } from './onnx-graph.ts';
 import { quietContext } from './fit/collect.ts';

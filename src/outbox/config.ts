@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration, size } from '../config/units.ts';
+import { duration, size } from '../core/units.ts';
 
 // Owned by the outbox issue (#5): the `outbox:` section.
 export const outboxSchema = z

@@ -1,4 +1,4 @@
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import type { OutboxConfig } from './config.ts';
 import { type Outbox, OutboxImpl } from './outbox.ts';
 

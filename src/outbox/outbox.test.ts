@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import type { SampleBatch } from '../core/sample.ts';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxConfig } from './index.ts';
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import type { OutboxRecord } from './records.ts';
 import { numberBatch, tempContext } from './testing.ts';
 

@@ -5,7 +5,7 @@ import { FgError, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
-import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
+import type { OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
 import { gauge } from './gauges.ts';
 import {

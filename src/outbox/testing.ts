@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { Metrics } from '../core/metrics.ts';
 import { silentLogger } from '../log.ts';
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import type { Sample, SampleBatch } from '../core/sample.ts';
 
 /** A fresh temporary data dir and a StageContext around it, for tests and benchmarks. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { size } from '../../config/units.ts';
+import { size } from '../../core/units.ts';
 import { sinkBaseShape } from '../common.ts';
 
 export const fileSinkSchema = z

@@ -1,7 +1,7 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import { recordJson } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { FileSinkConfig } from './config.ts';

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import { recordJson } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { HttpSinkConfig } from './config.ts';

@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { createOutbox, outboxSchema, type OutboxRecord } from '../../outbox/index.ts';
 import { numberBatch, tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
+import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { SparkplugSession, encodePayload } from './sparkplug.ts';

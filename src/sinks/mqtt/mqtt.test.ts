@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
 import { numberBatch, tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
+import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { type CompactSamplesJson, decodeCompactSamples } from '../json.ts';

@@ -5,7 +5,7 @@ import { abortable } from '../../core/abortable.ts';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { MqttSinkConfig } from './config.ts';
 import { type OutgoingMessage, jsonMessages } from './json.ts';

@@ -6,7 +6,7 @@
 import mqtt from 'mqtt';
 import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
 import { tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
+import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { TestBroker } from './test-broker.ts';

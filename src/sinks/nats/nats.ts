@@ -11,7 +11,7 @@ import { FgError, errorMessage } from '../../core/errors.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
 import { recordSource } from '../../outbox/records.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import { type JsonStrings, recordJsonText } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { NatsSinkConfig } from './config.ts';

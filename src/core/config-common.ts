@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { WHEN_FULL } from '../core/channel.ts';
-import { ID_MAX_LENGTH, ID_PATTERN, ID_RULE } from '../core/ids.ts';
+import { WHEN_FULL } from './channel.ts';
+import { ID_MAX_LENGTH, ID_PATTERN, ID_RULE } from './ids.ts';
 
 /** An id (see src/core/ids.ts): bounded length, letters, digits, _ . - only. */
 export function idSchema(): z.ZodString {
@@ -15,7 +15,7 @@ export function idSchema(): z.ZodString {
 export const channelSchema = z
   .strictObject({
     capacity: z.number().int().positive().optional().describe("batches the channel holds (default: the driver's)"),
-    whenFull: z.enum(WHEN_FULL as [string, ...string[]]).optional()
+    whenFull: z.enum(WHEN_FULL).optional()
       .describe("what happens when the channel is full (default: the driver's): block waits (backpressure), drop-oldest / drop-newest drop a batch, conflate keeps one queued batch per source holding the newest sample of every tag"),
   })
   .describe('bounded channel settings');
