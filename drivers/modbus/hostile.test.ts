@@ -12,7 +12,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import type { Sample } from '../../src/core/sample.ts';
 import { ModbusSource } from './source.ts';
-import { deviceErrorCount, errorCount, sourceConfig, sourceContext } from './testing.ts';
+import { deviceErrorCount, errorCount, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 interface Req {
   tid: number;

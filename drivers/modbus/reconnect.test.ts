@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { FAST_MS, FAST_WINDOW_MS, ReconnectPolicy } from './reconnect.ts';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator } from './sim/server.ts';
-import { batchWhere, errorCount, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, errorCount, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 test('policy: failures step up between half and all of initial x 2^n, capped at max', () => {
   for (const r of [0, 0.999]) {

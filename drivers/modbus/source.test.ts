@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator, type ModbusSimulator } from './sim/server.ts';
-import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 async function withRun<T>(src: ModbusSource, fn: (stop: () => Promise<void>) => Promise<T>): Promise<T> {
   const ac = new AbortController();

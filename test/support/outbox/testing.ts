@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { Metrics } from '../core/metrics.ts';
-import { silentLogger } from '../log.ts';
-import type { StageContext } from '../pipeline/contracts.ts';
-import type { Sample, SampleBatch } from '../core/sample.ts';
+import { Metrics } from '../../../src/core/metrics.ts';
+import { silentLogger } from '../../../src/log.ts';
+import type { StageContext } from '../../../src/pipeline/contracts.ts';
+import type { Sample, SampleBatch } from '../../../src/core/sample.ts';
 
 /** A fresh temporary data dir and a StageContext around it, for tests and benchmarks. */
 export function tempContext(gatewayId = 'gw-test'): StageContext & { dir: string; cleanup(): void } {
