@@ -200,7 +200,7 @@ async function runCase(c: Case): Promise<string | undefined> {
       if (b) samples.push(...b.samples);
     }
     for (const s of samples) {
-      if (s.quality === 'good' && s.value !== EXPECTED[s.tag]) problems.push(`good sample with a wrong value: ${JSON.stringify(s, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+      if (s.quality === 'good' && s.value !== EXPECTED[s.tag]) problems.push(`good sample with a wrong value: ${JSON.stringify(s, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
       if (s.quality === 'good' && c.allBad) problems.push(`good sample although every answer is wrong: ${s.tag}=${String(s.value)}`);
     }
     if (c.someGood && !samples.some((s) => s.quality === 'good')) problems.push('no good sample');

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ModbusLink, ReadError } from './link.ts';
+import { ModbusLink, type ReadError } from './link.ts';
 import { startModbusSimulator } from './sim/server.ts';
 import { simConfig } from '../../test/support/modbus/testing.ts';
 

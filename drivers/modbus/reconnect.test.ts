@@ -42,7 +42,7 @@ test('policy: a connection that drops before it is stable is a failure; a stable
   p.connected(now);
   assert.equal(p.lost((now += 10_000)).delay, 750);
   p.connected(now);
-  assert.equal(p.lost((now += 10)).delay, 75);
+  assert.equal(p.lost(now + 10).delay, 75);
 });
 
 /** A device that accepts every connection and closes it after `holdMs`. */

@@ -100,7 +100,7 @@ let fileOffset = 0;
 let partial = '';
 const buf = Buffer.alloc(4 << 20);
 const fileTimer = setInterval(() => {
-  let size = 0;
+  let size: number;
   try { size = statSync(filePath).size; } catch { return; }
   if (size <= fileOffset) return;
   const fd = openSync(filePath, 'r');

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metrics } from '../../../src/core/metrics.ts';
+import type { Metrics } from '../../../src/core/metrics.ts';
 import type { SampleBatch } from '../../../src/core/sample.ts';
 import type { StageContext } from '../../../src/pipeline/contracts.ts';
 import { type ModelConfig, modelSchema } from '../../../src/inference/config.ts';

@@ -18,8 +18,12 @@ const stop = async () => {
   await sim.stop();
   process.exit(0);
 };
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
-process.stdin.on('end', stop);
-process.stdin.on('close', stop);
+// a failed stop must not become an unhandled rejection: say so and exit non-zero
+const onStop = (): void => {
+  stop().catch((e: unknown) => { console.error(e); process.exit(1); });
+};
+process.on('SIGTERM', onStop);
+process.on('SIGINT', onStop);
+process.stdin.on('end', onStop);
+process.stdin.on('close', onStop);
 process.stdin.resume();

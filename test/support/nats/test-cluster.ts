@@ -145,7 +145,7 @@ export class NatsCluster {
     this.stopped = true;
     for (const n of this.nodes) n.proc?.kill('SIGTERM');
     const t = setTimeout(() => { for (const n of this.nodes) n.proc?.kill('SIGKILL'); }, 5000);
-    await Promise.all(this.nodes.map((n) => n.exited));
+    await Promise.all(this.nodes.map((n) => n.exited ?? Promise.resolve()));
     clearTimeout(t);
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -21,7 +21,7 @@ export function tempContext(gatewayId = 'gw-test'): StageContext & { dir: string
 
 /** A batch of `n` numeric samples whose values count up from `start` (tags t0..t{tags-1}). */
 export function numberBatch(source: string, start: number, n: number, tags = 10): SampleBatch {
-  const samples: Sample[] = new Array(n);
+  const samples = new Array<Sample>(n);
   const ts = Date.now();
   for (let i = 0; i < n; i++) samples[i] = { source, tag: `t${(start + i) % tags}`, ts, value: start + i, quality: 'good' };
   return { source, samples, receivedAt: ts };
