@@ -43,8 +43,11 @@ const builtin = new Set(builtinModules);
 const undeclared = new Set();
 for (const f of files.filter((f) => /\.(c|m)?js$/.test(f))) {
   const text = readFileSync(join(root, f), 'utf8');
-  for (const m of text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^'"./][^'"]*)['"]/gm)) {
-    const spec = m[1];
+  // import/export ... from 'x', import 'x', import('x'), require('x'), createRequire(...)('x')
+  const specs = /^\s*import\s*['"]([^'"]+)['"]|^\s*(?:import|export)\b[^;'"]*?\bfrom\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)|\brequire\(\s*['"]([^'"]+)['"]\s*\)|\bcreateRequire\([^)]*\)\(\s*['"]([^'"]+)['"]\s*\)/gm;
+  for (const m of text.matchAll(specs)) {
+    const spec = m[1] ?? m[2] ?? m[3] ?? m[4] ?? m[5] ?? '';
+    if (!/^(@[\w-][\w.-]*\/)?[\w-][\w.-]*(\/|$)/.test(spec)) continue; // relative, absolute or a URL
     if (spec.startsWith('node:') || builtin.has(spec.split('/')[0])) continue;
     const name = spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0];
     if (!(name in (pkg.dependencies ?? {})) && !(name in (pkg.optionalDependencies ?? {}))) undeclared.add(`${f}: ${name}`);
