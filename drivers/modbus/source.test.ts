@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator, type ModbusSimulator } from './sim/server.ts';
-import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 async function withRun<T>(src: ModbusSource, fn: (stop: () => Promise<void>) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -214,7 +214,6 @@ test('a dead unit id costs its healthy neighbours at most one timeout per breake
   try {
     await withRun(src, async () => {
       const t0 = performance.now();
-      let slowPolls = 0;
       let polls = 0;
       let healthyGood = 0;
       let breakerOpen = 0;
@@ -227,7 +226,7 @@ test('a dead unit id costs its healthy neighbours at most one timeout per breake
         assert.notEqual(s['d2.a']!.quality, 'good');
       }
       const lat = src.stats().latencies;
-      slowPolls = lat.filter((ms) => ms >= timeout * 0.9).length;
+      const slowPolls = lat.filter((ms) => ms >= timeout * 0.9).length;
       // opening takes one poll (two timeouts in parallel on the wire? no: maxInFlight 1, so up to
       // two timeouts); afterwards one half-open probe per cooldown: 2.6 s / 1 s -> at most 3
       assert.ok(slowPolls <= 1 + Math.ceil(2_600 / cooldown), `slow polls ${slowPolls} of ${lat.length}`);

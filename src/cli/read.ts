@@ -1,6 +1,6 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { Metrics } from '../core/metrics.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import type { SampleBatch, SampleValue } from '../core/sample.ts';
 import type { TagEntry } from '../health/tags.ts';
 import { TagStore, declaredTags } from '../health/tags.ts';
 import type { Logger } from '../log.ts';
@@ -137,7 +137,7 @@ function line(e: TagEntry): string {
   return `${new Date(e.ts).toISOString()}  ${e.source}/${e.tag} = ${show(e.value)}${e.unit ? ` ${e.unit}` : ''}  ${e.quality}${e.reason ? ` (${e.reason})` : ''}`;
 }
 
-function show(v: unknown): string {
+function show(v: SampleValue): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
   if (v === null || v === undefined) return 'null';
   return String(v);

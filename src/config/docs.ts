@@ -162,7 +162,7 @@ export function renderConfigDocs(): string {
       const vs = variants(s.items);
       for (const v of vs) {
         const t = v.properties?.type?.const;
-        if (vs.length > 1 || t !== undefined) md.push(`### \`${key}\` of \`type: ${String(t ?? '?')}\``, '');
+        if (vs.length > 1 || t !== undefined) md.push(`### \`${key}\` of \`type: ${typeof t === 'string' ? t : '?'}\``, '');
         if (v.description && v.description !== s.description) md.push(v.description, '');
         md.push(table(v), '');
       }

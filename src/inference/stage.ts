@@ -324,7 +324,7 @@ export class ModelStage implements Stage, ModelInput {
   private handle(windows: Window[], r: RunResult): void {
     const rows = windows.length;
     const now = performance.now();
-    const preds: Prediction[] = new Array(rows);
+    const preds = new Array<Prediction>(rows);
     const perRow = this.cfg.outputs.map((o) => (r.outputs[o.name]?.length ?? 0) / rows);
     const events: GatewayEvent[] = [];
     for (let i = 0; i < rows; i++) {

@@ -90,7 +90,7 @@ export class WindowAssembler {
     cfg.features.forEach((f, i) => {
       const { source, tag } = splitTagRef(f.tag);
       let tags = this.index.get(source);
-      if (!tags) this.index.set(source, (tags = new Map()));
+      if (!tags) this.index.set(source, (tags = new Map<string, number>()));
       tags.set(tag, i);
       this.sources.add(source);
     });

@@ -7,7 +7,7 @@ import type { Quality, Sample, SampleValue } from '../core/sample.ts';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox } from './index.ts';
 import { KIND_BATCH, KIND_SAMPLE, type OutboxRecord, type RecordTuple, decodeBatchRow, encodeBatchColumns, sampleRecord } from './records.ts';
-import { tempContext } from './testing.ts';
+import { tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];

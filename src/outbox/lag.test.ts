@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxCursor } from './index.ts';
 import { CommitMarks, GlobalDrops } from './lag.ts';
-import { numberBatch, tempContext } from './testing.ts';
+import { numberBatch, tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];

@@ -7,7 +7,7 @@ import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxConfig } from './index.ts';
 import type { StageContext } from '../core/contracts.ts';
 import type { OutboxRecord } from './records.ts';
-import { numberBatch, tempContext } from './testing.ts';
+import { numberBatch, tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];

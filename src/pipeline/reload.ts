@@ -168,6 +168,6 @@ export function sortChanges(changes: readonly string[]): { restarted: string[]; 
   return out;
 }
 
-function show(v: unknown): string {
+function show(v: FieldgateConfig['outbox'][keyof FieldgateConfig['outbox']]): string {
   return v === undefined ? '(unset)' : String(v);
 }

@@ -63,14 +63,15 @@ if (process.env.BENCH_PHASE) {
   writeFileSync(file, text);
   console.log(`config bench: ${TAGS} tags, ${(text.length / 1e6).toFixed(1)} MB of YAML; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const self = fileURLToPath(import.meta.url);
-  const run = (name: string): { ms: number; cpuMs: number; rssMb: number; stall: number } =>
-    JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self], { env: { ...process.env, BENCH_PHASE: name, BENCH_FILE: file }, encoding: 'utf8', maxBuffer: 1 << 20 }));
-  const res: Record<string, { ms: number; cpuMs: number; rssMb: number; stall: number }> = {};
+  type Phase = { ms: number; cpuMs: number; rssMb: number; stall: number };
+  const run = (name: string): Phase =>
+    JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self], { env: { ...process.env, BENCH_PHASE: name, BENCH_FILE: file }, encoding: 'utf8', maxBuffer: 1 << 20 })) as Phase;
+  const res: Record<string, Phase> = {};
   for (const name of ['yaml', 'validate', 'reload']) {
     res[name] = run(name);
   }
   // the same reload with the loader on the main thread (what a reload did before the worker)
-  res.sync = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self], { env: { ...process.env, BENCH_PHASE: 'reload', BENCH_SYNC: '1', BENCH_FILE: file }, encoding: 'utf8' }));
+  res.sync = JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self], { env: { ...process.env, BENCH_PHASE: 'reload', BENCH_SYNC: '1', BENCH_FILE: file }, encoding: 'utf8' })) as Phase;
   const y = res.yaml!;
   const v = res.validate!;
   const r = res.reload!;

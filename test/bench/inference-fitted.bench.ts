@@ -30,7 +30,7 @@ import { readTable } from '../../src/inference/fit/csv.ts';
 import { fit } from '../../src/inference/fit/fit.ts';
 import { modelMeta, readModelDir, writeModelDir } from '../../src/inference/fit/model-dir.ts';
 import { createModelStage } from '../../src/inference/index.ts';
-import { MemoryOutbox, tempDir, testContext } from '../../src/inference/testing.ts';
+import { MemoryOutbox, tempDir, testContext } from '../support/inference/testing.ts';
 import { calendarOf } from '../../src/inference/window.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
+import { numberBatch, tempContext } from '../support/outbox/testing.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 600_000);
 const TXN = Number(process.env.BENCH_TXN ?? 1000);

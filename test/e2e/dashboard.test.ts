@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { startModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import type { StatusDocument } from '../../src/health/status.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';

@@ -55,7 +55,7 @@ for (const kind of ['absolute', 'relative'] as const) {
     } finally {
       process.stdout.write = write;
     }
-    const [code] = await exited;
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
     assert.match(out, /hup/);
     assert.match(written.join(''), new RegExp(`reload applied \\(pid ${child.pid}`));

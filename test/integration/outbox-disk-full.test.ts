@@ -15,7 +15,7 @@ import { readiness } from '../../src/health/status.ts';
 import { Taps } from '../../src/health/taps.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
+import { numberBatch, tempContext } from '../support/outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { until } from '../support/wait.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Metrics } from '../../src/core/metrics.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch } from '../../src/outbox/testing.ts';
+import { numberBatch } from '../support/outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 

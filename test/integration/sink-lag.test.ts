@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
 
 const tmp = tempDir('fg-sink-lag-');

@@ -7,7 +7,7 @@ import { isFgError } from '../../core/errors.ts';
 import type { SampleBatch } from '../../core/sample.ts';
 import { modelSchema } from '../config.ts';
 import { createModelStage } from '../index.ts';
-import { MemoryOutbox, tempDir, testContext } from '../testing.ts';
+import { MemoryOutbox, tempDir, testContext } from '../../../test/support/inference/testing.ts';
 import { calendarOf } from '../window.ts';
 import { readTable } from './csv.ts';
 import { evaluate } from './evaluate.ts';

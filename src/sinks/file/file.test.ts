@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 

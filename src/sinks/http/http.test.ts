@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { until as waitUntil } from '../../../test/support/wait.ts';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { GatewayEvent } from '../../core/sample.ts';
-import { numberBatch } from '../../outbox/testing.ts';
+import { numberBatch } from '../../../test/support/outbox/testing.ts';
 import { decodePayload, encodePayload } from './sparkplug.ts';
-import { NCMD, sparkplugRig } from './sparkplug-rig.ts';
+import { NCMD, sparkplugRig } from '../../../test/support/mqtt/sparkplug-rig.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

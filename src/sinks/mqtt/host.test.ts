@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { createOutbox, outboxSchema, type OutboxRecord } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { SparkplugSession, encodePayload } from './sparkplug.ts';
-import { DataType, decodeSpec, type SpecPayload } from './sparkplug-spec.ts';
-import { TestBroker } from './test-broker.ts';
+import { DataType, decodeSpec, type SpecPayload } from '../../../test/support/mqtt/sparkplug-spec.ts';
+import { TestBroker } from '../../../test/support/mqtt/test-broker.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

@@ -51,7 +51,7 @@ export function jsonMessages(records: OutboxRecord[], o: { gateway: string; temp
     // records come in runs of one source: skip the lookups while the run lasts
     if (g === undefined || r.kind !== lastKind || source !== lastSource) {
       let bySource = byKind.get(r.kind);
-      if (!bySource) byKind.set(r.kind, (bySource = new Map()));
+      if (!bySource) byKind.set(r.kind, (bySource = new Map<string, Segment[]>()));
       g = bySource.get(source);
       if (!g) {
         const topic = renderTopic(o.template, { gateway: o.gateway, kind: r.kind, source });

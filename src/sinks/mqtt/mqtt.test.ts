@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { type CompactSamplesJson, decodeCompactSamples } from '../json.ts';
 import { decodePayload } from './sparkplug.ts';
-import { TestBroker } from './test-broker.ts';
+import { TestBroker } from '../../../test/support/mqtt/test-broker.ts';
 import { until as waitUntil } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];

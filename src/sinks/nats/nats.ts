@@ -57,7 +57,7 @@ export class NatsTransport implements Transport {
   private nc?: NatsConnection;
   private inbox = '';
   private lost?: AbortController;
-  private broken?: unknown;
+  private broken?: Error;
   private nextChunk = 0;
   private readonly pending = new Map<number, Pending>();
   /** highest outbox seq stored (not a duplicate) by this process: a lower one stored later is out of order */
@@ -261,7 +261,7 @@ export class NatsTransport implements Transport {
   }
 
   /** Ends publishing on this connection: every waiting chunk fails and the runner reconnects. */
-  private fail(e: unknown): void {
+  private fail(e: Error): void {
     if (this.broken === undefined) this.broken = e;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);

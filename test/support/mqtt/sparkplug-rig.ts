@@ -4,11 +4,11 @@
  * the host application. `stop` is idempotent; register it before the first await that can fail.
  */
 import mqtt from 'mqtt';
-import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
-import { tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../core/contracts.ts';
-import { sinkSchema } from '../config.ts';
-import { createSink } from '../index.ts';
+import { createOutbox, outboxSchema, type Outbox } from '../../../src/outbox/index.ts';
+import { tempContext } from '../outbox/testing.ts';
+import type { Stage } from '../../../src/core/contracts.ts';
+import { sinkSchema } from '../../../src/sinks/config.ts';
+import { createSink } from '../../../src/sinks/index.ts';
 import { TestBroker } from './test-broker.ts';
 
 export const NCMD = 'spBv1.0/g1/NCMD/edge1';

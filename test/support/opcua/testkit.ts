@@ -2,15 +2,15 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Channel } from '../../src/core/channel.ts';
-import { Metrics } from '../../src/core/metrics.ts';
-import type { Sample, SampleBatch } from '../../src/core/sample.ts';
-import { createLogger, silentLogger } from '../../src/log.ts';
-import type { SourceContext, StageContext } from '../../src/core/contracts.ts';
-import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
-import { opcuaSimulatorSchema } from './sim/config.ts';
-import { startOpcuaSimulator, type OpcuaSimulatorHandle } from './sim/server.ts';
-import { createOpcuaSource } from './source.ts';
+import { Channel } from '../../../src/core/channel.ts';
+import { Metrics } from '../../../src/core/metrics.ts';
+import type { Sample, SampleBatch } from '../../../src/core/sample.ts';
+import { createLogger, silentLogger } from '../../../src/log.ts';
+import type { SourceContext, StageContext } from '../../../src/core/contracts.ts';
+import { opcuaSourceSchema, type OpcuaSourceConfig } from '../../../drivers/opcua/config.ts';
+import { opcuaSimulatorSchema } from '../../../drivers/opcua/sim/config.ts';
+import { startOpcuaSimulator, type OpcuaSimulatorHandle } from '../../../drivers/opcua/sim/server.ts';
+import { createOpcuaSource } from '../../../drivers/opcua/source.ts';
 
 export async function tempDataDir(): Promise<{ dir: string; remove(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'fg-opcua-'));

@@ -5,12 +5,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Metrics } from '../core/metrics.ts';
-import type { SampleBatch } from '../core/sample.ts';
-import type { StageContext } from '../core/contracts.ts';
-import { type ModelConfig, modelSchema } from './config.ts';
-import { encodeModel, type Dim } from './onnx-graph.ts';
-import { quietContext } from './fit/collect.ts';
+import type { Metrics } from '../../../src/core/metrics.ts';
+import type { SampleBatch } from '../../../src/core/sample.ts';
+import type { StageContext } from '../../../src/core/contracts.ts';
+import { type ModelConfig, modelSchema } from '../../../src/inference/config.ts';
+import { encodeModel, type Dim } from '../../../src/inference/onnx-graph.ts';
+import { quietContext } from '../../../src/inference/fit/collect.ts';
 
 export function tempDir(prefix = 'fg-inference-'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
@@ -79,7 +79,7 @@ export function writeModel(dir: string, name: string, bytes: Uint8Array): string
   return p;
 }
 
-export { MemoryOutbox } from './fit/collect.ts';
+export { MemoryOutbox } from '../../../src/inference/fit/collect.ts';
 
 export function testContext(dir: string): StageContext & { metrics: Metrics } {
   return quietContext(dir);

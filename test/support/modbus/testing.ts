@@ -1,11 +1,11 @@
 /** Helpers for the driver's tests and benchmark: a real SourceContext and a batch collector. */
-import { Channel } from '../../src/core/channel.ts';
-import { Metrics } from '../../src/core/metrics.ts';
-import type { SampleBatch } from '../../src/core/sample.ts';
-import { createLogger } from '../../src/log.ts';
-import type { SourceContext } from '../../src/core/contracts.ts';
-import { modbusSourceSchema, type ModbusSourceConfig } from './config.ts';
-import { modbusSimulatorSchema, type ModbusSimulatorConfig } from './sim/config.ts';
+import { Channel } from '../../../src/core/channel.ts';
+import { Metrics } from '../../../src/core/metrics.ts';
+import type { SampleBatch } from '../../../src/core/sample.ts';
+import { createLogger } from '../../../src/log.ts';
+import type { SourceContext } from '../../../src/core/contracts.ts';
+import { modbusSourceSchema, type ModbusSourceConfig } from '../../../drivers/modbus/config.ts';
+import { modbusSimulatorSchema, type ModbusSimulatorConfig } from '../../../drivers/modbus/sim/config.ts';
 
 /** `logLines`: every log line at info and above is appended there (JSON text). */
 export function sourceContext(opts: { capacity?: number; whenFull?: 'block' | 'drop-oldest'; id?: string; logLines?: string[] } = {}): SourceContext & { heartbeats: () => number } {

@@ -1,12 +1,12 @@
 // Child process for cluster.test.ts: `write` streams samples of plc1 through the outbox into the NATS
 // sink and prints every committed range; `drain` only lets the sink catch up, then exits.
 import { join } from 'node:path';
-import { Metrics } from '../../core/metrics.ts';
-import { silentLogger } from '../../log.ts';
-import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch } from '../../outbox/testing.ts';
-import { sinkSchema } from '../config.ts';
-import { createSink } from '../index.ts';
+import { Metrics } from '../../../src/core/metrics.ts';
+import { silentLogger } from '../../../src/log.ts';
+import { createOutbox, outboxSchema } from '../../../src/outbox/index.ts';
+import { numberBatch } from '../outbox/testing.ts';
+import { sinkSchema } from '../../../src/sinks/config.ts';
+import { createSink } from '../../../src/sinks/index.ts';
 
 const [dir, urls, mode] = process.argv.slice(2) as [string, string, 'write' | 'drain'];
 const ctx = { gateway: { id: 'gw-k', dataDir: dir }, log: silentLogger(), metrics: new Metrics(), resolvePath: (p: string) => join(dir, p) };

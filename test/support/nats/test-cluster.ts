@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, until } from '../../../test/support/wait.ts';
+import { freePort, until } from '../wait.ts';
 
 /** The nats-server binary, or undefined with the reason a test prints when it skips. */
 export function natsServerBinary(): { path?: string; why?: string } {
@@ -145,7 +145,7 @@ export class NatsCluster {
     this.stopped = true;
     for (const n of this.nodes) n.proc?.kill('SIGTERM');
     const t = setTimeout(() => { for (const n of this.nodes) n.proc?.kill('SIGKILL'); }, 5000);
-    await Promise.all(this.nodes.map((n) => n.exited));
+    await Promise.all(this.nodes.map((n) => n.exited ?? Promise.resolve()));
     clearTimeout(t);
     rmSync(this.dir, { recursive: true, force: true });
   }
