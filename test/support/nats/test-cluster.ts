@@ -8,7 +8,31 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { freePort, until } from '../wait.ts';
+import { createServer } from 'node:net';
+import { until } from '../wait.ts';
+
+/**
+ * A port the servers keep across kills and restarts. It is taken below Linux's ephemeral range
+ * (32768-60999 by default): a port from that range, left unbound while its server is down, can
+ * become the local port of any outgoing connection on the machine, and the restart then fails
+ * with "address already in use" (seen under a loaded full suite). Below the range only an
+ * explicit bind can take it.
+ */
+async function stablePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const s = createServer();
+    const ok = await new Promise<boolean>((r) => {
+      s.once('error', () => r(false));
+      s.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise<void>((r) => s.close(() => r()));
+      return port;
+    }
+  }
+  throw new Error('no free port found in 20000-31999');
+}
 
 /** The nats-server binary, or undefined with the reason a test prints when it skips. */
 export function natsServerBinary(): { path?: string; why?: string } {
@@ -52,7 +76,7 @@ export class NatsCluster {
   private static async startOnce(bin: string, size: number, extra: string, auth: Partial<NodeConnectionOptions>): Promise<NatsCluster> {
     const c = new NatsCluster(bin);
     c.auth = auth;
-    for (let i = 0; i < size; i++) c.nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), conf: '', log: [] });
+    for (let i = 0; i < size; i++) c.nodes.push({ name: `n${i + 1}`, port: await stablePort(), clusterPort: await stablePort(), conf: '', log: [] });
     for (const n of c.nodes) {
       const store = join(c.dir, n.name);
       mkdirSync(store, { recursive: true });
