@@ -152,7 +152,7 @@ export async function modelFit(args: string[]): Promise<number> {
     `  window: ${rep.window} rows = ${dur(rep.window * rep.period)} (${rep.windowChosen}); stride ${rep.stride}`,
     `  normalisation (robust: median, 1.4826 x MAD): ${rep.normalisation.map((n) => `${n.column} ${fmt(n.centre, 6)} / ${fmt(n.scale)}`).join('; ')}`,
     `  calendar: ${rep.calendar.reason}${rep.calendar.on ? `; ${rep.calendar.buckets} buckets` : ''}`,
-    `  threshold: score = max |z| / ${fmt(rep.limit)} (${rep.limitRule}); an event when score > 1, cleared below 0.7`,
+    `  threshold: score = max |z| / ${fmt(rep.limit)} (${rep.limitRule}); an event when score > 1, ended once below 0.7 for ${dur(rep.clearAfterMs)} (one window)`,
     rep.heldOut.windows > 0
       ? `  held-out normal data (last ${Math.round((values.holdout ? Number(values.holdout) : 0.2) * 100)} %, ${fmt(rep.heldOut.days, 3)} days, fitted without it): ${rep.heldOut.events} false events = ${fmt(rep.heldOut.eventsPerWeek, 3)} per week expected; highest score ${fmt(rep.heldOut.maxScore, 3)}`
       : '  held-out normal data: none left after the fit part (the normal period is too short for an estimate of the false-event rate)',

@@ -73,6 +73,8 @@ export const thresholdSchema = z
     below: z.number().optional().describe('raise an event when the field goes below this'),
     clear: z.number().optional()
       .describe('hysteresis: the event condition ends only once the field is back below (for above) or above (for below) this; default: the raise level'),
+    clearAfter: duration().optional()
+      .describe('the event ends only once the field has stayed past clear this long (source time): a score that dips for a moment inside one anomaly does not end it and raise it again; default: at once'),
     severity: z.enum(['info', 'warning', 'critical']).default('warning'),
     kind: z.string().default('threshold').describe('the event kind'),
   })
