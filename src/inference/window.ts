@@ -24,6 +24,28 @@ export interface AssemblerCounts {
 
 type Scale = (x: number) => number;
 
+/**
+ * Window buffers returned after their batch ran, reused by the assembler: a wide window (288 rows x 3
+ * tags is 3.5 KB) is otherwise one allocation per window, and the young-generation GC it feeds cost
+ * more than the model run. Only full-size buffers are kept, at most `keep`.
+ */
+export class WindowBuffers {
+  private readonly spare: Float32Array[] = [];
+  constructor(readonly width: number, private readonly keep = 1024) {}
+
+  take(): Float32Array {
+    return this.spare.pop() ?? new Float32Array(this.width);
+  }
+
+  give(b: Float32Array): void {
+    if (b.length === this.width && this.spare.length < this.keep) this.spare.push(b);
+  }
+
+  get size(): number {
+    return this.spare.length;
+  }
+}
+
 const HOUR_MS = 3_600_000;
 
 /** Hour of day (0-23) and day of week (0 = Monday) of a timestamp, at a fixed offset from UTC. */
@@ -84,8 +106,12 @@ export class WindowAssembler {
   private sinceEmit: number;
   private lastRowTs = -Infinity;
 
+  /** reused window buffers (their owner gives them back once a window's batch has run) */
+  readonly buffers: WindowBuffers;
+
   constructor(cfg: ModelInputConfig) {
     this.cfg = cfg;
+    this.buffers = new WindowBuffers(cfg.window * cfg.features.length + (cfg.calendar ? 2 : 0));
     this.nf = cfg.features.length;
     cfg.features.forEach((f, i) => {
       const { source, tag } = splitTagRef(f.tag);
@@ -188,15 +214,13 @@ export class WindowAssembler {
     // the ring is full: the oldest row sits at head, and its twin copy makes the window contiguous
     const n = this.size;
     const from = this.head * this.nf;
-    if (!this.cfg.calendar) {
-      this.counts.windows++;
-      return { data: this.rows.slice(from, from + n), ts, assembledAt: now };
-    }
-    const data = new Float32Array(n + 2);
+    const data = this.buffers.take();
     data.set(this.rows.subarray(from, from + n), 0);
-    const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
-    data[n] = hour;
-    data[n + 1] = weekday;
+    if (this.cfg.calendar) {
+      const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
+      data[n] = hour;
+      data[n + 1] = weekday;
+    }
     this.counts.windows++;
     return { data, ts, assembledAt: now };
   }
