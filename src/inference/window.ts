@@ -106,12 +106,26 @@ export class WindowAssembler {
   private sinceEmit: number;
   private lastRowTs = -Infinity;
 
+  /**
+   * baseline (input.baseline): an exponential moving average of every feature over the rows that have
+   * left the window, kept as its partial sum and total weight so the model can start it at its own
+   * centre: baseline = baseSum + (1 - baseWeight) * centre
+   */
+  private readonly baseSum: Float64Array;
+  private baseWeight = 0;
+  private readonly alpha: number;
+  private readonly mine: Sample[] = [];
+  private feat = new Uint32Array(256);
   /** reused window buffers (their owner gives them back once a window's batch has run) */
   readonly buffers: WindowBuffers;
 
   constructor(cfg: ModelInputConfig) {
     this.cfg = cfg;
-    this.buffers = new WindowBuffers(cfg.window * cfg.features.length + (cfg.calendar ? 2 : 0));
+    const width = cfg.window * cfg.features.length + (cfg.calendar ? 2 : 0) + (cfg.baseline ? cfg.features.length + 1 : 0);
+    this.baseSum = new Float64Array(cfg.features.length);
+    this.alpha = cfg.baseline ? 1 - 2 ** (-1 / cfg.baseline.halfLife) : 0;
+    // keep up to 16 MB of spare windows: enough for a full pipeline of batches in flight
+    this.buffers = new WindowBuffers(width, Math.max(64, Math.floor(16 * 2 ** 20 / (4 * width))));
     this.nf = cfg.features.length;
     cfg.features.forEach((f, i) => {
       const { source, tag } = splitTagRef(f.tag);
@@ -136,7 +150,10 @@ export class WindowAssembler {
 
   /** Takes a batch; returns the windows it completed, oldest first. */
   push(batch: SampleBatch, now = performance.now()): Window[] {
-    const mine: { s: Sample; f: number }[] = [];
+    // the batch's samples of wanted tags and their feature index, in reused arrays (no object per sample)
+    const mine = this.mine;
+    let feat = this.feat;
+    let m = 0;
     // a batch comes from one source as a rule: look its tags up once
     let source: string | undefined;
     let tags: Map<string, number> | undefined;
@@ -154,13 +171,25 @@ export class WindowAssembler {
       if (s.ts < prevTs || (s.ts === prevTs && prevF === 0 && f !== 0)) ordered = false;
       prevTs = s.ts;
       prevF = f;
-      mine.push({ s, f });
+      if (m === feat.length) {
+        const grown = new Uint32Array(feat.length * 2);
+        grown.set(feat);
+        this.feat = feat = grown;
+      }
+      mine[m] = s;
+      feat[m++] = f;
     }
-    if (mine.length === 0) return [];
-    // held tags first at equal timestamps, so a row sees values stamped with its own time
-    if (!ordered) mine.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+    if (m === 0) return [];
+    if (!ordered) {
+      // held tags first at equal timestamps, so a row sees values stamped with its own time
+      const order = Array.from({ length: m }, (_, i) => ({ s: mine[i]!, f: feat[i]! }));
+      order.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+      order.forEach((o, i) => { mine[i] = o.s; feat[i] = o.f; });
+    }
     const out: Window[] = [];
-    for (const { s, f } of mine) {
+    for (let i = 0; i < m; i++) {
+      const s = mine[i]!;
+      const f = feat[i]!;
       let x = numeric(s);
       if (x === undefined) {
         this.counts.badSamples++;
@@ -189,12 +218,18 @@ export class WindowAssembler {
         else out.push(this.emit(s.ts, now));
       }
     }
+    if (mine.length > 4096) mine.length = 0; // a rare huge batch does not stay referenced
     return out;
   }
 
   private addRow(first: number | undefined, ts: number): void {
     const at = this.head * this.nf;
     const twin = at + this.size;
+    if (this.alpha > 0 && this.filled === this.cfg.window && !this.rowBad[this.head]) {
+      const a = this.alpha;
+      for (let f = 0; f < this.nf; f++) this.baseSum[f] = (1 - a) * this.baseSum[f]! + a * this.rows[at + f]!;
+      this.baseWeight = (1 - a) * this.baseWeight + a;
+    }
     let bad = first === undefined;
     this.rows[at] = this.rows[twin] = first ?? NaN;
     for (let f = 1; f < this.nf; f++) {
@@ -203,6 +238,7 @@ export class WindowAssembler {
       if (Number.isNaN(v) || stale) bad = true;
       this.rows[at + f] = this.rows[twin + f] = v;
     }
+    // (the row this one overwrites leaves the window: into the baseline, if it was good)
     if (this.filled === this.cfg.window && this.rowBad[this.head]) this.badInRing--;
     this.rowBad[this.head] = bad ? 1 : 0;
     if (bad) this.badInRing++;
@@ -216,10 +252,15 @@ export class WindowAssembler {
     const from = this.head * this.nf;
     const data = this.buffers.take();
     data.set(this.rows.subarray(from, from + n), 0);
+    let k = n;
     if (this.cfg.calendar) {
       const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
-      data[n] = hour;
-      data[n + 1] = weekday;
+      data[k++] = hour;
+      data[k++] = weekday;
+    }
+    if (this.cfg.baseline) {
+      for (let f = 0; f < this.nf; f++) data[k++] = this.baseSum[f]!;
+      data[k] = this.baseWeight;
     }
     this.counts.windows++;
     return { data, ts, assembledAt: now };

@@ -86,6 +86,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       window: meta.input.window,
       stride: meta.input.stride,
       ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
+      ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
       features: meta.input.features.map((f) => ({ tag: `${SOURCE}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
     },
     outputs: [{ name: 'score' }],

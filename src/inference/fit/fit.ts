@@ -45,6 +45,8 @@ export interface FitOptions {
   holdout?: number;
   /** statistics scored (default: all); the others get weight 0 */
   stats?: readonly (typeof STATS[number])[];
+  /** half-life of a slowly adapting baseline the level is measured against, in ms (default 0: fixed, the normal median) */
+  baselineHalfLife?: number;
   /** an event ends once the score stayed below the clear level this long, in ms (default: one window) */
   clearAfter?: number;
   /** keep every window's score (experiments, tests) */
@@ -73,6 +75,8 @@ export interface FitReport {
   normalTo: number;
   /** an event ends once the score stayed below the clear level this long (ms) */
   clearAfterMs: number;
+  /** baseline half-life in rows (0: none, the level is measured against the normal median) */
+  baselineRows: number;
 }
 
 export interface FitResult {
@@ -81,7 +85,7 @@ export interface FitResult {
   report: FitReport;
   columns: string[];
   /** the model's input config (what model.yaml and a pipeline config carry) */
-  input: { window: number; stride: number; calendar?: { utcOffset: number } };
+  input: { window: number; stride: number; calendar?: { utcOffset: number }; baseline?: { halfLife: number } };
   /** with keepScores: every window's end timestamp and score (score > 1: above the limit) */
   all?: { ts: Float64Array; score: Float64Array };
 }
@@ -349,16 +353,27 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   const nw = ends.length;
   const stats = new Float64Array(nw * S);
   const bucketOf = new Int32Array(nw);
+  // the baseline the level is measured against: an exponential moving average of the rows that have
+  // left the window (an anomaly inside the window does not pull its own baseline), starting at the
+  // normal median (z = 0); the window assembler computes the same (input.baseline)
+  const halfLifeMs = opts.baselineHalfLife ?? 0;
+  const halfLifeRows = halfLifeMs > 0 ? Math.max(1, Math.round(halfLifeMs / period)) : 0;
+  const alpha = halfLifeRows > 0 ? 1 - 2 ** (-1 / halfLifeRows) : 0;
+  const base = new Float64Array(F);
+  let absorbed = 0; // rows [0, absorbed) are in the baseline
   for (let w = 0; w < nw; w++) {
     const e = ends[w]!;
     const s0 = e + 1 - window;
+    if (alpha > 0) {
+      for (; absorbed < s0; absorbed++) for (let f = 0; f < F; f++) base[f]! += alpha * (z[f]![absorbed]! - base[f]!);
+    }
     for (let f = 0; f < F; f++) {
       const { s, q } = pre[f]!;
       const mean = (s[e + 1]! - s[s0]!) / window;
       const recentMean = (s[e + 1]! - s[e + 1 - recent]!) / recent;
       const msq = (q[e + 1]! - q[s0]!) / window;
       // statistic-major, as the graph lays them out: level of every feature, then shift, then spread
-      stats[w * S + f] = mean;
+      stats[w * S + f] = mean - base[f]!;
       stats[w * S + F + f] = recentMean - mean;
       stats[w * S + 2 * F + f] = Math.sqrt(Math.max(0, msq - mean * mean));
     }
@@ -459,6 +474,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     name: opts.name,
     doc: `fieldgate model fit: robust z-scores of window statistics (${STATS.join(', ')}) of ${table.columns.join(', ')} against ${calendarOn ? `${buckets} calendar-bucketed` : 'one'} normal profile${buckets === 1 ? '' : 's'}; score >= 1 is anomalous.`,
     window, features: F, recent,
+    ...(halfLifeRows > 0 ? { baseline: true } : {}),
     centre: normalisation.map((n) => n.centre),
     invScale: normalisation.map((n) => 1 / n.scale),
     bucketOfHour: calendarOn ? bucketOfHour : undefined,
@@ -503,6 +519,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     normalFrom: ts[a]!,
     normalTo: ts[b - 1]!,
     clearAfterMs: clearAfter,
+    baselineRows: halfLifeRows,
   };
-  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}) }, all };
+  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}), ...(halfLifeRows > 0 ? { baseline: { halfLife: halfLifeRows } } : {}) }, all };
 }

@@ -18,6 +18,7 @@ export interface ModelMeta {
     stride: number;
     layout: 'flat';
     calendar?: { utcOffset: number };
+    baseline?: { halfLife: number };
     features: { tag: string; normalise?: { mean: number; std: number } }[];
   };
   outputs: { name: string }[];
@@ -56,6 +57,7 @@ export function modelMeta(r: FitResult, name: string, command: string): ModelMet
       stride: r.input.stride,
       layout: 'flat',
       ...(r.input.calendar ? { calendar: r.input.calendar } : {}),
+      ...(r.input.baseline ? { baseline: r.input.baseline } : {}),
       features: r.columns.map((tag) => ({ tag })),
     },
     outputs: [{ name: 'score' }, { name: 'z' }],
@@ -116,6 +118,7 @@ export function configSnippet(meta: ModelMeta, id: string, path: string, source:
       window: meta.input.window,
       stride: meta.input.stride,
       ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
+      ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
       features: meta.input.features.map((f) => ({ tag: `${source}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
     },
     outputs: [{ name: 'score' }],

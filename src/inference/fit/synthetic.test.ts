@@ -13,7 +13,7 @@ const MIN = 60_000;
 const DAY = 1440 * MIN;
 const T0 = Date.parse('2024-01-01T00:00:00Z');
 
-interface Case { name: string; days: number; normalDays: number; cycle: number; shift?: { at: number; by: number }; anomalies: { at: number; hours: number; kind: 'dip' | 'noise' | 'stuck' }[] }
+interface Case { name: string; days: number; normalDays: number; cycle: number; drift?: number; shift?: { at: number; by: number }; anomalies: { at: number; hours: number; kind: 'dip' | 'noise' | 'stuck' }[] }
 
 function series(c: Case, seed: number): Table {
   const n = c.days * 288;
@@ -28,7 +28,7 @@ function series(c: Case, seed: number): Table {
     ts[i] = t;
     const d = (t - T0) / DAY;
     ar = 0.95 * ar + 0.3 * gauss(); // correlated noise, sd about 1
-    let x = 60 + c.cycle * Math.sin(2 * Math.PI * d) + 0.02 * d + ar;
+    let x = 60 + c.cycle * Math.sin(2 * Math.PI * d) + (c.drift ?? 0) * d + ar;
     if (c.shift && d >= c.shift.at) x += c.shift.by;
     for (const a of c.anomalies) {
       const into = (d - a.at) * 24;
@@ -76,6 +76,8 @@ const CASES: Case[] = [
   { name: 'daily cycle, 4 weeks normal', days: 100, normalDays: 28, cycle: 5, anomalies },
   { name: 'daily cycle, 8 days normal', days: 100, normalDays: 8, cycle: 5, anomalies },
   { name: 'no cycle, 8 days normal', days: 100, normalDays: 8, cycle: 0, anomalies },
+  { name: 'no cycle, 4 weeks normal', days: 100, normalDays: 28, cycle: 0, anomalies },
+  { name: 'daily cycle, 4 weeks normal, drift +1 sd a month', days: 100, normalDays: 28, cycle: 5, drift: 1 / 30, anomalies },
   { name: 'level shift +2 sd after the normal period', days: 100, normalDays: 8, cycle: 0, shift: { at: 20, by: 2 }, anomalies },
 ];
 
@@ -92,3 +94,15 @@ describe('model fit defaults on synthetic series (injected anomalies, daily cycl
     });
   }
 });
+if (process.env.FG_DUMP) {
+  const c = CASES[Number(process.env.FG_DUMP)]!;
+  const r = fit(series(c, Number(process.env.FG_SEED ?? 1)), { name: c.name, normalTo: T0 + c.normalDays * DAY, keepScores: true });
+  const { ts, score: sc } = r.all!;
+  let on = false; let below = NaN;
+  for (let i = 0; i < sc.length; i++) {
+    const s = sc[i]!;
+    if (!on) { if (s > RAISE) { on = true; below = NaN; console.log(`raise day ${((ts[i]! - T0) / DAY).toFixed(2)} ${s.toFixed(2)}`); } }
+    else if (s < CLEAR) { if (Number.isNaN(below)) below = ts[i]!; if (ts[i]! - below >= r.report.clearAfterMs) { on = false; console.log(`  clear day ${((ts[i]! - T0) / DAY).toFixed(2)}`); } }
+    else if (s > CLEAR) below = NaN;
+  }
+}
