@@ -399,11 +399,14 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   // non-overlapping windows it was taken over; the model then runs for months. For a Gaussian tail the
   // largest of n draws grows as sqrt(2 ln n): extrapolate from n to the windows of HORIZON, so a
   // short normal period gets a wider threshold (never below MIN_MARGIN)
-  const marginFor = (windows: number): number => {
-    if (opts.margin !== undefined) return opts.margin;
+  const marginFor = (windows: number): { margin: number; why: string } => {
+    if (opts.margin !== undefined) return { margin: opts.margin, why: '--margin' };
     const n = Math.max(2, (windows * stride) / window);
     const horizon = HORIZON / (window * period);
-    return Number(Math.max(MIN_MARGIN, Math.sqrt(Math.log(horizon) / Math.log(n))).toFixed(3));
+    const m = Math.sqrt(Math.log(horizon) / Math.log(n));
+    return m > MIN_MARGIN
+      ? { margin: Number(m.toFixed(3)), why: `sqrt(ln ${Math.round(horizon)} / ln ${n.toFixed(1)}): from the normal period's ${n.toFixed(1)} independent windows to the ${Math.round(horizon)} of 13 weeks` }
+      : { margin: MIN_MARGIN, why: `the least margin; ${n.toFixed(0)} independent normal windows need no more` };
   };
   // windows one calendar bucket gets per day: a bucket seen on one day only is half its own median, half the global one
   const perBucketDay = Math.max(1, (DAY / blocksPerDay) / period / stride);
@@ -438,7 +441,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     });
     let limit: number;
     let rule: string;
-    const margin = marginFor(ws.length);
+    const { margin, why } = marginFor(ws.length);
     if (opts.eventsPerWeek !== undefined) {
       const weeks = Math.max(1e-9, (ws.length * stride * period) / WEEK);
       const wts = tsOf(ws);
@@ -448,10 +451,10 @@ export function fit(table: Table, opts: FitOptions): FitResult {
         if (countEvents(scores, mid, wts, clearAfter) / weeks <= opts.eventsPerWeek) hi = mid; else lo = mid;
       }
       limit = hi * margin;
-      rule = `lowest limit with at most ${opts.eventsPerWeek} events/week on the normal fit windows${margin !== 1 ? `, x${margin}` : ''}`;
+      rule = `lowest limit with at most ${opts.eventsPerWeek} events/week on the normal fit windows${margin !== 1 ? `, x${margin} (${why})` : ''}`;
     } else {
       limit = quantile(scores, q) * margin;
-      rule = `${q} quantile of the normal scores${margin !== 1 ? ` x${margin}` : ''}`;
+      rule = `${q} quantile of the normal scores${margin !== 1 ? ` x${margin} (${why})` : ''}`;
     }
     return { profile, sigma, scores, limit: Math.max(limit, 1e-6), rule };
   };
