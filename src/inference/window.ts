@@ -57,8 +57,8 @@ export function calendarOf(ts: number, utcOffsetMinutes: number): [number, numbe
   return [hour, weekday];
 }
 
-function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale {
-  if (!n) return (x) => x;
+function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale | undefined {
+  if (!n) return undefined; // models that normalise inside (model fit) get the value as is
   if ('mean' in n) return (x) => (x - n.mean) / n.std;
   const span = n.max - n.min;
   return (x) => (x - n.min) / span;
@@ -89,7 +89,7 @@ export class WindowAssembler {
   /** source -> tag -> feature index (two lookups, no string built per sample) */
   private readonly index = new Map<string, Map<string, number>>();
   private readonly sources = new Set<string>();
-  private readonly scale: Scale[];
+  private readonly scale: (Scale | undefined)[];
   /** latest value per feature (normalised), NaN while bad or unknown */
   private readonly held: Float64Array;
   private readonly heldTs: Float64Array;
@@ -198,7 +198,8 @@ export class WindowAssembler {
           x = this.lastGood[f]!;
         }
       } else {
-        x = this.scale[f]!(x);
+        const sc = this.scale[f];
+        if (sc !== undefined) x = sc(x);
         this.lastGood[f] = x;
       }
       if (f !== 0) {
