@@ -285,6 +285,7 @@ export class ModelStage implements Stage, ModelInput {
       const now = performance.now();
       const fresh = batch.filter((w) => now - w.assembledAt <= this.cfg.deadline);
       if (fresh.length < batch.length) {
+        for (const w of batch) if (now - w.assembledAt > this.cfg.deadline) this.assembler.buffers.give(w.data);
         this.drop(batch.length - fresh.length, 'deadline');
         this.metrics.error('FG_E_MODEL_DEADLINE');
       }
@@ -318,7 +319,11 @@ export class ModelStage implements Stage, ModelInput {
       for (let i = 0; i < rows; i++) into.set(windows[i]!.data, i * size);
     });
     run.catch(() => undefined); // handled in order below
-    this.tail = this.tail.then(() => run.then((r) => this.handle(windows, r), (e: unknown) => this.handleError(rows, e)));
+    this.tail = this.tail.then(() => run.then((r) => this.handle(windows, r), (e: unknown) => this.handleError(rows, e)))
+      .finally(() => {
+        // the batch has run (or failed for good): its window buffers go back to the assembler
+        for (const w of windows) this.assembler.buffers.give(w.data);
+      });
   }
 
   private handle(windows: Window[], r: RunResult): void {

@@ -75,6 +75,24 @@ describe('fieldgate model fit / evaluate (CLI)', () => {
     assert.match(col.stderr, /^FG_E_FIT_COLUMN: .*no column "tmp"; the header has: timestamp, temp/);
     const empty = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2020-01-01', '--out', join(dir, 'z')]);
     assert.match(empty.stderr, /^FG_E_FIT_NORMAL: .*holds 0 usable rows/);
+    const baseline = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', join(dir, 'b'), '--baseline', 'soon']);
+    assert.equal(baseline.code, 2);
+    assert.match(baseline.stderr, /--baseline: expected a half-life such as 1d, or off, got "soon"/);
+    const clear = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', join(dir, 'c'), '--clear-after', 'soon']);
+    assert.equal(clear.code, 2);
+    assert.match(clear.stderr, /--clear-after: expected a duration/);
+  });
+
+  it('--baseline and --clear-after reach model.yaml and the printed models: entry', () => {
+    const b = join(dir, 'with-baseline');
+    const r = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', b, '--baseline', '2d', '--clear-after', '3h']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /baseline: adapts with a half-life of 288 rows = 2 d/);
+    assert.match(r.stdout, /ended once below 0.7 for 3 h\n/);
+    const yaml = readFileSync(join(b, 'model.yaml'), 'utf8');
+    assert.match(yaml, /baseline:\n\s+halfLife: 288/);
+    assert.match(yaml, /clearAfter: 3h/);
+    assert.match(r.stdout, /halfLife: 288/);
   });
 });
 
