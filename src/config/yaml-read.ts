@@ -2,6 +2,7 @@ import {
   boolCoreTag,
   constructFromEvents,
   CORE_SCHEMA,
+  defineScalarTag,
   EVENT_ID,
   floatCoreTag,
   getScalarValue,
@@ -33,6 +34,24 @@ export const YAML_LIMITS = {
   /** below this size a syntax error is described by the `yaml` library, whose messages say more */
   detailBytes: 256 * 1024,
 } as const;
+
+/**
+ * The core schema's numbers, as YAML 1.2 writes them (ints, octal, hex, floats). js-yaml reads
+ * one out of a double's range (1e400) as a string; YAML 1.2 and the `yaml` library read it as
+ * Infinity, and so does this schema.
+ */
+const CORE_NUMBER = /^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+|[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?)$/;
+const floatTag = defineScalarTag(floatCoreTag.tagName, {
+  implicit: true,
+  implicitFirstChars: floatCoreTag.implicitFirstChars,
+  resolve: (source, explicit, tagName) => {
+    const v = floatCoreTag.resolve(source, explicit, tagName);
+    return v !== NOT_RESOLVED || !CORE_NUMBER.test(source) ? v : Number(source);
+  },
+  identify: floatCoreTag.identify,
+  represent: floatCoreTag.represent,
+});
+const SCHEMA = CORE_SCHEMA.withTags(floatTag);
 
 export interface YamlProblem {
   /** offset in the text */
@@ -72,7 +91,7 @@ export function readYaml(text: string): ReadYaml {
   checkEvents(text, events);
   let docs: unknown[];
   try {
-    docs = constructFromEvents(events, { source: text, schema: CORE_SCHEMA });
+    docs = constructFromEvents(events, { source: text, schema: SCHEMA });
   } catch (e) {
     if (!(e instanceof YAMLException)) throw e;
     throw new YamlRefusal('FG_E_CONFIG_YAML', [{ pos: e.mark?.position ?? 0, message: `invalid YAML: ${e.reason}` }]);
@@ -86,7 +105,7 @@ export function keyOf(text: string, ev: ScalarEvent): string | null {
   if (ev.style !== SCALAR_STYLE.PLAIN || ev.tagStart !== -1) return s;
   // most keys are words: only these first characters can start a null, bool, int or float
   if (s !== '' && !/^[-+.~0-9nNtTfF]/.test(s)) return s;
-  for (const tag of [nullCoreTag, boolCoreTag, intCoreTag, floatCoreTag]) {
+  for (const tag of [nullCoreTag, boolCoreTag, intCoreTag, floatTag]) {
     const v: unknown = tag.resolve(s, false, tag.tagName);
     if (v !== NOT_RESOLVED) return v === null ? null : String(v);
   }
