@@ -2,19 +2,16 @@
 // prints it (applied with what restarted and what waits for a restart, or refused with the
 // located errors), with an exit code to match.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort, until } from '../support/wait.ts';
+import { type CliChild, fieldgate, startFieldgate } from '../support/cli.ts';
+import { freePort } from '../support/wait.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fg-cli-reload-'));
 const file = join(dir, 'plant.yaml');
-let child: ChildProcess | undefined;
+let child: CliChild | undefined;
 let port = 0;
 
 function config(opts: { interval?: string; id?: string; level?: string } = {}): string {
@@ -41,27 +38,16 @@ log: { level: ${opts.level ?? 'info'}, format: json }
 `;
 }
 
-function reload() {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reload', '-c', file], { cwd: root, encoding: 'utf8', timeout: 90_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const reload = () => fieldgate(['reload', '-c', file]);
 
 before(async () => {
   port = await freePort();
   writeFileSync(file, config());
-  child = spawn(process.execPath, ['--import', 'tsx', cli, 'run', '-c', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  await until('pipeline running', () => out.includes('pipeline running') && existsSync(join(dir, 'data/fieldgate.pid')), 60_000, 100);
+  child = await startFieldgate(['run', '-c', file], 'pipeline running', (out) => out.includes('pipeline running') && existsSync(join(dir, 'data/fieldgate.pid')));
 });
 
 after(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await child?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -29,8 +29,8 @@ export interface CliChild {
   child: ChildProcess;
   /** stdout and stderr so far, interleaved */
   output: () => string;
-  /** SIGTERM, then waits for the exit (nothing if it has exited already) */
-  stop: () => Promise<void>;
+  /** sends `signal` (SIGTERM) and waits for the exit; the exit code (the one it had, if it has ended) */
+  stop: (signal?: NodeJS.Signals) => Promise<number | null>;
 }
 
 /**
@@ -42,11 +42,11 @@ export async function startFieldgate(args: string[], what: string, ready: (outpu
   let out = '';
   child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill(signal);
+    return exited;
   };
   try {
     await until(what, () => {
