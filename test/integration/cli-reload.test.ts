@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type CliChild, fieldgate, startFieldgate } from '../support/cli.ts';
+import { simulatedPress } from '../support/plant.ts';
 import { freePort } from '../support/wait.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'fg-cli-reload-'));
@@ -17,23 +18,7 @@ let port = 0;
 function config(opts: { interval?: string; id?: string; level?: string } = {}): string {
   return `
 gateway: { id: ${opts.id ?? 'gw-a'}, dataDir: ./data }
-simulators:
-  - type: modbus
-    id: sim
-    port: ${port}
-    devices:
-      - unit: 1
-        registers:
-          - { address: "40001", type: float32, value: { kind: sine, amplitude: 5, offset: 80, period: 10s } }
-sources:
-  - type: modbus
-    id: press
-    connection: { transport: tcp, host: 127.0.0.1, port: ${port} }
-    interval: ${opts.interval ?? '200ms'}
-    devices:
-      - tags:
-          - { name: temperature, address: "40001", type: float32 }
-health: { port: 0 }
+${simulatedPress(port, opts.interval ?? '200ms')}health: { port: 0 }
 log: { level: ${opts.level ?? 'info'}, format: json }
 `;
 }
