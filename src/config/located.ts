@@ -1,4 +1,4 @@
-import { EVENT_ID, type Event } from 'js-yaml';
+import { COLLECTION_STYLE, EVENT_ID, type Event } from 'js-yaml';
 import { keyOf, startOf } from './yaml-read.ts';
 
 export type YamlPath = readonly (string | number)[];
@@ -75,6 +75,7 @@ export class YamlIndex {
           found = j;
           const at = startOf(this.text, ev[j]!);
           if (at >= 0) pos = at;
+          else if (node.style === COLLECTION_STYLE.BLOCK) pos = this.dash(node.start, seg);
         }
       }
       if (found < 0) break;
@@ -95,6 +96,25 @@ export class YamlIndex {
       else hi = mid - 1;
     }
     return { line: lo + 1, col: offset - starts[lo]! + 1 };
+  }
+
+  /**
+   * An empty item of a block sequence has no position of its own: the `-` of item `n`, the
+   * n-th line from the sequence's first that has its `-` in the sequence's column.
+   */
+  private dash(seqStart: number, n: number): number {
+    const lineStart = this.text.lastIndexOf('\n', seqStart - 1) + 1;
+    const col = seqStart - lineStart;
+    let at = seqStart;
+    for (let k = 0; k < n; k++) {
+      let next = at;
+      do {
+        next = this.text.indexOf('\n', next) + 1;
+        if (next === 0) return at;
+      } while (!(this.text[next + col] === '-' && this.text.slice(next, next + col).trim() === ''));
+      at = next + col;
+    }
+    return at;
   }
 
   /** The index of the node after the one at `i` (past a collection's closing event). */
