@@ -27,8 +27,9 @@ export function formatLocated(e: LocatedError): string {
 }
 
 /**
- * Finds where YAML paths sit in the text, from js-yaml's events (see yaml-read.ts). Built only
- * when a file is refused, and asked for at most the errors shown.
+ * Finds where YAML paths sit in the text, from js-yaml's events (see yaml-read.ts). Its indexes
+ * (where each collection ends, where each line starts) are built on the first question, so only
+ * a refused file pays for them, and it is asked for at most the errors shown.
  */
 export class YamlIndex {
   /** for each collection's event, the index of the event that closes it */
