@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigError, CONFIG_LIMITS, parseConfigText } from '../../../src/config/load.ts';
+import { bigConfig } from '../../support/big-config.ts';
 import { hostileCases } from '../../support/hostile-configs.ts';
 
 /**
@@ -104,4 +105,15 @@ test('a refused file whose only problems are unreadable ${file:...} references s
   const err = refuse('sinks:\n  - { id: h, type: http, url: "http://127.0.0.1:1/", headers: { authorization: "${file:/nonexistent/fg-token}" } }\n');
   assert.equal(err.code, 'FG_E_CONFIG_SECRET_FILE');
   assert.match(err.errors[0]!.message, /cannot read secret file \/nonexistent\/fg-token/);
+});
+
+test('a syntax error in a file over 256 KiB: js-yaml\'s own message, located (the yaml library describes smaller files)', () => {
+  const text = bigConfig(100_000).replace('- { name: t500, address: 1000,', '- { name: t500 address: 1000,');
+  const err = refuse(text);
+  assert.equal(err.code, 'FG_E_CONFIG_YAML');
+  assert.deepEqual(err.errors.map((e) => `${e.line}:${e.col} ${e.path}: ${e.message}`), ['510:33 (yaml): invalid YAML: missed comma between flow collection entries']);
+  // the same mistake in a small file
+  const small = refuse('sources:\n  - { type: modbus, id: m devices: [] }\n');
+  assert.equal(small.code, 'FG_E_CONFIG_YAML');
+  assert.equal(small.errors[0]!.line, 2);
 });
