@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, parseConfigText } from '../../src/config/load.ts';
+import { fieldgate as run, root } from '../support/cli.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fg-model-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function fieldgate(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fieldgate = (args: string[]) => run(args, { timeout: 120_000 });
 
 /** 30 days of 10-minute samples: a daily sine plus deterministic noise; a level drop on day 25 for 6 hours */
 function series(file: string): void {
