@@ -401,6 +401,7 @@ export class ModbusSource implements Source {
     }
     const s: Sample = { source: this.cfg.id, tag: tag.name, ts, value, quality };
     if (reason !== undefined) s.reason = reason;
+    if (tag.float32 && typeof value === 'number') s.float32 = true;
     run.out[run.n++] = s;
   }
 

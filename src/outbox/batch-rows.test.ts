@@ -23,16 +23,18 @@ const value: fc.Arbitrary<SampleValue> = fc.oneof(
 const sampleArb = (source: string): fc.Arbitrary<Sample> => fc.record({
   other: fc.boolean(), tag: fc.string({ maxLength: 10 }), dts: fc.constantFrom(0, 0, 0, 1, -5, 0.5), value,
   quality: fc.constantFrom<Quality>('good', 'good', 'uncertain', 'bad'), reason: fc.option(fc.string({ maxLength: 6 }), { nil: undefined }),
+  float32: fc.boolean(),
 }).map((r) => {
   const s: Sample = { source: r.other ? `${source}-x` : source, tag: r.tag, ts: 1_764_500_000_000 + r.dts, value: r.value, quality: r.quality };
   if (r.reason !== undefined) s.reason = r.reason;
+  if (r.float32 && typeof r.value === 'number') s.float32 = true; // a driver's float32 tag (some, all or none of a batch)
   return s;
 });
 
 /** the row as SQLite hands it back: the values as a Buffer */
 function row(last: number, source: string, samples: Sample[]): RecordTuple {
   const c = encodeBatchColumns(source, samples);
-  return [last, KIND_BATCH, source, '@1', c.ts, 0, 0, Buffer.from(c.value) as unknown as number, null, c.extra];
+  return [last, KIND_BATCH, source, '@1', c.ts, c.vtype, 0, Buffer.from(c.value) as unknown as number, null, c.extra];
 }
 
 describe('batch rows', () => {
@@ -54,6 +56,16 @@ describe('batch rows', () => {
     assert.equal(encodeBatchColumns('p', [s(Math.fround(1.1)), s(1.1)]).value.byteLength, 16);
     assert.equal(encodeBatchColumns('p', [s(1), s(NaN)]).value.byteLength, 16, 'NaN keeps its bits in float64');
     assert.equal(encodeBatchColumns('p', [s(1), s(2)]).extra, null, 'the common case has no JSON part');
+  });
+
+  test('float32 flags: all of a batch in vtype (no JSON part), some of it as positions', () => {
+    const s = (v: number, float32: boolean): Sample => ({ source: 'p', tag: 't', ts: 1, value: v, quality: 'good', ...(float32 ? { float32: true as const } : {}) });
+    const all = encodeBatchColumns('p', [s(1.5, true), s(2, true)]);
+    assert.deepEqual([all.vtype, all.extra], [1, null]);
+    const some = encodeBatchColumns('p', [s(1.5, true), s(2, false), s(3, true)]);
+    assert.deepEqual([some.vtype, some.extra], [0, '{"f":[0,2]}']);
+    const none = encodeBatchColumns('p', [s(1.5, false)]);
+    assert.deepEqual([none.vtype, none.extra], [0, null]);
   });
 
   test('one row per poll on disk; reads split anywhere inside a row agree with memory, across a restart', async () => {

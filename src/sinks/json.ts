@@ -1,5 +1,6 @@
 import type { OutboxRecord } from '../outbox/index.ts';
 import { jsonValue } from '../outbox/records.ts';
+import { float32Text } from './float32-text.ts';
 
 /**
  * The JSON shape of one record, as every JSON sink sends it. `id` is the stable record id
@@ -75,6 +76,8 @@ export function recordJsonText(r: OutboxRecord, seen: JsonStrings): string {
  * (else an array), `quality`/`reason` only for the positions that are not good, and ids as
  * `idBase` + runs of seq (`[start, count, start, count, ...]`): the id of position i is
  * `idBase + <i-th seq>`, exactly the `id` the per-record shape gives, so per-sample dedupe still works.
+ * Values the device sent as float32 (`Sample.float32`) are the shortest decimal that reads back as
+ * that float32 (`float32Text`); every other number is its exact double text, as in `records`.
  * Every record must be a sample with the id prefix `idBase`.
  */
 export function compactSamplesText(gateway: string, source: string, idBase: string, records: readonly OutboxRecord[], seen: JsonStrings): string {
@@ -95,7 +98,8 @@ export function compactSamplesText(gateway: string, source: string, idBase: stri
     tags[i] = quoted(s.tag, seen);
     const v = s.value;
     switch (typeof v) {
-      case 'number': values[i] = jsonNumber(v); break;
+      // a float32 from the device: the shortest text that reads back as it (23.4567, not 23.45669937133789)
+      case 'number': values[i] = s.float32 === true ? float32Text(v) : jsonNumber(v); break;
       case 'boolean': values[i] = v ? 'true' : 'false'; break;
       case 'string': values[i] = JSON.stringify(v); break;
       case 'bigint': values[i] = `"${v.toString()}"`; break;
