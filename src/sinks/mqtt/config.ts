@@ -44,6 +44,11 @@ export const mqttSinkSchema = z
           'topic = on historyTopic (no seq, metric names); off = not published (counted as dropped)',
         ),
         historyTopic: z.string().default('fieldgate/history/{group}/{edgeNode}/{device}').describe('history: topic template with {group} {edgeNode} {device}'),
+        timestamps: z.enum(['per-metric', 'per-payload']).default('per-metric').describe(
+          'DATA timestamps: per-metric = every metric carries its acquisition time (Sparkplug 3.0 requires it); ' +
+          'per-payload = the payload timestamp is the time its metrics share and only a metric that differs carries one ' +
+          '(7 bytes a metric less; a deviation for hosts that take the payload timestamp; see src/sinks/mqtt/README.md)',
+        ),
       })
       .prefault({})
       .describe('Sparkplug B settings (payload: sparkplug-b)'),
