@@ -1,5 +1,5 @@
 import type { OutboxRecord } from '../outbox/index.ts';
-import { jsonValue } from '../outbox/records.ts';
+import { jsonValue, recordSource } from '../outbox/records.ts';
 import { float32Text } from './float32-text.ts';
 
 /**
@@ -163,4 +163,69 @@ export function decodeCompactSamples(m: CompactSamplesJson): { id: string; sourc
     }
   }
   return out;
+}
+
+/** A run of one group's records that becomes one message: compact samples of one id prefix, or records. */
+interface Segment { compact: boolean; source: string; idBase: string; records: OutboxRecord[] }
+
+/**
+ * The `batch` JSON messages of a chunk, one or more per group (`groupOf(kind, source)`: the MQTT
+ * topic, or one key for every source in an HTTP body or a file): with `compact`, the samples of one
+ * source and id prefix as one columnar message (`compactSamplesText`), predictions and events as
+ * `{"gateway","records":[...]}`; without, everything as `records`. Groups in order of first
+ * appearance, records in chunk order within each: per-source order is kept.
+ */
+export function batchTexts(records: readonly OutboxRecord[], gateway: string, compact: boolean, groupOf: (kind: string, source: string) => string, seen: JsonStrings = new Map()): { group: string; text: string }[] {
+  const groups = new Map<string, Segment[]>(); // group -> its segments in order
+  const byKind = new Map<string, Map<string, Segment[]>>(); // kind -> source -> its group's segments: groupOf once per chunk
+  let lastKind = '';
+  let lastSource = '';
+  let last: Segment[] | undefined;
+  for (const r of records) {
+    const source = recordSource(r);
+    let g = last;
+    // records come in runs of one source: skip the lookups while the run lasts
+    if (g === undefined || r.kind !== lastKind || source !== lastSource) {
+      let bySource = byKind.get(r.kind);
+      if (!bySource) byKind.set(r.kind, (bySource = new Map()));
+      g = bySource.get(source);
+      if (!g) {
+        const key = groupOf(r.kind, source);
+        g = groups.get(key);
+        if (!g) groups.set(key, (g = []));
+        bySource.set(source, g);
+      }
+      last = g;
+      lastKind = r.kind;
+      lastSource = source;
+    }
+    const isCompact = compact && r.kind === 'sample';
+    const idBase = isCompact ? idPrefix(r) : '';
+    const seg = g[g.length - 1];
+    // a compact message holds one source and one id prefix (a group of several sources mixes them)
+    if (seg !== undefined && seg.compact === isCompact && (!isCompact || (seg.source === source && seg.idBase === idBase))) seg.records.push(r);
+    else g.push({ compact: isCompact, source, idBase, records: [r] });
+  }
+  // the same text as JSON.stringify({ gateway, records }) would give
+  const head = `{"gateway":${JSON.stringify(gateway)},"records":[`;
+  const out: { group: string; text: string }[] = [];
+  for (const [group, segs] of groups) {
+    for (const seg of segs) {
+      const text = seg.compact
+        ? compactSamplesText(gateway, seg.source, seg.idBase, seg.records, seen)
+        : `${head}${seg.records.map((r) => recordJsonText(r, seen)).join(',')}]}`;
+      out.push({ group, text });
+    }
+  }
+  return out;
+}
+
+/**
+ * A chunk as newline-delimited compact messages (the HTTP and file sinks' `format: compact`): the
+ * shapes MQTT's `format: compact` sends, one per line, every source's samples in one line per id prefix.
+ */
+export function compactLines(records: readonly OutboxRecord[], gateway: string): string {
+  let text = '';
+  for (const m of batchTexts(records, gateway, true, () => '')) text += m.text + '\n';
+  return text;
 }
