@@ -76,10 +76,13 @@ describe('batch rows', () => {
     boxes.push(box);
     const cur = box.cursor('s');
     await box.start();
-    const batch = (k: number): Sample[] => Array.from({ length: 50 }, (_, j) => ({ source: 'plc1', tag: `sensor_${String(j).padStart(3, '0')}`, ts: 1000 + k, value: Math.fround(k + j / 7), quality: j === 3 ? 'bad' : 'good', ...(j === 3 ? { reason: 'timeout' } : {}) }));
+    const batch = (k: number): Sample[] => Array.from({ length: 50 }, (_, j) => ({ source: 'plc1', tag: `sensor_${String(j).padStart(3, '0')}`, ts: 1000 + k, value: Math.fround(k + j / 7), quality: j === 3 ? 'bad' : 'good', ...(j === 3 ? { reason: 'timeout' } : {}),
+      // float32 flags: every sample of even polls (the row's vtype), some of odd ones (positions in the JSON part)
+      ...(k % 2 === 0 || j % 3 !== 0 ? { float32: true as const } : {}) }));
     for (let k = 0; k < 20; k++) await box.writeSamples({ source: 'plc1', samples: batch(k), receivedAt: k });
     const mem = cur.read(0, 10_000);
     assert.equal(mem.length, 1000);
+    assert.equal(mem.filter((r) => r.kind === 'sample' && r.sample.float32 === true).length, 500 + 10 * 33, 'the float32 flags, as written');
     await box.stop(1000);
     const db = new Database(join(c.dir, 'outbox.db'), { readonly: true });
     const rows = db.prepare('SELECT count(*) AS rows, sum(n) AS records, count(DISTINCT tag) AS shapes FROM records WHERE kind = ?').get(KIND_BATCH) as { rows: number; records: number; shapes: number };

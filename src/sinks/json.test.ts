@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { SampleValue } from '../core/sample.ts';
 import type { OutboxRecord } from '../outbox/index.ts';
-import { type CompactSamplesJson, type JsonStrings, compactSamplesText, decodeCompactSamples, recordJson } from './json.ts';
+import { type CompactSamplesJson, type JsonStrings, batchTexts, compactSamplesText, decodeCompactSamples, recordJson } from './json.ts';
 
 const sample = (seq: number, tag: string, ts: number, value: SampleValue, quality: 'good' | 'uncertain' | 'bad' = 'good', reason?: string): OutboxRecord => {
   const s: Extract<OutboxRecord, { kind: 'sample' }>['sample'] = { source: 'plc1', tag, ts, value, quality };
@@ -77,5 +77,14 @@ describe('compact JSON samples', () => {
     // the tag name (14 B with quotes and comma) and the float32 text (~8-9 B) are most of it
     assert.ok(compact <= 28, `compact ${compact} B/tag`);
     assert.ok(compact * 5 < records, `compact ${compact} B/tag vs records ${records} B/tag`);
+  });
+
+  test('one message per poll: the next poll of a source in a chunk starts a new message; per-sample times stay in one', () => {
+    const polls = [sample(1, 'a', 1000, 1), sample(2, 'b', 1000, 2), sample(3, 'a', 1100, 3), sample(4, 'b', 1100, 4)];
+    const texts = batchTexts(polls, 'gw', true, () => 't').map((m) => JSON.parse(m.text) as CompactSamplesJson);
+    assert.deepEqual(texts.map((m) => [m.ts, m.seq]), [[1000, [1, 2]], [1100, [3, 2]]]);
+    // samples that each carry their own time (OPC UA source timestamps): one message with a ts array
+    const own = [sample(1, 'a', 1000, 1), sample(2, 'b', 1001, 2), sample(3, 'c', 1002, 3), sample(4, 'd', 1003, 4)];
+    assert.deepEqual(batchTexts(own, 'gw', true, () => 't').map((m) => (JSON.parse(m.text) as CompactSamplesJson).ts), [[1000, 1001, 1002, 1003]]);
   });
 });

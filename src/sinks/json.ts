@@ -165,8 +165,21 @@ export function decodeCompactSamples(m: CompactSamplesJson): { id: string; sourc
   return out;
 }
 
-/** A run of one group's records that becomes one message: compact samples of one id prefix, or records. */
-interface Segment { compact: boolean; source: string; idBase: string; records: OutboxRecord[] }
+/**
+ * A run of one group's records that becomes one message: compact samples of one id prefix, or records.
+ * `ts0`/`uniform`: the first sample's timestamp and whether every sample so far shares it.
+ */
+interface Segment { compact: boolean; source: string; idBase: string; records: OutboxRecord[]; ts0: number; uniform: boolean }
+
+/**
+ * Whether a sample at `ts` starts a new compact message: when the message so far is a poll (two or
+ * more samples, one timestamp) and this one has another timestamp, i.e. the next poll of the same
+ * source in the chunk. One message per poll keeps `ts` one number (a `ts` array costs ~14 bytes a
+ * sample); samples that each have their own time (OPC UA source timestamps) stay in one message.
+ */
+export function startsNextPoll(count: number, uniform: boolean, ts0: number, ts: number): boolean {
+  return uniform && count >= 2 && ts !== ts0;
+}
 
 /**
  * The `batch` JSON messages of a chunk, one or more per group (`groupOf(kind, source)`: the MQTT
@@ -201,10 +214,13 @@ export function batchTexts(records: readonly OutboxRecord[], gateway: string, co
     }
     const isCompact = compact && r.kind === 'sample';
     const idBase = isCompact ? idPrefix(r) : '';
+    const ts = r.kind === 'sample' ? r.sample.ts : 0;
     const seg = g[g.length - 1];
-    // a compact message holds one source and one id prefix (a group of several sources mixes them)
-    if (seg !== undefined && seg.compact === isCompact && (!isCompact || (seg.source === source && seg.idBase === idBase))) seg.records.push(r);
-    else g.push({ compact: isCompact, source, idBase, records: [r] });
+    // a compact message holds one source and one id prefix (a group of several sources mixes them), and one poll
+    if (seg !== undefined && seg.compact === isCompact && (!isCompact || (seg.source === source && seg.idBase === idBase && !startsNextPoll(seg.records.length, seg.uniform, seg.ts0, ts)))) {
+      seg.records.push(r);
+      if (ts !== seg.ts0) seg.uniform = false;
+    } else g.push({ compact: isCompact, source, idBase, records: [r], ts0: ts, uniform: true });
   }
   // the same text as JSON.stringify({ gateway, records }) would give
   const head = `{"gateway":${JSON.stringify(gateway)},"records":[`;

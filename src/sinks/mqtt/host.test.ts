@@ -90,6 +90,17 @@ describe('Sparkplug B DDATA after birth: alias and value only, ids by position (
   });
 });
 
+describe('Sparkplug B: one DDATA per poll of a device', () => {
+  test('two polls of a device in one chunk are two DDATA, each with one payload time (per-payload: no metric timestamps)', () => {
+    const rec = (seq: number, tag: string, ts: number): OutboxRecord => ({ kind: 'sample', seq, id: `gw:k:${seq}`, sample: { source: 'plc1', tag, ts, value: seq, quality: 'good', float32: true } });
+    const sp = new SparkplugSession({ groupId: 'g', edgeNodeId: 'e', qos: 1, timestamps: 'per-payload' });
+    sp.newSession();
+    sp.nodeBirth();
+    const data = sp.encode([rec(1, 'a', 1000), rec(2, 'b', 1000), rec(3, 'a', 1100), rec(4, 'b', 1100)]).messages.filter((m) => m.topic.includes('/DDATA/')).map((m) => decodeSpec(m.payload as Buffer));
+    assert.deepEqual(data.map((p) => [p.timestamp, recordIds(p), p.metrics.map((m) => m.timestamp)]), [[1000, ['gw:k:1', 'gw:k:2'], [undefined, undefined]], [1100, ['gw:k:3', 'gw:k:4'], [undefined, undefined]]]);
+  });
+});
+
 describe('Sparkplug history modes (records stored before the births)', () => {
   const recs: OutboxRecord[] = numberBatch('plc1', 0, 4, 2).samples.map((s, i) => ({ kind: 'sample', seq: i + 1, id: `gw:1:${i + 1}`, sample: s }));
   test('inline: historical runs flagged, then live runs unflagged, in one seq order', () => {

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { GatewayEvent, SampleValue } from '../../core/sample.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
+import { startsNextPoll } from '../json.ts';
 import type { OutgoingMessage } from './json.ts';
 import { type DataMetric, type PropValue, SP_TYPE, encodeData } from './sparkplug-wire.ts';
 
@@ -187,6 +188,7 @@ export class SparkplugSession {
     let device: string | undefined;
     let historical = false;
     let run: Point[] = [];
+    let runUniform = true; // every point of the run so far has the first one's timestamp
     const flush = () => {
       if (device !== undefined && run.length > 0) {
         if (!historical || this.o.history === undefined || this.o.history === 'inline') this.encodeRun(device, run, messages, historical);
@@ -194,18 +196,24 @@ export class SparkplugSession {
         else historyDropped += new Set(run.map((p) => p.id)).size;
       }
       run = [];
+      runUniform = true;
     };
     for (const r of records) {
       let dev: string;
       const h = r.seq <= historyUntil;
       if (h !== historical) { flush(); historical = h; }
-      // a DATA payload's record ids are its first id plus the metric's position: a gap in seq starts a new one
+      // a DATA payload's record ids are its first id plus the metric's position: a gap in seq starts a new one;
+      // so does the next poll of the device (one DDATA per poll: its metrics share the payload's time)
       const last = run[run.length - 1];
-      if (last !== undefined && r.seq !== last.seq + 1) flush();
+      if (last !== undefined) {
+        if (r.seq !== last.seq + 1) flush();
+        else if (r.kind === 'sample' && startsNextPoll(run.length, runUniform, run[0]!.ts, r.sample.ts)) flush();
+      }
       if (r.kind === 'sample') {
         dev = r.sample.source;
         if (dev !== device) { flush(); device = dev; }
         const s = r.sample;
+        if (run.length > 0 && s.ts !== run[0]!.ts) runUniform = false;
         run.push({ name: s.tag, value: s.value, float32: s.float32 === true, ts: s.ts, quality: s.quality, id: r.id, seq: r.seq, shared: false });
       } else if (r.kind === 'prediction') {
         dev = r.prediction.model;
