@@ -24,13 +24,26 @@ function candidate(a: number, k: number): number {
   return k >= 0 ? Math.round(a * POW10[k]!) / POW10[k]! : Math.round(a / POW10[-k]!) * POW10[-k]!;
 }
 
-/** Outside [1e-7, 1e13): by significant digits with toPrecision (exact, slower; rare for sensor values). */
+/**
+ * Outside [1e-7, 1e13): by significant digits with toPrecision (exact, slower; rare for sensor values).
+ * The same walk: from 7 digits down while it reads back, or up until it does (9 always does).
+ */
 function slow(v: number): string {
-  for (let p = 1; p < 9; p++) {
-    const d = Number(v.toPrecision(p));
-    if (Math.fround(d) === v) return String(d);
+  const at = (p: number) => Number(v.toPrecision(p));
+  let p = 7;
+  let d = at(p);
+  if (Math.fround(d) === v) {
+    while (p > 1) {
+      const fewer = at(p - 1);
+      if (Math.fround(fewer) !== v) break;
+      d = fewer;
+      p--;
+    }
+  } else {
+    do d = at(++p);
+    while (p < 9 && Math.fround(d) !== v);
   }
-  return String(Number(v.toPrecision(9))); // 9 significant digits always read back as the same float32
+  return String(d);
 }
 
 /**
