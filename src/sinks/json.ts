@@ -72,7 +72,7 @@ export function recordJsonText(r: OutboxRecord, seen: JsonStrings): string {
 
 /**
  * One compact message for samples of one source, in order (the `format: compact` shape, see
- * src/sinks/README.md): tags and values as parallel arrays, one `ts` when every sample shares it
+ * src/sinks/mqtt/README.md): tags and values as parallel arrays, one `ts` when every sample shares it
  * (else an array), `quality`/`reason` only for the positions that are not good, and ids as
  * `idBase` + runs of seq (`[start, count, start, count, ...]`): the id of position i is
  * `idBase + <i-th seq>`, exactly the `id` the per-record shape gives, so per-sample dedupe still works.

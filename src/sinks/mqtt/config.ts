@@ -26,7 +26,7 @@ export const mqttSinkSchema = z
     messages: z.enum(['batch', 'sample']).default('batch').describe('json: one message per batch of a source, or one per sample'),
     format: z.enum(['records', 'compact']).default('records').describe(
       'json with messages: batch: records = {"gateway","records":[...]} one object per record; ' +
-      'compact = samples as one columnar message per source (parallel tag/value arrays, ids as idBase + seq runs; see the sinks README)',
+      'compact = samples as one columnar message per poll of a source (parallel tag/value arrays, ids as idBase + seq runs, float32 values as their shortest decimal; see src/sinks/mqtt/README.md)',
     ),
     topic: z.string().optional().describe(
       'json topic template with {gateway} {kind} {source} {tag} ({tag} only with messages: sample); ' +
