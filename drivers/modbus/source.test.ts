@@ -75,6 +75,8 @@ test('values of every kind arrive decoded, one batch per poll group', async () =
       assert.equal(s['pump.door']!.value, true);
       const r1 = s['pump.ramp']!.value as number;
       assert.ok(r1 >= 0 && r1 <= 1000);
+      // only unscaled float32 registers are flagged float32 (sinks print them as the float32 they are)
+      assert.deepEqual(b.samples.filter((x) => x.float32 === true).map((x) => x.tag).sort(), ['pump.flow', 'pump.ramp']);
       const later = await batchWhere(ctx.out, (x) => x.samples.length === 11 && byTag(x)['pump.ramp']!.value !== r1);
       assert.ok(later.samples[0]!.ts >= b.samples[0]!.ts);
       // the 300ms group is its own batch

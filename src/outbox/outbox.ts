@@ -598,7 +598,7 @@ export class OutboxImpl implements Outbox {
         const k = samples.length;
         const cols = encodeBatchColumns(it.batch.source, samples);
         transfer.push(cols.value);
-        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, 0, 0, cols.value, null, cols.extra, k);
+        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
         if (keep) for (const s of samples) records[i++] = sampleRecord(s, seq++, prefix);
         else seq += k;
       } else if (it.k === KIND_PREDICTION) {

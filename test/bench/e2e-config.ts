@@ -30,7 +30,11 @@ export function simulatorConfig(ports: number[], tags: number): string {
   });
 }
 
-export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' }): string {
+export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' | 'sparkplug' | 'sparkplug-per-payload' }): string {
+  const format = o.format ?? 'compact';
+  const sink = format === 'sparkplug' || format === 'sparkplug-per-payload'
+    ? { payload: 'sparkplug-b', sparkplug: { groupId: 'bench', ...(format === 'sparkplug-per-payload' ? { timestamps: 'per-payload' } : {}) } }
+    : { payload: 'json', ...(format === 'compact' ? { format: 'compact' } : {}) };
   return stringify({
     gateway: { id: 'bench', dataDir: o.dataDir },
     sources: o.ports.map((port, i) => ({
@@ -49,7 +53,7 @@ export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: nu
     })),
     outbox: { maxBytes: '2GB' },
     // records is the default (and the only JSON shape before `format`): left out, so an older build can be measured too
-    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, payload: 'json', ...((o.format ?? 'compact') === 'compact' ? { format: 'compact' } : {}) }],
+    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, ...sink }],
     health: { port: 0 },
     log: { level: 'warn' },
   });

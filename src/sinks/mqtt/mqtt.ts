@@ -42,7 +42,7 @@ export class MqttTransport implements Transport {
     if (cfg.payload === 'sparkplug-b') {
       this.sparkplug = new SparkplugSession({
         groupId: cfg.sparkplug.groupId, edgeNodeId: cfg.sparkplug.edgeNodeId ?? ctx.gateway.id, qos: cfg.qos,
-        history: cfg.sparkplug.history, historyTopic: cfg.sparkplug.historyTopic,
+        history: cfg.sparkplug.history, historyTopic: cfg.sparkplug.historyTopic, timestamps: cfg.sparkplug.timestamps,
       });
     }
     // certificate files are read once, at creation, so a missing file fails before anything starts

@@ -1,11 +1,11 @@
 /**
  * A Sparkplug B payload reader written from the specification (sparkplug_b.proto of Sparkplug 3.0),
  * independent of the encoder the sink uses: tests decode what the edge node sent with it, as a
- * host application would. Only what the tests read: Payload.timestamp (1), metrics (2), seq (3);
+ * host application would. Only what the tests read: Payload.timestamp (1), metrics (2), seq (3), uuid (4);
  * Metric name (1), alias (2), timestamp (3), datatype (4), is_historical (5), is_transient (6),
  * is_null (7), properties (9), int (10), long (11), float (12), double (13), boolean (14),
  * string (15); PropertySet keys (1), values (2); PropertyValue type (1), is_null (2), int (3),
- * long (4), float (5), double (6), boolean (7), string (8).
+ * long (4), float (5), double (6), boolean (7), string (8), propertyset (9).
  */
 
 export interface SpecMetric {
@@ -17,10 +17,13 @@ export interface SpecMetric {
   isTransient?: boolean;
   isNull?: boolean;
   value?: number | bigint | boolean | string;
-  properties?: Record<string, number | bigint | boolean | string | null>;
+  properties?: Record<string, PropertyValue>;
 }
 
-export interface SpecPayload { timestamp?: number; seq?: number; metrics: SpecMetric[] }
+/** A property's value; a PropertySet property is a nested record. */
+export type PropertyValue = number | bigint | boolean | string | null | { [key: string]: PropertyValue };
+
+export interface SpecPayload { timestamp?: number; seq?: number; uuid?: string; metrics: SpecMetric[] }
 
 /** Sparkplug data type numbers (Table 6.4.16 of the 3.0 specification). */
 export const DataType = { Int32: 3, Int64: 4, UInt64: 8, Float: 9, Double: 10, Boolean: 11, String: 12 } as const;
@@ -70,9 +73,9 @@ class Reader {
 
 const text = new TextDecoder('utf-8', { fatal: true });
 
-function propertyValue(b: Uint8Array): number | bigint | boolean | string | null {
+function propertyValue(b: Uint8Array): PropertyValue {
   const r = new Reader(b);
-  let v: number | bigint | boolean | string | null = null;
+  let v: PropertyValue = null;
   while (!r.done) {
     const [f, w] = r.tag();
     if (f === 3 && w === 0) v = Number(r.varint());
@@ -81,15 +84,16 @@ function propertyValue(b: Uint8Array): number | bigint | boolean | string | null
     else if (f === 6 && w === 1) v = r.fixed(8).getFloat64(0, true);
     else if (f === 7 && w === 0) v = r.varint() !== 0n;
     else if (f === 8 && w === 2) v = text.decode(r.bytes());
+    else if (f === 9 && w === 2) v = propertySet(r.bytes());
     else r.skip(w);
   }
   return v;
 }
 
-function propertySet(b: Uint8Array): Record<string, number | bigint | boolean | string | null> {
+function propertySet(b: Uint8Array): Record<string, PropertyValue> {
   const r = new Reader(b);
   const keys: string[] = [];
-  const values: (number | bigint | boolean | string | null)[] = [];
+  const values: PropertyValue[] = [];
   while (!r.done) {
     const [f, w] = r.tag();
     if (f === 1 && w === 2) keys.push(text.decode(r.bytes()));
@@ -133,7 +137,24 @@ export function decodeSpec(b: Uint8Array): SpecPayload {
     if (f === 1 && w === 0) p.timestamp = Number(r.varint());
     else if (f === 2 && w === 2) p.metrics.push(metric(r.bytes()));
     else if (f === 3 && w === 0) p.seq = Number(r.varint());
+    else if (f === 4 && w === 2) p.uuid = text.decode(r.bytes());
     else r.skip(w);
   }
   return p;
+}
+
+/**
+ * The record id of every metric of a DATA payload, as a host dedupes them (src/sinks/mqtt/README.md):
+ * with a `uuid` of `ids:<id>` (id = `<gateway>:<epoch>:<n>`) metric i is `<gateway>:<epoch>:<n + i>`;
+ * without one, each metric's `recordId` property (a prediction's outputs share their record's id).
+ */
+export function recordIds(p: SpecPayload): (string | undefined)[] {
+  if (p.uuid?.startsWith('ids:')) {
+    const first = p.uuid.slice(4);
+    const cut = first.lastIndexOf(':') + 1;
+    const base = first.slice(0, cut);
+    const n0 = Number(first.slice(cut));
+    return p.metrics.map((_, i) => base + (n0 + i));
+  }
+  return p.metrics.map((m) => { const id = m.properties?.recordId; return typeof id === 'string' ? id : undefined; });
 }
