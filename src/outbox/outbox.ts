@@ -1,13 +1,15 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
+import type { Counter } from 'prom-client';
 import { FgError, errorMessage } from '../core/errors.ts';
-import type { StageMetrics } from '../core/metrics.ts';
+import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
-import { gauge } from './gauges.ts';
+import { counter, gauge, scrapedGauge } from './gauges.ts';
+import { SourceRuns, UNKNOWN_SOURCE } from './sources.ts';
 import {
   KIND_BATCH, KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
   decodeBatchRow, decodeTuple, encodeBatchColumns, eventRecord, predictionRecord, sampleRecord,
@@ -51,6 +53,31 @@ export interface OutboxCursor {
   readonly dropped: Readonly<Record<SkipReason, number>>;
 }
 
+/**
+ * The accounting identity per source (README "Accounting"): for every sink and every source,
+ * `accepted + pendingAtStart = confirmed + dropped (every reason) + pending`, each record once.
+ */
+export interface SourceAccounting {
+  /** records committed since start, by source */
+  accepted: Record<string, number>;
+  sinks: Record<string, SinkSourceAccounting>;
+}
+
+export interface SinkSourceAccounting {
+  /**
+   * By source: records this sink had to settle when the outbox started (the rows in the file after
+   * its persisted cursor). For a sink added while running (a reload): the rows in the file when
+   * it was added, less what the outbox had accepted before (they were never this sink's).
+   */
+  pendingAtStart: Record<string, number>;
+  /** records the sink confirmed (delivered; or dead-lettered after the upstream rejected them), by source */
+  confirmed: Record<string, number>;
+  /** records this sink was not given, by source and reason */
+  dropped: Record<string, Partial<Record<SkipReason, number>>>;
+  /** records committed after its confirmed position: still to be delivered or skipped, by source */
+  pending: Record<string, number>;
+}
+
 export interface OutboxStats {
   file: string;
   /** size of the main database file (the WAL comes on top until checkpointed) */
@@ -82,6 +109,8 @@ export interface Outbox extends Stage, OutboxWriter {
   readonly kind: 'outbox';
   /** the cursor of one sink (created on first use, kept in the file); `lag` bounds how far it may fall behind */
   cursor(sink: string, lag?: LagBound): OutboxCursor;
+  /** the accounting per source and sink, as one consistent snapshot (the same figures as /metrics) */
+  accounting(): SourceAccounting;
   /** gateway events the outbox raises (full, healed, disk full, a sink behind its bound); the pipeline writes them */
   onEvent?: (e: OutboxEvent) => void;
   /** `<gateway>:<epoch>:` — a record's id is this prefix and its seq */
@@ -155,14 +184,21 @@ class CursorImpl implements OutboxCursor {
   /** this sink skips every record up to here (its drop-oldest lag bound moved it) */
   floor = 0;
   readonly dropped: Record<SkipReason, number> = { lag: 0, 'outbox-full': 0, 'outbox-expired': 0 };
-  private readonly sm: StageMetrics;
+  /** by source id (SourceRuns): what this sink confirmed, what it was not given by reason, and its start */
+  readonly confirmedBy: number[] = [];
+  readonly droppedBy: Record<SkipReason, number[]> = { lag: [], 'outbox-full': [], 'outbox-expired': [] };
+  pendingAtStart = new Map<string, number>();
+  private readonly confirmedCounters: Counter.Internal[] = [];
+  private readonly droppedCounters: Record<SkipReason, Counter.Internal[]> = { lag: [], 'outbox-full': [], 'outbox-expired': [] };
+  private readonly stage: string;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   constructor(readonly sink: string, private readonly box: OutboxImpl, start: number, public bound: LagBound | undefined, ctx: StageContext) {
     this.acked = start;
     this.persisted = start;
     this.readTo = start;
-    this.sm = ctx.metrics.stage(`sink.${sink}`);
+    this.stage = `sink.${sink}`;
+    ctx.metrics.stage(this.stage);
   }
   read(afterSeq: number, limit: number): OutboxRecord[] {
     const recs = this.box.read(Math.max(afterSeq, this.floor), limit);
@@ -178,6 +214,8 @@ class CursorImpl implements OutboxCursor {
     const span = to - this.acked;
     const skipped = delivered === undefined ? 0 : Math.max(0, span - delivered);
     if (skipped > 0) this.countSkipped(this.acked, this.acked + skipped);
+    // the chunk read is contiguous and ends at seq: what was skipped lies below what it held
+    this.countConfirmed(this.acked + skipped, to);
     this.acked = to;
     if (this.readTo < to) this.readTo = to;
     this.box.onAck();
@@ -197,6 +235,14 @@ class CursorImpl implements OutboxCursor {
     this.readTo = to;
     this.box.onAck();
   }
+  /** The seqs (from, to] were confirmed by this sink: counted by source. */
+  private countConfirmed(from: number, to: number): void {
+    this.box.runs.split(from, to, (s, k) => {
+      this.confirmedBy[s] = (this.confirmedBy[s] ?? 0) + k;
+      (this.confirmedCounters[s] ??= this.box.confirmedCounter.labels({ sink: this.sink, source: this.box.runs.name(s) })).inc(k);
+    });
+  }
+
   /** The seqs (from, to] were never given to this sink. */
   private countSkipped(from: number, to: number): void {
     // what lies under this sink's own floor is its lag; what lies under no floor, the outbox dropped
@@ -205,10 +251,18 @@ class CursorImpl implements OutboxCursor {
     if (lagTo > from) parts.push(['lag', lagTo - from]);
     if (to > lagTo) parts.push(...this.box.globalDrops.attribute(lagTo, to, 'outbox-full'));
     let n = 0;
+    let at = from;
     for (const [reason, k] of parts) {
       if (k <= 0) continue;
       this.dropped[reason] += k;
-      this.sm.dropped(k, reason);
+      // the parts are consecutive ranges from `from`: each split by source
+      const by = this.droppedBy[reason];
+      const counters = this.droppedCounters[reason];
+      this.box.runs.split(at, at + k, (s, m) => {
+        by[s] = (by[s] ?? 0) + m;
+        (counters[s] ??= this.box.ctxMetrics.dropped.labels({ stage: this.stage, reason, source: this.box.runs.name(s) })).inc(m);
+      });
+      at += k;
       n += k;
     }
     this.droppedSinceLog += n;
@@ -240,6 +294,8 @@ interface InFlightCommit {
   rows: number;
   first: number;
   records: OutboxRecord[];
+  /** flat (last seq, records, source id) per run of the new rows, for `runs` once committed */
+  runs: number[];
   cursors: [CursorImpl, number][];
   done: Promise<void>;
 }
@@ -300,6 +356,13 @@ export class OutboxImpl implements Outbox {
   private diskFull?: { since: number; error: string; failures: number; lastLog: number };
   private readonly marks = new CommitMarks();
   readonly globalDrops = new GlobalDrops();
+  /** the source of every seq a cursor (or the outbox's own drops) may still move over */
+  runs = new SourceRuns(0);
+  /** records committed since start by source id, and their counter series */
+  private readonly acceptedBy: number[] = [];
+  private readonly acceptedCounters: Counter.Internal[] = [];
+  private readonly droppedCounters: Record<'outbox-full' | 'outbox-expired', Counter.Internal[]> = { 'outbox-full': [], 'outbox-expired': [] };
+  readonly confirmedCounter: Counter<'sink' | 'source'>;
   onEvent?: (e: OutboxEvent) => void;
 
   private readStmt?: Statement<[number, number, number], [...RecordTuple, number]>;
@@ -324,6 +387,17 @@ export class OutboxImpl implements Outbox {
     this.gBytes = gauge(reg, 'fieldgate_outbox_used_bytes', 'Bytes of the outbox file in use (excluding free pages)', []);
     this.gBacklog = gauge(reg, 'fieldgate_sink_backlog', 'Records a sink has not had confirmed yet', ['sink']);
     this.gLag = gauge(reg, 'fieldgate_sink_lag_seconds', 'How long the oldest record a sink has not had confirmed has been in the outbox (0: caught up; up to 1 s over)', ['sink']);
+    this.confirmedCounter = counter(reg, 'fieldgate_sink_confirmed_total', 'Records a sink confirmed to the outbox, by source (delivered; a batch the upstream rejected is confirmed too and counted dropped{reason="rejected"} on the sink)', ['sink', 'source']);
+    scrapedGauge(reg, 'fieldgate_sink_pending', 'Records committed after a sink\'s confirmed position (still to be delivered or skipped), by source', ['sink', 'source'], (g) => {
+      for (const [sink, a] of Object.entries(this.accounting().sinks)) for (const [source, n] of Object.entries(a.pending)) g.set({ sink, source }, n);
+    });
+    scrapedGauge(reg, 'fieldgate_sink_pending_at_start', 'Records a sink had to settle when the outbox started (rows in the file after its cursor), by source: the identity accepted + pending_at_start = confirmed + dropped + pending holds per sink and source', ['sink', 'source'], (g) => {
+      for (const c of this.cursors.values()) for (const [source, n] of c.pendingAtStart) g.set({ sink: c.sink, source }, n);
+    });
+  }
+
+  get ctxMetrics(): Metrics {
+    return this.ctx.metrics;
   }
 
   // ---- stage --------------------------------------------------------------------------------
@@ -383,11 +457,51 @@ export class OutboxImpl implements Outbox {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
       c.readTo = c.acked;
     }
+    this.loadRuns(db);
+    for (const c of this.cursors.values()) c.pendingAtStart = this.runs.count(c.acked, this.lastSeq);
+    this.loadMarks(db);
     this.tail = new Tail(TAIL_RECORDS, this.lastSeq + 1);
     this.updateGauges();
     this.lastCheckpointAt = performance.now();
     this.state = 'running';
+    // the lag bounds apply to the rows found in the file too (the age bound by their commit times)
+    this.applyLag();
+    for (const c of this.cursors.values()) c.settle();
     this.ctx.log.info({ file: this.file, epoch, rows: this.rows, lastSeq: this.lastSeq, cursors: [...this.cursors.keys()] }, 'outbox open');
+  }
+
+  /**
+   * The source of every record in the file (one scan, like the integrity check before it), so the
+   * rows found at start are split by source when a sink confirms or skips them. Records below the
+   * file's first row that a cursor has not moved over yet (deleted before a kill -9 under a lag
+   * floor that is not persisted) are `unknown`.
+   */
+  private loadRuns(db: Db): void {
+    let base = this.firstSeq - 1;
+    for (const c of this.cursors.values()) base = Math.min(base, c.acked);
+    const runs = new SourceRuns(base);
+    if (this.firstSeq - 1 > base) runs.append(this.firstSeq - 1, this.firstSeq - 1 - base, runs.id(UNKNOWN_SOURCE));
+    const rows = db.prepare<[number], [number, number, string, string | null]>(
+      // only a batch row with samples of other sources needs its JSON part read
+      `SELECT seq, n, source, CASE WHEN kind = ${KIND_BATCH} AND instr(extra, '"s":') > 0 THEN extra END FROM records WHERE seq <= ? ORDER BY seq`,
+    ).raw(true);
+    for (const [seq, n, source, extra] of rows.iterate(this.lastSeq)) {
+      const foreign = extra === null ? undefined : (JSON.parse(extra) as { s?: Record<number, string> }).s;
+      if (!foreign) {
+        runs.append(seq, n, runs.id(source));
+        continue;
+      }
+      for (let i = 0; i < n; i++) runs.append(seq - n + 1 + i, 1, runs.id(foreign[i] ?? source));
+    }
+    this.runs = runs;
+  }
+
+  /**
+   * Commit times of the rows found at start (the `commits` table, one mark a second), so a sink's
+   * age bound and its lag gauge apply to them as to rows committed since.
+   */
+  private loadMarks(db: Db): void {
+    for (const [last, at] of db.prepare<[], [number, number]>('SELECT last_seq, at FROM commits ORDER BY last_seq').raw(true).iterate()) this.marks.add(last, at);
   }
 
   private openFailed(e: unknown): FgError {
@@ -561,14 +675,14 @@ export class OutboxImpl implements Outbox {
     this.pendingRows -= n;
     this.pendingDbRows -= dbRows;
     const first = this.lastSeq + 1;
-    const { rows, records, transfer } = this.encode(batch, first, n);
+    const { rows, records, transfer, runs } = this.encode(batch, first, n);
     const cursors: [CursorImpl, number][] = [];
     for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
     const req: CommitRequest = {
       t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
     };
     const tagsetsSent = req.tagsets.map(([id]) => id);
-    const f: InFlightCommit = { batch, rows: n, first, records, cursors, done: Promise.resolve() };
+    const f: InFlightCommit = { batch, rows: n, first, records, runs, cursors, done: Promise.resolve() };
     f.done = writer.commit(req, transfer).then(
       (r) => {
         if (r.ok) for (const id of tagsetsSent) this.tagsetsUnsaved.delete(id);
@@ -581,9 +695,11 @@ export class OutboxImpl implements Outbox {
   }
 
   /** The rows for the writer thread, and the records as sinks will read them (seq from `first`). */
-  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[] } {
+  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[]; runs: number[] } {
     const rows: CommitRequest['rows'] = [];
     const transfer: ArrayBuffer[] = [];
+    const runs: number[] = [];
+    const src = this.runs;
     // no sink: nobody would read them from memory
     const keep = this.cursors.size > 0;
     const records = new Array<OutboxRecord>(keep ? n : 0);
@@ -599,6 +715,10 @@ export class OutboxImpl implements Outbox {
         const cols = encodeBatchColumns(it.batch.source, samples);
         transfer.push(cols.value);
         rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, 0, 0, cols.value, null, cols.extra, k);
+        if (cols.extra !== null && samples.some((s) => s.source !== it.batch.source)) {
+          // samples of other sources (rare): each counts for its own
+          for (let j = 0; j < k; j++) runs.push(seq + j, 1, src.id(samples[j]!.source));
+        } else runs.push(seq + k - 1, k, src.id(it.batch.source));
         if (keep) for (const s of samples) records[i++] = sampleRecord(s, seq++, prefix);
         else seq += k;
       } else if (it.k === KIND_PREDICTION) {
@@ -606,6 +726,7 @@ export class OutboxImpl implements Outbox {
           const extra = JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs });
           rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra, 1);
           if (keep) records[i++] = predictionRecord(p, extra, seq, prefix);
+          runs.push(seq, 1, src.id(p.model));
           seq++;
         }
       } else {
@@ -613,11 +734,12 @@ export class OutboxImpl implements Outbox {
           const extra = JSON.stringify({ severity: e.severity, data: e.data });
           rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra, 1);
           if (keep) records[i++] = eventRecord(e, extra, seq, prefix);
+          runs.push(seq, 1, src.id(e.source));
           seq++;
         }
       }
     }
-    return { rows, records, transfer };
+    return { rows, records, transfer, runs };
   }
 
   /**
@@ -670,7 +792,7 @@ export class OutboxImpl implements Outbox {
         this.accepted += f.rows;
         this.commits++;
         this.rowsSinceCheckpoint += f.rows;
-        this.sm.received(f.rows);
+        this.countAccepted(f.runs);
         this.marks.add(this.lastSeq, Date.now());
       }
       // expiry runs before drop-oldest in a commit: its rows are the older ones
@@ -713,7 +835,11 @@ export class OutboxImpl implements Outbox {
     for (const c of this.cursors.values()) c.settle();
     const floor = this.minAcked();
     this.marks.pruneThrough(floor);
-    this.globalDrops.pruneThrough(Math.min(floor, ...[...this.cursors.values()].map((c) => c.acked)));
+    let slowest = this.firstSeq - 1;
+    for (const c of this.cursors.values()) slowest = Math.min(slowest, c.acked);
+    this.globalDrops.pruneThrough(Math.min(floor, slowest));
+    // kept for every row in the file too: a sink added by a reload starts at the file's first row
+    this.runs.pruneThrough(slowest);
     this.trimTail();
   }
 
@@ -889,12 +1015,27 @@ export class OutboxImpl implements Outbox {
     }
   }
 
+  /** A commit's rows: their sources for the cursors, and accepted per source. */
+  private countAccepted(runs: number[]): void {
+    for (let i = 0; i < runs.length; i += 3) {
+      const [last, n, s] = [runs[i]!, runs[i + 1]!, runs[i + 2]!];
+      this.runs.append(last, n, s);
+      this.acceptedBy[s] = (this.acceptedBy[s] ?? 0) + n;
+      (this.acceptedCounters[s] ??= this.ctx.metrics.received.labels({ stage: 'outbox', source: this.runs.name(s) })).inc(n);
+    }
+  }
+
   private countDrop(n: number, reason: 'full' | 'expired', through: number): void {
     // sinks that had not confirmed these rows count them when they move past (exactly once each)
-    this.globalDrops.add(through, reason === 'full' ? 'outbox-full' : 'outbox-expired');
+    const why = reason === 'full' ? 'outbox-full' : 'outbox-expired';
+    this.globalDrops.add(through, why);
     if (reason === 'full') this.droppedFull += n;
     else this.droppedExpired += n;
-    this.sm.dropped(n, reason === 'full' ? 'outbox-full' : 'outbox-expired');
+    // the dropped rows are the newest of those deleted: (through - n, through], by source
+    const counters = this.droppedCounters[why];
+    this.runs.split(through - n, through, (s, k) => {
+      (counters[s] ??= this.ctx.metrics.dropped.labels({ stage: 'outbox', reason: why, source: this.runs.name(s) })).inc(k);
+    });
     this.droppedSinceLog += n;
     const now = Date.now();
     if (now - this.lastDropLog >= this.cfg.dropLogInterval) {
@@ -925,8 +1066,42 @@ export class OutboxImpl implements Outbox {
       c = new CursorImpl(sink, this, this.firstSeq - 1, lag, this.ctx);
       c.persisted = -1;
       this.cursors.set(sink, c);
-    } else if (lag) c.bound = lag;
+      if (this.state === 'running') {
+        // added while running (a reload): it starts at the file's first row; what the outbox
+        // accepted before was never this sink's, so it counts against its start
+        const at = this.runs.count(c.acked, this.lastSeq);
+        for (const [s, n] of this.acceptedBy.entries()) if (n) at.set(this.runs.name(s), (at.get(this.runs.name(s)) ?? 0) - n);
+        c.pendingAtStart = at;
+        this.applyLag();
+      }
+    } else if (lag) {
+      c.bound = lag;
+      if (this.state === 'running') this.applyLag();
+    }
     return c;
+  }
+
+  accounting(): SourceAccounting {
+    const runs = this.runs;
+    const byName = (xs: readonly number[]): Record<string, number> => {
+      const o: Record<string, number> = {};
+      xs.forEach((n, s) => { if (n) o[runs.name(s)] = (o[runs.name(s)] ?? 0) + n; });
+      return o;
+    };
+    const sinks: Record<string, SinkSourceAccounting> = {};
+    for (const c of this.cursors.values()) {
+      const dropped: SinkSourceAccounting['dropped'] = {};
+      for (const reason of Object.keys(c.droppedBy) as SkipReason[]) {
+        for (const [source, n] of Object.entries(byName(c.droppedBy[reason]))) (dropped[source] ??= {})[reason] = n;
+      }
+      sinks[c.sink] = {
+        pendingAtStart: Object.fromEntries(c.pendingAtStart),
+        confirmed: byName(c.confirmedBy),
+        dropped,
+        pending: Object.fromEntries(runs.count(Math.min(c.acked, this.lastSeq), this.lastSeq)),
+      };
+    }
+    return { accepted: byName(this.acceptedBy), sinks };
   }
 
   private loadCursors(db: Db): void {

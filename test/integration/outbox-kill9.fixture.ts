@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Metrics } from '../../src/core/metrics.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch } from '../../src/outbox/testing.ts';
+import { assertSourceAccounting, numberBatch } from '../../src/outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 
@@ -33,6 +33,9 @@ if (mode === 'write') {
     await new Promise((r) => setTimeout(r, 20));
   }
   await sink.stop(2000);
+  // the identity per source after the kill: the rows found at start are this run's pending at start
+  const a = await assertSourceAccounting(box, ctx.metrics);
+  process.stdout.write(`A ${JSON.stringify(a)}\n`);
   await box.stop(2000);
   process.stdout.write('DRAINED\n');
 }
