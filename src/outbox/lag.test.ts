@@ -19,7 +19,8 @@ after(async () => {
 function setup(over: Record<string, unknown> = {}) {
   const c = tempContext('gw-lag');
   contexts.push(c);
-  const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', ...over }), c);
+  // every commit persists positions and deletes (the tests look at the rows right after a write)
+  const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', housekeepingInterval: 0, ...over }), c);
   boxes.push(box);
   return { c, box };
 }

@@ -344,6 +344,7 @@ export class OutboxImpl implements Outbox {
   private commitWanted = false;
   private lastCommitOk = true;
   private timer?: NodeJS.Timeout;
+  private timerDue = 0;
   private immediate?: NodeJS.Immediate;
   private waiters = new Set<Waiter>();
   private readonly cursors = new Map<string, CursorImpl>();
@@ -352,6 +353,10 @@ export class OutboxImpl implements Outbox {
   private maxCheckpointMs = 0;
   private lastCheckpointAt = 0;
   private rowsSinceCheckpoint = 0;
+  /** when cursor positions were last persisted (and confirmed rows deleted); see housekeepingInterval */
+  private lastHousekeeping = 0;
+  /** the next commit persists positions and deletes at once (the writer has more confirmed rows to delete) */
+  private housekeepNow = false;
   /** set while commits fail for lack of disk space: writes wait, confirmed rows are still deleted */
   private diskFull?: { since: number; error: string; failures: number; lastLog: number };
   private readonly marks = new CommitMarks();
@@ -630,10 +635,16 @@ export class OutboxImpl implements Outbox {
     } else this.armTimer();
   }
 
-  private armTimer(): void {
+  private armTimer(after?: number): void {
     // while the disk is full every commit fails until a sink confirms something: retry calmly
-    const wait = this.diskFull ? Math.max(this.cfg.commitInterval, DISK_FULL_RETRY_MS) : this.cfg.commitInterval;
-    if (!this.timer && this.state === 'running') this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, wait);
+    const wait = this.diskFull ? Math.max(this.cfg.commitInterval, DISK_FULL_RETRY_MS) : after ?? this.cfg.commitInterval;
+    if (this.state !== 'running') return;
+    const due = performance.now() + wait;
+    if (this.timer && this.timerDue <= due) return;
+    // an earlier commit replaces a later one (new rows while waiting for the next housekeeping)
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, wait);
   }
 
   private clearTimers(): void {
@@ -661,6 +672,20 @@ export class OutboxImpl implements Outbox {
       this.commitWanted = true;
       return false;
     }
+    // Cursor positions are persisted, and what every sink confirmed deleted, at most once per
+    // housekeepingInterval: a commit that also rewrote the cursors, meta and commits tables and
+    // rebalanced the log's first pages wrote about 3x the pages of its new rows (README "Disk bytes")
+    const now = performance.now();
+    const housekeeping = this.state !== 'running' || this.diskFull !== undefined || this.housekeepNow || now - this.lastHousekeeping >= this.cfg.housekeepingInterval;
+    if (this.pending.length === 0 && !housekeeping) {
+      // nothing new to write: the positions wait for the next housekeeping
+      this.armTimer(Math.max(1, this.cfg.housekeepingInterval - (now - this.lastHousekeeping)));
+      return false;
+    }
+    if (housekeeping) {
+      this.lastHousekeeping = now;
+      this.housekeepNow = false;
+    }
     this.commitWanted = false;
     // bounded: encoding and posting a commit is main-thread work (~1 ms per 1000 rows); whole writes only
     const cap = Math.max(this.cfg.commitRows, MAX_COMMIT_ROWS);
@@ -677,9 +702,10 @@ export class OutboxImpl implements Outbox {
     const first = this.lastSeq + 1;
     const { rows, records, transfer, runs } = this.encode(batch, first, n);
     const cursors: [CursorImpl, number][] = [];
-    for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
+    if (housekeeping) for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
     const req: CommitRequest = {
-      t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
+      t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]),
+      minAcked: this.durableMin(housekeeping), housekeeping, checkpoint: this.checkpointDue(),
     };
     const tagsetsSent = req.tagsets.map(([id]) => id);
     const f: InFlightCommit = { batch, rows: n, first, records, runs, cursors, done: Promise.resolve() };
@@ -812,7 +838,10 @@ export class OutboxImpl implements Outbox {
       this.applyFullState();
       for (const w of f.batch) w.resolve();
       if (f.rows > 0) this.notify();
-      if (r.moreConfirmed) this.commitWanted = true;
+      if (r.moreConfirmed) {
+        this.commitWanted = true;
+        this.housekeepNow = true;
+      }
     }
     if (this.state !== 'running') {
       // stop() drives what is left: it waits for this commit, then posts one for the rest
@@ -820,7 +849,8 @@ export class OutboxImpl implements Outbox {
     }
     // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
     if (this.pendingDbRows >= this.cfg.commitRows && !this.diskFull) this.commit();
-    else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
+    // positions not persisted yet come back with the next housekeeping (commit() waits for it)
+    else if (this.pending.length > 0 || this.commitWanted || this.cursorsDirty()) this.armTimer();
   }
 
   private adoptState(st: { firstSeq: number; rows: number; usedBytes: number }): void {
@@ -970,8 +1000,21 @@ export class OutboxImpl implements Outbox {
   private oldestAgeMs(): number | undefined {
     const floor = Math.max(this.minAcked(), this.firstSeq - 1);
     if (!this.oldestStmt || floor >= this.lastSeq) return undefined;
-    const at = this.oldestStmt.get(floor);
+    // commit marks in memory first: the file has one a housekeepingInterval, not one per commit
+    const at = this.marks.committedAt(floor + 1) ?? this.oldestStmt.get(floor);
     return typeof at === 'number' ? Math.max(0, Date.now() - at) : undefined;
+  }
+
+  /**
+   * Where the writer may delete: every sink's position as the file will hold it after this commit
+   * (persisted, or persisted by it), or its lag floor. A row is never deleted while a cursor that a
+   * crash would bring back still stands below it (it would be counted dropped though delivered).
+   */
+  private durableMin(housekeeping: boolean): number {
+    if (this.cursors.size === 0) return 0;
+    let m = Infinity;
+    for (const c of this.cursors.values()) m = Math.min(m, Math.max(housekeeping ? c.acked : c.persisted, c.floor));
+    return m;
   }
 
   private minAcked(): number {

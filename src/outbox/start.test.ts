@@ -21,7 +21,7 @@ function dir() {
   contexts.push(c);
   return (over: Record<string, unknown> = {}) => {
     const ctx = { ...c, metrics: new Metrics() };
-    const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', ...over }), ctx);
+    const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', housekeepingInterval: 0, ...over }), ctx);
     boxes.push(box);
     return { box, ctx };
   };
