@@ -7,7 +7,7 @@ import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxConfig } from './index.ts';
 import type { StageContext } from '../pipeline/contracts.ts';
 import type { OutboxRecord } from './records.ts';
-import { numberBatch, tempContext } from './testing.ts';
+import { assertSourceAccounting, numberBatch, tempContext } from './testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];
@@ -107,7 +107,9 @@ describe('outbox', () => {
     await box.start();
     await box.writeSamples(numberBatch('a', 0, 3));
     cur.ack(3);
-    await sleep(30);
+    // the next commit (the ack asks for one) deletes it: waited for, a loaded machine may be slow
+    const until = Date.now() + 5_000;
+    while (box.stats().rows !== 0 && Date.now() < until) await sleep(5);
     assert.equal(box.stats().rows, 0);
     await box.stop(1000);
     const box2 = open(cfg(), c);
@@ -181,8 +183,13 @@ describe('outbox', () => {
     assert.equal(kept.length, s.rows);
     assert.deepEqual(values(kept), Array.from({ length: s.rows }, (_, i) => total - s.rows + i), 'the newest, in order');
     assert.ok(s.usedBytes < 200_000 * 1.1, `bounded: ${s.usedBytes}`);
-    const dropped = (await c.metrics.dropped.get()).values.find((v) => v.labels.reason === 'outbox-full');
-    assert.equal(dropped?.value, s.dropped.full, 'the metric counts the same');
+    const dropped = (await c.metrics.dropped.get()).values.filter((v) => v.labels.reason === 'outbox-full');
+    // on the outbox, and on the sink that never got them (its cursor moved over them), on source x
+    assert.deepEqual(dropped.map((v) => [v.labels.stage, v.labels.source, v.value]), [['outbox', 'x', s.dropped.full], ['sink.slow', 'x', s.dropped.full]], 'the metric counts the same, on its source');
+    cur.ack(kept.at(-1)!.seq, kept.length);
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.sinks.slow!.dropped, { x: { 'outbox-full': s.dropped.full } });
+    assert.deepEqual(a.sinks.slow!.confirmed, { x: s.rows });
     await box.stop(1000);
   });
 
@@ -223,20 +230,25 @@ describe('outbox', () => {
     await done;
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => i), 'all of them, in order');
     assert.equal(box.stats().dropped.full, 0);
+    assert.deepEqual((await assertSourceAccounting(box, c.metrics)).sinks.slow!.confirmed, { x: total });
     await box.stop(1000);
   });
 
   test('maxAge drops old unconfirmed records, counted', async () => {
     const c = ctx();
     const box = open(cfg({ maxAge: '50ms' }), c);
-    box.cursor('s');
+    const cur = box.cursor('s');
     await box.start();
     await box.writeSamples(numberBatch('x', 0, 10));
     await sleep(80);
-    await box.writeSamples(numberBatch('x', 10, 5));
+    await box.writeSamples(numberBatch('y', 10, 5));
     const s = box.stats();
     assert.equal(s.dropped.expired, 10);
     assert.equal(s.rows, 5);
+    assert.equal(cur.rewind(), 10, 'the sink moves over the expired records');
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.sinks.s!.dropped, { x: { 'outbox-expired': 10 } });
+    assert.deepEqual(a.sinks.s!.pending, { y: 5 });
     await box.stop(1000);
   });
 
