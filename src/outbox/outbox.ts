@@ -18,6 +18,7 @@ import { type Db, openStore } from './store.ts';
 import { Tail } from './tail.ts';
 import { CommitMarks, GlobalDrops, LAG_BYTES_SHARE, LAG_HYSTERESIS, type LagBound, type SkipReason } from './lag.ts';
 import { type CommitReply, WriterThread } from './writer.ts';
+import { ReaderThread } from './reader.ts';
 import type { CommitRequest, DiskFullHeal } from './writer-protocol.ts';
 
 /**
@@ -99,6 +100,8 @@ export interface OutboxStats {
   maxCommitMs: number;
   checkpoints: number;
   maxCheckpointMs: number;
+  /** reads of a sink behind the in-memory tail answered by the reader thread (prefetched), not on the main thread */
+  readerReads: number;
   movedAside?: string;
   /** set while commits fail for lack of disk space */
   diskFull?: { since: number; error: string; failures: number };
@@ -201,13 +204,43 @@ class CursorImpl implements OutboxCursor {
     ctx.metrics.stage(this.stage);
   }
   read(afterSeq: number, limit: number): OutboxRecord[] {
-    const recs = this.box.read(Math.max(afterSeq, this.floor), limit);
+    const from = Math.max(afterSeq, this.floor);
+    let recs = this.box.readTail(from, limit);
+    if (!recs) {
+      // behind the in-memory tail: the chunk the reader thread fetched meanwhile, else a read here;
+      // either way the next chunk is fetched off the main thread while this one is sent
+      recs = this.takePrefetched(from, limit) ?? this.box.readFile(from, limit);
+      if (recs.length > 0) this.prefetch(recs[recs.length - 1]!.seq, limit);
+    }
     if (recs.length > 0 && recs[recs.length - 1]!.seq > this.readTo) {
       this.readTo = recs[recs.length - 1]!.seq;
       this.box.trimTail();
     }
     return recs;
   }
+  /** the next chunk, read by the reader thread: rows with records after `after` */
+  private pf?: { after: number; rows?: unknown[][] };
+
+  private prefetch(after: number, limit: number): void {
+    if (this.pf?.after === after) return;
+    const p = this.box.prefetch(after, limit);
+    if (!p) return;
+    const pf: { after: number; rows?: unknown[][] } = { after };
+    this.pf = pf;
+    p.then((rows) => { pf.rows = rows; }, () => { if (this.pf === pf) this.pf = undefined; });
+  }
+
+  private takePrefetched(from: number, limit: number): OutboxRecord[] | undefined {
+    const pf = this.pf;
+    if (!pf || pf.after !== from || !pf.rows) return undefined;
+    this.pf = undefined;
+    // rows deleted since it was fetched are not served (as a read here would not)
+    const recs = this.box.decodeRows(pf.rows as RawRow[], Math.max(from, this.box.firstDropFloor()), limit);
+    if (recs.length === 0) return undefined;
+    this.box.readerReads++;
+    return recs;
+  }
+
   ack(seq: number, delivered?: number): void {
     if (seq <= this.acked) return;
     const to = Math.min(seq, this.box.lastSeq);
@@ -288,6 +321,9 @@ class CursorImpl implements OutboxCursor {
   }
 }
 
+/** A row as READ_SQL returns it: the record columns and n. */
+type RawRow = [...RecordTuple, number];
+
 /** A group commit posted to the writer thread and not answered yet. */
 interface InFlightCommit {
   batch: PendingWrite[];
@@ -314,6 +350,9 @@ export class OutboxImpl implements Outbox {
   /** the main thread's connection: reads only, once the writer thread runs */
   private db?: Db;
   private writer?: WriterThread;
+  /** reads the rows of sinks behind the tail, off the main thread (absent if it failed to start: reads happen here) */
+  private reader?: ReaderThread;
+  readerReads = 0;
   private epoch = '';
   idPrefix = '';
   private state: 'idle' | 'running' | 'stopping' | 'stopped' | 'failed' = 'idle';
@@ -370,7 +409,7 @@ export class OutboxImpl implements Outbox {
   readonly confirmedCounter: Counter<'sink' | 'source'>;
   onEvent?: (e: OutboxEvent) => void;
 
-  private readStmt?: Statement<[number, number, number], [...RecordTuple, number]>;
+  private readStmt?: Statement<[number, number, number], RawRow>;
   /** tag lists of batch rows by id (tagsets table), and their ids by JSON text */
   private tagsets = new Map<number, string[]>();
   private tagsetIds = new Map<string, number>();
@@ -443,7 +482,7 @@ export class OutboxImpl implements Outbox {
       throw this.openFailed(e);
     }
     this.db = db;
-    this.readStmt = db.prepare<[number, number, number], [...RecordTuple, number]>(
+    this.readStmt = db.prepare<[number, number, number], RawRow>(
       // raw(): arrays instead of objects, measurably cheaper per row; a row whose last seq is past
       // afterSeq holds records after it (a batch row may begin before)
       'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra, n FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
@@ -458,6 +497,11 @@ export class OutboxImpl implements Outbox {
       this.nextTagset = Math.max(this.nextTagset, id + 1);
     }
     this.oldestStmt = db.prepare<[number], number>('SELECT at FROM commits WHERE last_seq > ? ORDER BY last_seq LIMIT 1').pluck(true);
+    try {
+      this.reader = await ReaderThread.start({ path: this.file });
+    } catch (e) {
+      this.ctx.log.warn({ err: errorMessage(e) }, 'the outbox reader thread did not start; sinks behind read on the main thread');
+    }
     for (const c of this.cursors.values()) {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
       c.readTo = c.acked;
@@ -542,6 +586,8 @@ export class OutboxImpl implements Outbox {
     const err = await this.writer?.close(Math.max(100, until - Date.now()));
     this.writer = undefined;
     if (err) this.ctx.log.warn({ err }, 'final outbox checkpoint failed; the WAL is replayed at next start');
+    await this.reader?.close(Math.max(100, until - Date.now()));
+    this.reader = undefined;
     this.readStmt = undefined;
     this.oldestStmt = undefined;
     this.db?.close();
@@ -1164,11 +1210,30 @@ export class OutboxImpl implements Outbox {
 
   /** From memory when the tail reaches back to `afterSeq`, else from the file (committed rows only). */
   read(afterSeq: number, limit: number): OutboxRecord[] {
+    return this.readTail(afterSeq, limit) ?? this.readFile(afterSeq, limit);
+  }
+
+  /** From memory, or undefined when the tail does not reach back to `afterSeq`. */
+  readTail(afterSeq: number, limit: number): OutboxRecord[] | undefined {
     if (!this.readStmt) return [];
     // the tail answers only when it reaches the log's end (commits without a sink keep no records)
-    const fromTail = this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
-    if (fromTail) return fromTail;
-    const rows = this.readStmt.all(afterSeq, this.lastSeq, limit);
+    return this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
+  }
+
+  /** From the file, on this thread (committed rows only). */
+  readFile(afterSeq: number, limit: number): OutboxRecord[] {
+    if (!this.readStmt) return [];
+    return this.decodeRows(this.readStmt.all(afterSeq, this.lastSeq, limit), afterSeq, limit);
+  }
+
+  /** The same read on the reader thread (undefined without one, or once stopping). */
+  prefetch(afterSeq: number, limit: number): Promise<unknown[][]> | undefined {
+    if (!this.reader || this.state !== 'running') return undefined;
+    return this.reader.read(afterSeq, this.lastSeq, limit);
+  }
+
+  /** Rows as READ_SQL returns them, as the records after `afterSeq` (at most `limit`). */
+  decodeRows(rows: RawRow[], afterSeq: number, limit: number): OutboxRecord[] {
     const out: OutboxRecord[] = [];
     for (const row of rows) {
       if (out.length >= limit) break;
@@ -1227,7 +1292,7 @@ export class OutboxImpl implements Outbox {
       commits: this.commits, accepted: this.accepted, dropped: { full: this.droppedFull, expired: this.droppedExpired },
       usedBytes: this.usedBytes, maxBytes: this.cfg.maxBytes, full: this.full, blockedWrites: this.blocked.length,
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
-      checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs,
+      checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs, readerReads: this.readerReads,
       movedAside: this.movedAside,
       diskFull: this.diskFull ? { since: this.diskFull.since, error: this.diskFull.error, failures: this.diskFull.failures } : undefined,
     };
