@@ -3,4 +3,4 @@
 import { runOutboxChild } from '../support/outbox-child.ts';
 
 const [dir, mode] = process.argv.slice(2) as [string, 'write' | 'drain'];
-await runOutboxChild({ dir, mode, sink: { id: 'file', type: 'file', path: 'out.jsonl', maxBytes: '1GB', batchSize: 300 } });
+await runOutboxChild({ dir, mode, sink: { id: 'file', type: 'file', path: 'out.jsonl', maxBytes: '1GB', batchSize: 300 }, accounting: true });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { Metrics } from '../../src/core/metrics.ts';
 import { silentLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch } from './outbox/testing.ts';
+import { assertSourceAccounting, numberBatch } from './outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 
@@ -16,6 +16,8 @@ export interface OutboxChildOptions {
   maxBacklog?: number;
   /** `drain`: what to print after DRAINED (e.g. a metric), given the child's metrics */
   report?: (metrics: Metrics) => Promise<string>;
+  /** `drain`: assert the accounting identity per source after the sink stops and print it as `A <json>` */
+  accounting?: boolean;
 }
 
 /**
@@ -52,6 +54,8 @@ export async function runOutboxChild(opts: OutboxChildOptions): Promise<void> {
   }
   while (sink.probe().details?.backlog !== 0) await new Promise((r) => setTimeout(r, 20));
   await sink.stop(2000);
+  // the identity per source after the kill: the rows found at start are this run's pending at start
+  if (opts.accounting) process.stdout.write(`A ${JSON.stringify(await assertSourceAccounting(box, ctx.metrics))}\n`);
   await box.stop(2000);
   const extra = opts.report ? ` ${await opts.report(ctx.metrics)}` : '';
   process.stdout.write(`DRAINED${extra}\n`);
