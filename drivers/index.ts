@@ -1,6 +1,7 @@
 // The explicit list of drivers: nothing is discovered by scanning the disk.
-// To add one: create drivers/<name>/ (README.md, config.ts, driver, tests) and list it here.
-import type { DriverDefinition } from '../src/pipeline/contracts.ts';
+// To add one: create drivers/<name>/ (README.md, sample.yaml, config.ts, schemas.ts, driver, tests),
+// list it here and its schemas.ts in drivers/schemas.ts (the config layer loads only that).
+import type { DriverDefinition } from '../src/core/contracts.ts';
 import { modbusDriver } from './modbus/index.ts';
 import { opcuaDriver } from './opcua/index.ts';
 

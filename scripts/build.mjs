@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
 const roots = ['src', 'drivers'];
-// what never runs: docs, tests and their data
-const skipDirs = new Set(['fixtures', 'testcases', 'node_modules']);
+// what never runs: docs, tests and plugin test cases (rigs and fixtures live under test/)
+const skipDirs = new Set(['testcases', 'node_modules']);
 const isAsset = (name) => !name.endsWith('.ts') && !name.endsWith('.md') && !name.includes('.test.');
 
 let tsc;

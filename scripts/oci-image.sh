@@ -45,6 +45,8 @@ step "build, pack, install the tarball into /opt/fieldgate"
 npm install -g --prefix "$rootfs/opt/fieldgate" --no-audit --no-fund --loglevel=error --onnxruntime-node-install=skip \
   "$work/fieldgate-$version.tgz" >/dev/null
 node "$root/scripts/trim-onnxruntime.mjs" "$rootfs/opt/fieldgate/lib/node_modules/fieldgate"
+# the image holds the installed package: no test, rig, fixture or source in it (same rule as pack-check)
+node "$root/scripts/release-files.mjs" "$rootfs/opt/fieldgate/lib/node_modules/fieldgate"
 ln -s /opt/fieldgate/lib/node_modules/fieldgate "$rootfs/app"
 
 step "non-root user, state directory, slimming"

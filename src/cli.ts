@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError } from './config/load.ts';
 import { FgError, errorMessage } from './core/errors.ts';
-import { commands, type CommandContext } from './cli/commands.ts';
+import type { CommandContext } from './cli/commands.ts';
 import { UsageError } from './cli/usage.ts';
+
+// The commands (and through them the config loader, zod and yaml) are imported once a command is
+// named, so `--version` and `--help` load nothing else.
 
 // package.json sits one level up from src/cli.ts, two from the compiled dist/src/cli.js
 const pkgUrl = new URL(import.meta.url.endsWith('.ts') ? '../package.json' : '../../package.json', import.meta.url);
@@ -67,7 +69,8 @@ async function main(argv: string[]): Promise<number> {
     return positionals.length === 0 && !values.help ? 2 : 0;
   }
   const [name, ...rest] = positionals;
-  const command = commands[name!];
+  const { commands } = await import('./cli/commands.ts');
+  const command = Object.hasOwn(commands, name!) ? commands[name!] : undefined;
   if (!command) {
     process.stderr.write(`fieldgate: unknown command "${name}" (see fieldgate --help)\n`);
     return 2;
@@ -91,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`fieldgate: ${e.message}\n`);
       return 2;
     }
+    const { ConfigError } = await import('./config/load.ts');
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.code}: ${e.total} problem${e.total === 1 ? '' : 's'} in the configuration\n${e.message}\n`);
       return 1;

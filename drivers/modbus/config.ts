@@ -4,8 +4,8 @@
  * carries one or more devices (unit ids), each with its tags.
  */
 import { z } from 'zod';
-import { channelSchema, idSchema, sourceBaseShape } from '../../src/config/common.ts';
-import { duration } from '../../src/config/units.ts';
+import { channelSchema, idSchema, sourceBaseShape } from '../../src/core/config-common.ts';
+import { duration } from '../../src/core/units.ts';
 import { AREAS, DATA_TYPES, ORDER_ALIASES, type Area, type Order } from './codec.ts';
 
 const orderSchema = z

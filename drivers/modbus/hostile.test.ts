@@ -12,7 +12,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import type { Sample } from '../../src/core/sample.ts';
 import { ModbusSource } from './source.ts';
-import { deviceErrorCount, errorCount, sourceConfig, sourceContext } from './testing.ts';
+import { deviceErrorCount, errorCount, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 interface Req {
   tid: number;
@@ -200,7 +200,7 @@ async function runCase(c: Case): Promise<string | undefined> {
       if (b) samples.push(...b.samples);
     }
     for (const s of samples) {
-      if (s.quality === 'good' && s.value !== EXPECTED[s.tag]) problems.push(`good sample with a wrong value: ${JSON.stringify(s, (_, v) => (typeof v === 'bigint' ? String(v) : v))}`);
+      if (s.quality === 'good' && s.value !== EXPECTED[s.tag]) problems.push(`good sample with a wrong value: ${JSON.stringify(s, (_, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}`);
       if (s.quality === 'good' && c.allBad) problems.push(`good sample although every answer is wrong: ${s.tag}=${String(s.value)}`);
     }
     if (c.someGood && !samples.some((s) => s.quality === 'good')) problems.push('no good sample');

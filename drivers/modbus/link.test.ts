@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ModbusLink, ReadError } from './link.ts';
+import { ModbusLink, type ReadError } from './link.ts';
 import { startModbusSimulator } from './sim/server.ts';
-import { simConfig } from './testing.ts';
+import { simConfig } from '../../test/support/modbus/testing.ts';
 
 const devices = [1, 2, 3].map((unit) => ({ unit, registers: [{ area: 'holding', address: 0, value: unit }] }));
 

@@ -111,3 +111,14 @@ test('the schema refuses inconsistent tags with their path', () => {
   const unknownKey = modbusSourceSchema.safeParse({ id: 's', type: 'modbus', connection: { transport: 'tcp', host: 'h', baud: 1 }, devices: [{ tags: [{ name: 'a', address: '40001' }] }] });
   assert.equal(unknownKey.success, false);
 });
+
+test('float32 flag: only unscaled float32 registers (their samples print as the float32 they are); scaled or other types are doubles', () => {
+  const d = source([{ tags: [
+    { name: 'f', area: 'holding', address: 0, type: 'float32' },
+    { name: 'fs', area: 'holding', address: 2, type: 'float32', scale: 0.1 },
+    { name: 'fo', area: 'holding', address: 4, type: 'float32', offset: 3 },
+    { name: 'd', area: 'holding', address: 6, type: 'float64' },
+    { name: 'i', area: 'holding', address: 10, type: 'int32' },
+  ] }]).devices[0]!;
+  assert.deepEqual(resolveTags(d).map((t) => [t.name, t.float32]), [['f', true], ['fs', false], ['fo', false], ['d', false], ['i', false]]);
+});

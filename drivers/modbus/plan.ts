@@ -21,6 +21,8 @@ export interface PlannedTag {
   maxInterval?: number;
   /** a NaN or infinite value is marked bad (nonFinite: bad) instead of reported */
   nonFiniteBad: boolean;
+  /** an unscaled float32 register: its samples are flagged `float32` (scale/offset make a double) */
+  float32: boolean;
 }
 
 export interface ReadLimits {
@@ -74,6 +76,7 @@ export function resolveTags(device: ModbusDeviceConfig): (PlannedTag & { interva
       deadband,
       maxInterval: t.maxInterval,
       nonFiniteBad: (t.nonFinite ?? device.nonFinite) === 'bad' && (type === 'float32' || type === 'float64'),
+      float32: type === 'float32' && (t.scale ?? 1) === 1 && (t.offset ?? 0) === 0,
       interval: t.interval,
     };
   });

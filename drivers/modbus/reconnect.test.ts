@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { FAST_MS, FAST_WINDOW_MS, ReconnectPolicy } from './reconnect.ts';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator } from './sim/server.ts';
-import { batchWhere, errorCount, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, errorCount, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 test('policy: failures step up between half and all of initial x 2^n, capped at max', () => {
   for (const r of [0, 0.999]) {
@@ -42,7 +42,7 @@ test('policy: a connection that drops before it is stable is a failure; a stable
   p.connected(now);
   assert.equal(p.lost((now += 10_000)).delay, 750);
   p.connected(now);
-  assert.equal(p.lost((now += 10)).delay, 75);
+  assert.equal(p.lost(now + 10).delay, 75);
 });
 
 /** A device that accepts every connection and closes it after `holdMs`. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator } from './sim/server.ts';
-import { batchWhere, byTag, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, byTag, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 const UNITS = [1, 2, 3];
 const simDevices = UNITS.map((unit) => ({

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModbusSource } from './source.ts';
 import { startModbusSimulator, type ModbusSimulator } from './sim/server.ts';
-import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from './testing.ts';
+import { batchWhere, byTag, nextBatch, simConfig, sourceConfig, sourceContext } from '../../test/support/modbus/testing.ts';
 
 async function withRun<T>(src: ModbusSource, fn: (stop: () => Promise<void>) => Promise<T>): Promise<T> {
   const ac = new AbortController();
@@ -75,6 +75,8 @@ test('values of every kind arrive decoded, one batch per poll group', async () =
       assert.equal(s['pump.door']!.value, true);
       const r1 = s['pump.ramp']!.value as number;
       assert.ok(r1 >= 0 && r1 <= 1000);
+      // only unscaled float32 registers are flagged float32 (sinks print them as the float32 they are)
+      assert.deepEqual(b.samples.filter((x) => x.float32 === true).map((x) => x.tag).sort(), ['pump.flow', 'pump.ramp']);
       const later = await batchWhere(ctx.out, (x) => x.samples.length === 11 && byTag(x)['pump.ramp']!.value !== r1);
       assert.ok(later.samples[0]!.ts >= b.samples[0]!.ts);
       // the 300ms group is its own batch
@@ -214,7 +216,6 @@ test('a dead unit id costs its healthy neighbours at most one timeout per breake
   try {
     await withRun(src, async () => {
       const t0 = performance.now();
-      let slowPolls = 0;
       let polls = 0;
       let healthyGood = 0;
       let breakerOpen = 0;
@@ -227,7 +228,7 @@ test('a dead unit id costs its healthy neighbours at most one timeout per breake
         assert.notEqual(s['d2.a']!.quality, 'good');
       }
       const lat = src.stats().latencies;
-      slowPolls = lat.filter((ms) => ms >= timeout * 0.9).length;
+      const slowPolls = lat.filter((ms) => ms >= timeout * 0.9).length;
       // opening takes one poll (two timeouts in parallel on the wire? no: maxInFlight 1, so up to
       // two timeouts); afterwards one half-open probe per cooldown: 2.6 s / 1 s -> at most 3
       assert.ok(slowPolls <= 1 + Math.ceil(2_600 / cooldown), `slow polls ${slowPolls} of ${lat.length}`);

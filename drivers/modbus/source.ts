@@ -12,7 +12,7 @@ import { errorCode, errorMessage, isFgError } from '../../src/core/errors.ts';
 import type { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import type { Quality, Sample, SampleValue } from '../../src/core/sample.ts';
-import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
+import type { Source, SourceContext } from '../../src/core/contracts.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, ModbusLink, ReadError } from './link.ts';
 import { ReconnectPolicy } from './reconnect.ts';
@@ -358,7 +358,10 @@ export class ModbusSource implements Source {
       if (tag.nonFiniteBad && typeof v === 'number' && !Number.isFinite(v)) {
         this.countError(d.name, 'FG_E_MODBUS_NOT_FINITE', undefined);
         this.emit(tag, ts, null, 'bad', `not finite: ${v}`, run);
-      } else if (tag.deadband === undefined) run.out[run.n++] = new GoodSample(source, tag.name, ts, v); // the hot path
+      } else if (tag.deadband === undefined) {
+        // the hot path; a float32 register's sample is flagged so sinks print the float32's shortest text
+        run.out[run.n++] = tag.float32 && typeof v === 'number' ? new GoodFloat32Sample(source, tag.name, ts, v) : new GoodSample(source, tag.name, ts, v);
+      }
       else this.emit(tag, ts, v, 'good', undefined, run);
     }
   }
@@ -404,6 +407,7 @@ export class ModbusSource implements Source {
     }
     const s: Sample = { source: this.cfg.id, tag: tag.name, ts, value, quality };
     if (reason !== undefined) s.reason = reason;
+    if (tag.float32 && typeof value === 'number') s.float32 = true;
     run.out[run.n++] = s;
   }
 
@@ -466,6 +470,17 @@ const GoodSample = function (this: Sample, source: string, tag: string, ts: numb
   this.quality = 'good';
 } as unknown as new (source: string, tag: string, ts: number, value: SampleValue) => Sample;
 GoodSample.prototype = Object.prototype;
+
+/** GoodSample of an unscaled float32 register: `float32` set in the constructor, so these share one shape too. */
+const GoodFloat32Sample = function (this: Sample, source: string, tag: string, ts: number, value: SampleValue) {
+  this.source = source;
+  this.tag = tag;
+  this.ts = ts;
+  this.value = value;
+  this.quality = 'good';
+  this.float32 = true;
+} as unknown as new (source: string, tag: string, ts: number, value: SampleValue) => Sample;
+GoodFloat32Sample.prototype = Object.prototype;
 
 function round(v: number): number {
   return Math.round(v * 100) / 100;

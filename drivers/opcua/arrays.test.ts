@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { browseOpcua } from './browse.ts';
 import { opcuaSourceSchema } from './config.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // Array variables over real opc.tcp (security None): one sample per element, named <tag>[i].
 describe('opcua arrays over opc.tcp', () => {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { buildConfigSchema } from '../../src/config/schema.ts';
 import { opcuaSourceSchema } from './config.ts';
 import { opcuaDriver } from './index.ts';
@@ -49,7 +52,29 @@ describe('opcua config', () => {
       sources: [{ ...base, securityMode: 'None', tags: ['ns=1;s=Line1.Temp'] }],
     });
     assert.equal(cfg.sources.length, 1);
-    assert.equal((cfg.simulators[0] as { host: string }).host, '127.0.0.1');
+    assert.equal(cfg.simulators[0]?.host, '127.0.0.1');
     assert.deepEqual(opcuaDriver.channelDefaults, { capacity: 1024, whenFull: 'drop-oldest' });
   });
+});
+
+// Every file in testcases/ is a source entry: valid-* must parse, invalid-* must fail with the
+// message in its "# expect:" line (path: message prefix), as for the Modbus driver.
+it('testcases: valid files parse, invalid files fail with the expected message', () => {
+  const dir = join(import.meta.dirname, 'testcases');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  assert.ok(files.length >= 4);
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    const r = opcuaSourceSchema.safeParse(parse(text));
+    if (f.startsWith('valid-')) {
+      assert.ok(r.success, `${f}: ${r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+      assert.ok(r.data.tags.length > 0);
+    } else {
+      const expect = /^# expect: (.*)$/m.exec(text)?.[1];
+      assert.ok(expect, `${f} has no # expect: line`);
+      assert.equal(r.success, false, `${f} parsed but should not`);
+      const got = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+      assert.ok(got.some((m) => m.startsWith(expect)), `${f}: expected "${expect}", got ${JSON.stringify(got)}`);
+    }
+  }
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { channelSchema, sourceBaseShape } from '../../src/config/common.ts';
-import { duration } from '../../src/config/units.ts';
+import { channelSchema, sourceBaseShape } from '../../src/core/config-common.ts';
+import { duration } from '../../src/core/units.ts';
 
 export const SECURITY_MODES = ['None', 'Sign', 'SignAndEncrypt'] as const;
 export const SECURITY_POLICIES = ['None', 'Basic256Sha256', 'Aes128_Sha256_RsaOaep', 'Aes256_Sha256_RsaPss'] as const;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { startReorderProxy } from './reorder-proxy.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { startReorderProxy } from '../../test/support/opcua/reorder-proxy.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // A variable that never changes is notified exactly once, when its item is created. That first
 // notification can reach the client before the CreateMonitoredItems response does (the server

@@ -1,12 +1,12 @@
 // The OPC UA driver as drivers/index.ts lists it. node-opcua takes seconds to load, so this file
 // and the schemas stay free of it: the client, simulator and browser are imported on first use.
-import { defineDriver } from '../registry.ts';
+import { defineDriver, type SimulatorHandle, type Source, type SourceContext, type StageContext } from '../../src/core/contracts.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
-import type { SimulatorHandle, Source, SourceContext, StageContext } from '../../src/pipeline/contracts.ts';
 import { formatBrowse, type BrowseEntry } from './browse-format.ts';
 import type { BrowseOptions } from './browse.ts';
-import { opcuaSourceSchema, type OpcuaSourceConfig } from './config.ts';
-import { opcuaSimulatorSchema, type OpcuaSimulatorConfig } from './sim/config.ts';
+import type { OpcuaSourceConfig } from './config.ts';
+import type { OpcuaSimulatorConfig } from './sim/config.ts';
+import { opcuaSchemas } from './schemas.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
 
 export { formatBrowse, type BrowseEntry } from './browse-format.ts';
@@ -38,23 +38,16 @@ function lazySource(config: OpcuaSourceConfig, ctx: SourceContext): Source {
   };
 }
 
-export const opcuaDriver = defineDriver<OpcuaSourceConfig>({
-  type: 'opcua',
-  description: 'OPC UA client (node-opcua): subscriptions that survive reconnects, or polling; Sign/SignAndEncrypt; read-only',
-  schema: opcuaSourceSchema,
-  // an array variable also gives <name>[i] samples: the config check accepts those for a listed name
-  tagNames: (config) => config.tags.map((t) => t.name),
-  // notifications cannot wait for a slow consumer: the oldest batch goes first, and is counted
-  channelDefaults: { capacity: 1024, whenFull: 'drop-oldest' },
+export const opcuaDriver = defineDriver<OpcuaSourceConfig, OpcuaSimulatorConfig>({
+  ...opcuaSchemas,
   create: lazySource,
   simulator: {
-    schema: opcuaSimulatorSchema,
-    start: (config: { type: string; id: string }, ctx: StageContext): Promise<SimulatorHandle> =>
-      startOpcuaSimulator(config as OpcuaSimulatorConfig, ctx),
+    ...opcuaSchemas.simulator,
+    start: (config, ctx): Promise<SimulatorHandle> => startOpcuaSimulator(config, ctx),
   },
   // `fieldgate browse -c FILE --source ID [--node NODE]`: children of NODE (default Objects) as a table
   browse: async (config, opts) =>
-    formatBrowse(await browseOpcua(config as OpcuaSourceConfig, {
+    formatBrowse(await browseOpcua(config, {
       dataDir: opts.ctx.gateway.dataDir, node: opts.node, signal: opts.signal, resolvePath: opts.ctx.resolvePath,
     })),
 });

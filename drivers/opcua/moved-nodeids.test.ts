@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { Sample } from '../../src/core/sample.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // A server whose NodeIds move on a restart (numeric ids in creation order, like many PLC servers
 // after a program download): the same browse paths, other NodeIds. Tags configured by browsePath

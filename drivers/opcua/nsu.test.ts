@@ -3,7 +3,7 @@ import { after, before, it } from 'node:test';
 import { isFgError } from '../../src/core/errors.ts';
 import { browseOpcua } from './browse.ts';
 import { opcuaSourceSchema } from './config.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // NodeIds that name their namespace by URI (nsu=) are resolved against the server's namespace
 // array, per session: they keep working when a restarted server puts that namespace at another index.

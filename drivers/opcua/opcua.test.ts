@@ -4,7 +4,7 @@ import { browseOpcua } from './browse.ts';
 import { formatBrowse } from './browse-format.ts';
 import { opcuaSourceSchema } from './config.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // Real opc.tcp on loopback against the project's own simulator, security None (security has its own file).
 describe('opcua driver over opc.tcp (security None)', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // Users of node-opcua report reconnects that do not restore subscriptions. This guards against it:
 // the simulator is stopped and started again on the same port mid-stream (a server restart, so the

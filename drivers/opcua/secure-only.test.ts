@@ -9,7 +9,7 @@ import { opcuaSourceSchema } from './config.ts';
 import { openConnection } from './connect.ts';
 import { leaseClientPki } from './pki.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 // A hardened server: SignAndEncrypt only, and no unsecured channel at all, not even for
 // GetEndpoints (node-opcua's disableDiscovery). fieldgate reaches it only when told the server

@@ -9,7 +9,7 @@ import { opcuaSourceSchema } from './config.ts';
 import { openConnection } from './connect.ts';
 import { clientPkiDir, leaseClientPki, thumbprintOf } from './pki.ts';
 import type { OpcuaSimulatorHandle } from './sim/server.ts';
-import { runSource, startSim, tempDataDir } from './testkit.ts';
+import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
 
 describe('opcua security: SignAndEncrypt, explicit trust, user identity', () => {
   let simData: Awaited<ReturnType<typeof tempDataDir>>;

@@ -14,7 +14,7 @@ import { Backoff, sleep } from '../../src/core/backoff.ts';
 import { errorCode, errorMessage } from '../../src/core/errors.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import type { Sample } from '../../src/core/sample.ts';
-import type { Source, SourceContext } from '../../src/pipeline/contracts.ts';
+import type { Source, SourceContext } from '../../src/core/contracts.ts';
 import type { OpcuaSourceConfig, OpcuaTag } from './config.ts';
 import { firstLine, openConnection, type Connection } from './connect.ts';
 import { leaseClientPki, type PkiLease } from './pki.ts';

@@ -51,6 +51,8 @@ describe('opcua values', () => {
     // 0x0a = Float 0.5
     const f = decodeVariant(new BinaryStream(hex('0a 00 00 00 3f')));
     assert.deepEqual(convertValue(f.dataType, f.arrayType, f.value), 0.5);
+    // a Float DataValue (mask 0x01: value only) is flagged float32 (sinks print its shortest float32 text); the Double above is not
+    assert.deepEqual(toSample('plc', 'f', decodeDataValue(new BinaryStream(hex('01 0a cd cc 8c 3f'))), 42), { source: 'plc', tag: 'f', ts: 42, value: Math.fround(1.1), quality: 'good', float32: true });
     // 0x8b = array flag | Double, 2 elements
     const arr = decodeVariant(new BinaryStream(hex('8b 02 00 00 00 00 00 00 00 00 00 f0 3f 00 00 00 00 00 00 00 40')));
     assert.equal(arr.arrayType, VariantArrayType.Array);

@@ -95,8 +95,10 @@ export function toSample(source: string, tag: string, dv: DataValue, now: number
   const v = dv.value;
   const value = convertValue(v.dataType, v.arrayType, v.value);
   if (value instanceof Unsupported) return { source, tag, ts, value: null, quality: 'bad', reason: `unsupported type: ${value.what}` };
-  if (quality === 'good') return { source, tag, ts, value, quality };
-  return { source, tag, ts, value, quality, reason: sc.name };
+  const s: Sample = quality === 'good' ? { source, tag, ts, value, quality } : { source, tag, ts, value, quality, reason: sc.name };
+  // a Float is a float32 on the wire: sinks print its shortest float32 text (Sample.float32)
+  if (v.dataType === DataType.Float && typeof value === 'number') s.float32 = true;
+  return s;
 }
 
 /** The sample name of element i of an array tag. */
@@ -145,10 +147,13 @@ export class SampleShaper {
     const quality = qualityOf(sc);
     const reason = quality === 'good' ? undefined : sc.name;
     const { values } = arr;
+    const float32 = v.dataType === DataType.Float;
     for (let i = 0; i < values.length; i++) {
-      out.push(reason === undefined
+      const s: Sample = reason === undefined
         ? { source: this.source, tag: elementTag(tag, i), ts, value: values[i]!, quality }
-        : { source: this.source, tag: elementTag(tag, i), ts, value: values[i]!, quality, reason });
+        : { source: this.source, tag: elementTag(tag, i), ts, value: values[i]!, quality, reason };
+      if (float32 && typeof s.value === 'number') s.float32 = true;
+      out.push(s);
     }
     // elements that were there before and are not now: one bad sample each, so no stale value lingers
     for (let i = values.length; i < (known ?? 0); i++) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../config/units.ts';
+import { duration } from '../core/units.ts';
 
 // Owned by issue #15: the `alarms:` section, rules on raw tags (model thresholds live with the model).
 

@@ -1,6 +1,6 @@
 import type { GatewayEvent } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
-import type { OutboxWriter } from '../pipeline/contracts.ts';
+import type { OutboxWriter } from '../core/contracts.ts';
 
 /** a failing outbox is logged at most this often; every failure is still counted */
 const FAIL_LOG_MS = 10_000;

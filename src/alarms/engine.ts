@@ -1,24 +1,10 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { EventSeverity, GatewayEvent, SampleValue } from '../core/sample.ts';
+import type { ActiveAlarm, AlarmCondition, AlarmView } from '../core/contracts.ts';
+import type { GatewayEvent, SampleValue } from '../core/sample.ts';
 import { type TagEntry, type TagStore, numeric } from '../health/tags.ts';
 import type { AlarmRule } from './config.ts';
 
-export type AlarmCondition = 'high' | 'low' | 'bad-quality' | 'no-data';
-
-/** One alarm as the dashboard and /api/alarms show it. */
-export interface ActiveAlarm {
-  id: string;
-  source: string;
-  tag: string;
-  condition: AlarmCondition;
-  severity: EventSeverity;
-  message: string;
-  /** when it was raised (ms since epoch) */
-  since: number;
-  value: SampleValue;
-  quality: string;
-  acknowledged?: { at: number; by: string };
-}
+export type { ActiveAlarm, AlarmCondition } from '../core/contracts.ts';
 
 interface Instance {
   id: string;
@@ -46,7 +32,7 @@ const TICK_MS = 250;
  * TagStore calls back; tags without rules cost nothing); delays, bad quality and missing data
  * are checked four times a second. Raised and cleared alarms go to `emit` as gateway events.
  */
-export class AlarmEngine {
+export class AlarmEngine implements AlarmView {
   private instances: Instance[] = [];
   private timer?: NodeJS.Timeout;
   /** "no data for N" counts from here for a tag never read (the pipeline's start, not its construction) */

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { FgError } from '../core/errors.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { Stage, StageContext } from '../pipeline/contracts.ts';
+import type { Stage, StageContext } from '../core/contracts.ts';
 import type { BrokerConfig } from './config.ts';
 
 /**

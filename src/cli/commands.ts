@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, loadConfigFile, type LoadedConfig } from '../config/load.ts';
-import { configPathResolver, pidFilePath, resolveConfigPath } from '../config/paths.ts';
+import { configPathResolver, pidFilePath, resolveConfigPath } from '../core/config-paths.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { UsageError } from './usage.ts';
 
@@ -91,7 +91,7 @@ export const commands: Record<string, Command> = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      for (const sim of loaded.config.simulators as { id: string; type: string }[]) {
+      for (const sim of loaded.config.simulators) {
         const h = await findDriver(sim.type)!.simulator!.start(sim, stageCtx);
         log.info({ simulator: sim.id, address: h.address }, 'simulator listening');
         handles.push(h);
@@ -108,7 +108,7 @@ export const commands: Record<string, Command> = {
   async browse(ctx) {
     const loaded = needConfig(ctx);
     if (!ctx.source) throw new UsageError('browse needs --source ID (an OPC UA source of the config)');
-    const src = (loaded.config.sources as { id: string; type: string }[]).find((s) => s.id === ctx.source);
+    const src = loaded.config.sources.find((s) => s.id === ctx.source);
     if (!src) throw new UsageError(`no source "${ctx.source}" in ${ctx.config}`);
     const { findDriver } = await import('../../drivers/index.ts');
     const { Pipeline } = await import('../pipeline/pipeline.ts');
@@ -126,7 +126,7 @@ export const commands: Record<string, Command> = {
     const loaded = needConfig(ctx);
     if (ctx.once && ctx.watch) throw new UsageError('read takes --once or --watch, not both');
     const { readTags } = await import('./read.ts');
-    const { parseDuration } = await import('../config/units.ts');
+    const { parseDuration } = await import('../core/units.ts');
     const timeoutMs = ctx.timeout === undefined ? undefined : parseDuration(ctx.timeout);
     if (timeoutMs === undefined && ctx.timeout !== undefined) throw new UsageError(`--timeout: expected a duration such as 10s or 500ms, got "${ctx.timeout}"`);
     const { drivers } = await import('../../drivers/index.ts');

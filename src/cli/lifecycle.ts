@@ -1,11 +1,11 @@
 import { type FSWatcher, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
-import { pidFilePath } from '../config/paths.ts';
+import { pidFilePath } from '../core/config-paths.ts';
 import { errorMessage } from '../core/errors.ts';
 import { startStatusLine } from '../health/status-line.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition } from '../pipeline/contracts.ts';
+import type { DriverDefinition } from '../core/contracts.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import { whereToLook } from './where-to-look.ts';
 import { RELOAD_RESULT_FILE, type ReloadRecord } from './reload-result.ts';

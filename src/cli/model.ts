@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { stringify } from 'yaml';
-import { parseDuration } from '../config/units.ts';
+import { parseDuration } from '../core/units.ts';
 import { UsageError } from './usage.ts';
 
 // `fieldgate model inspect|fit|evaluate`: each sub-command parses its own flags.
@@ -11,7 +11,8 @@ export const MODEL_USAGE = `usage:
   fieldgate model fit --data FILE.csv (--normal-until TIME | --normal-from TIME --normal-to TIME) --out DIR
         [--name NAME] [--force] [--columns a,b] [--time-column C] [--window ROWS|DURATION] [--stride ROWS]
         [--period DURATION] [--quantile Q | --events-per-week N] [--margin M] [--calendar auto|on|off]
-        [--utc-offset MINUTES] [--holdout FRACTION] [--stats level,shift,spread] [--json]
+        [--utc-offset MINUTES] [--holdout FRACTION] [--stats level,shift,spread] [--baseline HALF-LIFE|off]
+        [--clear-after DURATION] [--json]
   fieldgate model evaluate DIR --data FILE.csv [--windows FILE.json [--key KEY]] [--json]`;
 
 /** parseArgs, its complaints (unknown flag, missing value) as usage errors */
@@ -78,6 +79,7 @@ export async function modelFit(args: string[]): Promise<number> {
       window: { type: 'string' }, stride: { type: 'string' }, period: { type: 'string' },
       quantile: { type: 'string' }, 'events-per-week': { type: 'string' }, margin: { type: 'string' },
       calendar: { type: 'string' }, 'utc-offset': { type: 'string' }, holdout: { type: 'string' }, stats: { type: 'string' },
+      baseline: { type: 'string' }, 'clear-after': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -107,6 +109,13 @@ export async function modelFit(args: string[]): Promise<number> {
   }
   const period = values.period === undefined ? undefined : parseDuration(values.period);
   if (values.period !== undefined && !(period! > 0)) throw new UsageError(`--period: expected a duration such as 5m, got "${values.period}"`);
+  let baselineHalfLife: number | undefined;
+  if (values.baseline !== undefined && values.baseline !== 'off') {
+    baselineHalfLife = parseDuration(values.baseline);
+    if (!(baselineHalfLife! > 0)) throw new UsageError(`--baseline: expected a half-life such as 1d, or off, got "${values.baseline}"`);
+  }
+  const clearAfter = values['clear-after'] === undefined ? undefined : parseDuration(values['clear-after']);
+  if (values['clear-after'] !== undefined && clearAfter === undefined) throw new UsageError(`--clear-after: expected a duration such as 6h or 0, got "${values['clear-after']}"`);
   const out = resolve(values.out);
   const name = values.name ?? basename(out);
   const started = performance.now();
@@ -130,6 +139,7 @@ export async function modelFit(args: string[]): Promise<number> {
     utcOffset: num('utc-offset', values['utc-offset'], (n) => Number.isInteger(n) && Math.abs(n) <= 840, 'minutes from UTC, -840..840'),
     holdout: num('holdout', values.holdout, (n) => n > 0 && n < 0.9, 'a fraction in (0, 0.9)'),
     stats: stats as (typeof STATS[number])[] | undefined,
+    baselineHalfLife, clearAfter,
     onProgress: (phase, done) => bar.update(`fitting: ${phase} ${Math.round(done * 100)}%`),
   });
   const command = `fieldgate model fit ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`;
@@ -152,7 +162,8 @@ export async function modelFit(args: string[]): Promise<number> {
     `  window: ${rep.window} rows = ${dur(rep.window * rep.period)} (${rep.windowChosen}); stride ${rep.stride}`,
     `  normalisation (robust: median, 1.4826 x MAD): ${rep.normalisation.map((n) => `${n.column} ${fmt(n.centre, 6)} / ${fmt(n.scale)}`).join('; ')}`,
     `  calendar: ${rep.calendar.reason}${rep.calendar.on ? `; ${rep.calendar.buckets} buckets` : ''}`,
-    `  threshold: score = max |z| / ${fmt(rep.limit)} (${rep.limitRule}); an event when score > 1, cleared below 0.7`,
+    `  baseline: ${rep.baselineRows > 0 ? `adapts with a half-life of ${rep.baselineRows} rows = ${dur(rep.baselineRows * rep.period)} (--baseline)` : 'fixed: the normal median (--baseline HALF-LIFE lets it follow sustained changes)'}`,
+    `  threshold: score = max |z| / ${fmt(rep.limit)} (${rep.limitRule}); an event when score > 1, ended once below 0.7 for ${dur(rep.clearAfterMs)}${values['clear-after'] === undefined ? ' (one window)' : ''}`,
     rep.heldOut.windows > 0
       ? `  held-out normal data (last ${Math.round((values.holdout ? Number(values.holdout) : 0.2) * 100)} %, ${fmt(rep.heldOut.days, 3)} days, fitted without it): ${rep.heldOut.events} false events = ${fmt(rep.heldOut.eventsPerWeek, 3)} per week expected; highest score ${fmt(rep.heldOut.maxScore, 3)}`
       : '  held-out normal data: none left after the fit part (the normal period is too short for an estimate of the false-event rate)',

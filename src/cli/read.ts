@@ -1,11 +1,11 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { Metrics } from '../core/metrics.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import type { SampleBatch, SampleValue } from '../core/sample.ts';
 import type { TagEntry } from '../health/tags.ts';
 import { TagStore, declaredTags } from '../health/tags.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition, StageContext } from '../pipeline/contracts.ts';
-import { SourceStage, type SourceStageConfig } from '../pipeline/source-stage.ts';
+import type { DriverDefinition, StageContext } from '../core/contracts.ts';
+import { SourceStage } from '../pipeline/source-stage.ts';
 import { UsageError } from './usage.ts';
 
 export interface ReadOptions {
@@ -30,7 +30,7 @@ export interface ReadOptions {
  * Returns 0 when every tag read good, 1 otherwise: the first thing to run against a new device.
  */
 export async function readTags(loaded: LoadedConfig, opts: ReadOptions): Promise<number> {
-  const all = (loaded.config.sources as (SourceStageConfig & { enabled?: boolean })[]).filter((s) => s.enabled !== false);
+  const all = loaded.config.sources.filter((s) => s.enabled !== false);
   const chosen = opts.source ? all.filter((s) => s.id === opts.source) : all;
   if (opts.source && chosen.length === 0) throw new UsageError(`no source "${opts.source}" in the configuration (sources: ${all.map((s) => s.id).join(', ') || 'none'})`);
   if (chosen.length === 0) throw new UsageError('the configuration has no enabled sources');
@@ -137,7 +137,7 @@ function line(e: TagEntry): string {
   return `${new Date(e.ts).toISOString()}  ${e.source}/${e.tag} = ${show(e.value)}${e.unit ? ` ${e.unit}` : ''}  ${e.quality}${e.reason ? ` (${e.reason})` : ''}`;
 }
 
-function show(v: unknown): string {
+function show(v: SampleValue): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(7)));
   if (v === null || v === undefined) return 'null';
   return String(v);

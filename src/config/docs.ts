@@ -23,7 +23,7 @@ interface JsonSchema {
   exclusiveMinimum?: number;
   pattern?: string;
   additionalProperties?: boolean | JsonSchema;
-  /** set by duration() and size() in src/config/units.ts */
+  /** set by duration() and size() in src/core/units.ts */
   'x-unit'?: 'duration' | 'size';
 }
 
@@ -151,7 +151,7 @@ export function renderConfigDocs(): string {
     '- **size**: bytes, or a string such as `64KB`, `512MB` (decimal) or `64KiB`, `1GiB` (binary).',
     '- Secrets: any string may contain `${env:NAME}` or `${file:/path}`; the value is substituted at load time and never logged. `$${` writes a literal `${`.',
     '- Relative paths are relative to the folder of the config file.',
-    `- Limits: a file of at most ${CONFIG_LIMITS.maxBytes / 1048576} MiB; YAML aliases may expand to at most ${CONFIG_LIMITS.maxAliasCount} copies; ids (gateway, sources, devices, models, sinks) at most ${ID_MAX_LENGTH} characters. A refused file shows its first ${CONFIG_LIMITS.maxErrors} errors, located, and counts the rest. Error codes are explained in [errors.md](errors.md).`,
+    `- Limits: a file of at most ${CONFIG_LIMITS.maxBytes / 1048576} MiB; YAML aliases may stand for at most ${CONFIG_LIMITS.maxAliasNodes} values in all, and collections nest at most ${CONFIG_LIMITS.maxDepth} deep; ids (gateway, sources, devices, models, sinks) at most ${ID_MAX_LENGTH} characters. A refused file shows its first ${CONFIG_LIMITS.maxErrors} errors, located, and counts the rest. Error codes are explained in [errors.md](errors.md).`,
     '',
   ];
   for (const [key, s] of Object.entries(props)) {
@@ -162,7 +162,7 @@ export function renderConfigDocs(): string {
       const vs = variants(s.items);
       for (const v of vs) {
         const t = v.properties?.type?.const;
-        if (vs.length > 1 || t !== undefined) md.push(`### \`${key}\` of \`type: ${String(t ?? '?')}\``, '');
+        if (vs.length > 1 || t !== undefined) md.push(`### \`${key}\` of \`type: ${typeof t === 'string' ? t : '?'}\``, '');
         if (v.description && v.description !== s.description) md.push(v.description, '');
         md.push(table(v), '');
       }

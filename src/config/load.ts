@@ -1,13 +1,13 @@
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, isAbsolute, resolve } from 'node:path';
-import { isAlias, isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
-import { findDriver } from '../../drivers/index.ts';
+import { findDriverSchemas } from '../../drivers/schemas.ts';
 import type { z } from 'zod';
 import { FgError } from '../core/errors.ts';
-import { didYouMean, formatLocated, formatPath, locate, type LocatedError, type YamlPath } from './located.ts';
+import { didYouMean, formatLocated, formatPath, YamlIndex, type LocatedError, type YamlPath } from './located.ts';
 import { configSchema, type FieldgateConfig } from './schema.ts';
 import { keysAt } from './schema-walk.ts';
 import { substituteSecrets } from './substitute.ts';
+import { readYaml, YAML_LIMITS, YamlRefusal, type ReadYaml } from './yaml-read.ts';
 
 export interface LoadedConfig {
   config: FieldgateConfig;
@@ -26,13 +26,14 @@ export interface LoadOptions {
 
 /**
  * Bounds that keep a hostile or broken file from exhausting the process: the file's size, how far
- * YAML aliases may expand (the yaml library's maxAliasCount), and how many errors are located and
- * reported (locating is the costly part; the rest are counted).
+ * YAML aliases may expand and how deep collections may nest (yaml-read.ts), and how many errors
+ * are located and reported (the rest are counted).
  */
 export const CONFIG_LIMITS = {
   /** a 100k-tag Modbus file is about 9 MB */
   maxBytes: 16 * 1024 * 1024,
-  maxAliasCount: 100,
+  maxAliasNodes: YAML_LIMITS.maxAliasNodes,
+  maxDepth: YAML_LIMITS.maxDepth,
   maxErrors: 50,
 } as const;
 
@@ -79,26 +80,21 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   if (text.length > CONFIG_LIMITS.maxBytes) {
     throw new ConfigError([whole(`the file is ${(text.length / 1048576).toFixed(1)} MiB; at most ${CONFIG_LIMITS.maxBytes / 1048576} MiB is accepted (split it, or reach for fewer tags per file)`)], 'FG_E_CONFIG_LIMIT');
   }
-  const counter = new LineCounter();
-  // the library's own unique-key check compares each key with every earlier one (quadratic: a
-  // mapping of 70,000 keys took minutes); duplicateKeys() does the same check with a set
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: false });
-  const yamlErrors = [
-    ...doc.errors.map((e) => ({ pos: e.code === 'MISSING_CHAR' ? openingQuote(text, e.pos[0]) : e.pos[0], message: yamlMessage(e.code, e.message) })),
-    ...duplicateKeys(doc),
-  ];
-  if (yamlErrors.length > 0) {
-    yamlErrors.sort((a, b) => a.pos - b.pos);
+  let read: ReadYaml;
+  try {
+    read = readYaml(text);
+  } catch (e) {
+    if (!(e instanceof YamlRefusal)) throw e;
+    const index = new YamlIndex(text, []);
+    const shown = [...e.problems].sort((a, b) => a.pos - b.pos).slice(0, CONFIG_LIMITS.maxErrors);
     throw new ConfigError(
-      yamlErrors.slice(0, CONFIG_LIMITS.maxErrors).map((e) => {
-        const lp = counter.linePos(e.pos);
-        return { file: name, line: lp.line, col: lp.col, path: '(yaml)', message: e.message };
-      }),
-      'FG_E_CONFIG_YAML',
-      yamlErrors.length,
+      shown.map((p) => ({ file: name, ...index.lineCol(p.pos), path: '(yaml)', message: p.message })),
+      e.code,
+      e.problems.length,
     );
   }
-  // Problems are collected unlocated: locating walks the document, so only the ones shown are located.
+  const index = new YamlIndex(text, read.events);
+  // Problems are collected unlocated: locating walks the events, so only the ones shown are located.
   // Past the limit problems are counted, not described: a message (a did-you-mean) can cost as much as locating it.
   const problems: Problem[] = [];
   let uncounted = 0;
@@ -109,27 +105,15 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   const located = (): LocatedError[] =>
     problems
       .slice(0, CONFIG_LIMITS.maxErrors)
-      .map((p) => ({ file: name, ...locate(doc, counter, p.path, { key: p.key }), path: formatPath(p.path), message: p.message }))
+      .map((p) => ({ file: name, ...index.locate(p.path, { key: p.key }), path: formatPath(p.path), message: p.message }))
       .sort((a, b) => a.line - b.line || a.col - b.col);
 
-  // a walk of every node; most files have no reference at all
-  const substitution = text.includes('${') ? substituteSecrets(doc, opts.env ?? process.env, baseDir, opts.onSecret) : [];
+  const data = read.data ?? {};
+  // a walk of every value; most files have no reference at all
+  const substitution = text.includes('${') ? substituteSecrets(data, opts.env ?? process.env, baseDir, opts.onSecret) : [];
   for (const p of substitution) at(p.path, p.message);
   // a value whose reference failed is not validated again: one problem, one message
   const unresolved = new Set(substitution.map((p) => formatPath(p.path)));
-  let data: unknown;
-  try {
-    data = doc.toJS({ maxAliasCount: CONFIG_LIMITS.maxAliasCount }) ?? {};
-  } catch (e) {
-    // the yaml library refuses an alias that expands past maxAliasCount (a "billion laughs" file)
-    if (!(e instanceof ReferenceError)) throw e;
-    const alias = firstAlias(doc);
-    const lp = counter.linePos(alias?.[0] ?? 0);
-    throw new ConfigError(
-      [{ file: name, line: lp.line, col: lp.col, path: '(yaml)', message: `YAML aliases expand too far (more than ${CONFIG_LIMITS.maxAliasCount} copies); write the values out or use fewer nested aliases` }],
-      'FG_E_CONFIG_LIMIT',
-    );
-  }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     at([], `expected a mapping with sections such as gateway, sources, sinks; got ${describe(data)}`);
     throw new ConfigError(located());
@@ -156,38 +140,6 @@ export function parseConfigText(text: string, name: string, baseDir: string, opt
   return result.data as FieldgateConfig;
 }
 
-/** Keys that repeat within one mapping (scalar keys compared by value, as the yaml library does). */
-function duplicateKeys(doc: Document): { pos: number; message: string }[] {
-  const found: { pos: number; message: string }[] = [];
-  visit(doc, {
-    Map(_k, map) {
-      if (!isMap(map) || map.items.length < 2) return;
-      const seen = new Set<unknown>();
-      for (const pair of map.items) {
-        if (!isScalar(pair.key)) continue;
-        if (seen.has(pair.key.value)) found.push({ pos: pair.key.range?.[0] ?? 0, message: yamlMessage('DUPLICATE_KEY', 'Map keys must be unique') });
-        else seen.add(pair.key.value);
-      }
-    },
-  });
-  return found;
-}
-
-/** The range of the first alias node, to point at when aliases expand too far. */
-function firstAlias(doc: Document): [number, number, number] | undefined {
-  let range: [number, number, number] | undefined;
-  visit(doc, {
-    Alias(_k, node) {
-      if (isAlias(node) && node.range) {
-        range = node.range;
-        return visit.BREAK;
-      }
-      return undefined;
-    },
-  });
-  return range;
-}
-
 /** Reports a problem; a message passed as a function is only built when it will be shown. */
 type At = (path: YamlPath, message: string | (() => string), key?: boolean) => void;
 
@@ -198,7 +150,7 @@ type At = (path: YamlPath, message: string | (() => string), key?: boolean) => v
  */
 function checkModels(cfg: FieldgateConfig, baseDir: string, at: At): void {
   const produced = new Map<string, string[] | undefined>();
-  for (const s of cfg.sources as { id: string; type: string }[]) produced.set(s.id, findDriver(s.type)?.tagNames?.(s));
+  for (const s of cfg.sources) produced.set(s.id, findDriverSchemas(s.type)?.tagNames?.(s));
   cfg.models.forEach((m, i) => {
     if (!m.enabled) return;
     const file = isAbsolute(m.path) ? m.path : resolve(baseDir, m.path);
@@ -323,13 +275,6 @@ function checkDuplicateIds(data: Record<string, unknown>, at: At): void {
   }
 }
 
-/** The parser reports an unclosed quote at the end of the file; point at where it was opened. */
-function openingQuote(text: string, pos: number): number {
-  let at = pos;
-  for (const m of text.slice(0, pos).matchAll(/(?:^|[:\-[,{]\s*)(["'])/gm)) at = m.index + m[0].length - 1;
-  return at;
-}
-
 function describe(v: unknown): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
@@ -337,13 +282,6 @@ function describe(v: unknown): string {
   if (typeof v === 'string') return v.length > 60 ? `${JSON.stringify(v.slice(0, 40))}... (${v.length} characters)` : JSON.stringify(v);
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${v}`;
+  return typeof v;
 }
-
-function yamlMessage(code: string, message: string): string {
-  const first = message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-  if (code === 'DUPLICATE_KEY') return `${first} (each key may appear once in a mapping)`;
-  if (code === 'TAB_AS_INDENT') return `${first} (indent with spaces, not tabs)`;
-  return `invalid YAML: ${first}`;
-}
-

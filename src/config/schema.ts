@@ -1,21 +1,25 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
-import { drivers } from '../../drivers/index.ts';
+import { driverSchemas } from '../../drivers/schemas.ts';
 import { alarmsSchema } from '../alarms/config.ts';
 import { toId } from '../core/ids.ts';
-import { idSchema } from './common.ts';
+import { idSchema } from '../core/config-common.ts';
 import { brokerSchema } from '../broker/config.ts';
 import { healthSchema } from '../health/config.ts';
 import { modelSchema } from '../inference/config.ts';
 import { outboxSchema } from '../outbox/config.ts';
 import { sinkSchema } from '../sinks/config.ts';
-import type { DriverDefinition } from '../pipeline/contracts.ts';
+import type { DriverSchemas, SimulatorConfigBase, SourceConfigBase, TypedSchema } from '../core/contracts.ts';
 
-/** A union over the `type` field, tolerant of zero or one member. */
-function byType(schemas: z.ZodType[], what: string): z.ZodType {
-  if (schemas.length === 0) return z.never().describe(`no ${what} types are registered`);
-  if (schemas.length === 1) return schemas[0]!;
-  return z.discriminatedUnion('type', schemas as unknown as [z.ZodObject, ...z.ZodObject[]]);
+/**
+ * A union over the `type` field, tolerant of zero or one member. Its output is the base type the
+ * pipeline works with; each driver gets its own type back through its DriverDefinition.
+ */
+function byType<T extends { type: string }>(schemas: TypedSchema<T>[], what: string): z.ZodType<T> {
+  const [first, ...rest] = schemas;
+  if (!first) return z.never().describe(`no ${what} types are registered`);
+  if (rest.length === 0) return first;
+  return z.discriminatedUnion('type', [first, ...rest]);
 }
 
 export const gatewaySchema = z
@@ -35,13 +39,10 @@ export const logSchema = z
   })
   .describe('logging (pino)');
 
-/** The whole configuration schema, built from the registered drivers. */
-export function buildConfigSchema(list: readonly DriverDefinition[] = drivers) {
-  const source = byType(list.map((d) => d.schema as unknown as z.ZodType), 'source');
-  const simulator = byType(
-    list.filter((d) => d.simulator).map((d) => d.simulator!.schema as unknown as z.ZodType),
-    'simulator',
-  );
+/** The whole configuration schema, built from the registered drivers' schemas. */
+export function buildConfigSchema(list: readonly DriverSchemas[] = driverSchemas) {
+  const source = byType<SourceConfigBase>(list.map((d) => d.schema), 'source');
+  const simulator = byType<SimulatorConfigBase>(list.flatMap((d) => (d.simulator ? [d.simulator.schema] : [])), 'simulator');
   return z
     .strictObject({
       $schema: z.string().optional().describe('JSON Schema reference for editors; ignored'),

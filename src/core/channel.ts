@@ -10,7 +10,7 @@ import { FgError } from './errors.ts';
  *   oldest is dropped.
  */
 export type WhenFull = 'block' | 'drop-oldest' | 'drop-newest' | 'conflate';
-export const WHEN_FULL: readonly WhenFull[] = ['block', 'drop-oldest', 'drop-newest', 'conflate'];
+export const WHEN_FULL = ['block', 'drop-oldest', 'drop-newest', 'conflate'] as const satisfies readonly WhenFull[];
 
 export type DropReason = 'oldest' | 'newest' | 'conflated';
 

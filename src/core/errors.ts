@@ -40,8 +40,8 @@ export const ERROR_CODES = {
   },
   FG_E_CONFIG_LIMIT: {
     area: 'configuration',
-    means: 'The configuration file exceeds a safety bound: larger than 16 MiB, or YAML aliases that expand into more than 100 copies.',
-    action: 'Split a very large file, or write out the values instead of nesting aliases.',
+    means: 'The configuration file exceeds a safety bound: larger than 16 MiB, YAML aliases that stand for more than 100,000 values in all, or collections nested more than 64 deep.',
+    action: 'Split a very large file, write out the values instead of nesting aliases, or flatten the nesting.',
   },
   FG_E_CHANNEL_CLOSED: {
     area: 'core',

@@ -7,9 +7,11 @@ import type { Channel } from './channel.ts';
  */
 export class Metrics {
   readonly registry: Registry;
-  readonly received: Counter<'stage'>;
+  /** `source` only on the outbox's series (records accepted per source; the identity per source, src/outbox/README.md) */
+  readonly received: Counter<'stage' | 'source'>;
   readonly sent: Counter<'stage'>;
-  readonly dropped: Counter<'stage' | 'reason'>;
+  /** `source` only where the stage knows it (the outbox, and its drops per sink) */
+  readonly dropped: Counter<'stage' | 'reason' | 'source'>;
   readonly errors: Counter<'stage' | 'code'>;
   readonly overruns: Counter<'stage' | 'reason'>;
   private readonly channels = new Set<Channel<never>>();
@@ -17,9 +19,9 @@ export class Metrics {
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     this.registry = new Registry();
     const registers = [this.registry];
-    this.received = new Counter({ name: 'fieldgate_records_received_total', help: 'Records received by a stage', labelNames: ['stage'], registers });
+    this.received = new Counter({ name: 'fieldgate_records_received_total', help: 'Records received by a stage', labelNames: ['stage', 'source'], registers });
     this.sent = new Counter({ name: 'fieldgate_records_sent_total', help: 'Records a stage passed on or delivered', labelNames: ['stage'], registers });
-    this.dropped = new Counter({ name: 'fieldgate_records_dropped_total', help: 'Records a stage dropped, by reason', labelNames: ['stage', 'reason'], registers });
+    this.dropped = new Counter({ name: 'fieldgate_records_dropped_total', help: 'Records a stage dropped, by reason', labelNames: ['stage', 'reason', 'source'], registers });
     this.errors = new Counter({ name: 'fieldgate_errors_total', help: 'Errors by stage and FG_E_ code', labelNames: ['stage', 'code'], registers });
     this.overruns = new Counter({ name: 'fieldgate_source_overruns_total', help: 'Polls a source skipped, by reason: late (a poll overran its interval: a slow device or a busy machine), full (its channel was full: backpressure from the pipeline) or shed (a connected sink lagged past its shedAt: the overload rule)', labelNames: ['stage', 'reason'], registers });
     const channels = this.channels;
@@ -66,7 +68,7 @@ export class StageMetrics {
   private readonly rx;
   private readonly tx;
   constructor(private readonly m: Metrics, readonly stage: string) {
-    this.rx = m.received.labels(stage);
+    this.rx = m.received.labels({ stage });
     this.tx = m.sent.labels(stage);
     // make the series visible at zero from the start
     this.rx.inc(0);
@@ -74,7 +76,7 @@ export class StageMetrics {
   }
   received(n: number): void { this.rx.inc(n); }
   sent(n: number): void { this.tx.inc(n); }
-  dropped(n: number, reason: string): void { this.m.dropped.labels(this.stage, reason).inc(n); }
+  dropped(n: number, reason: string): void { this.m.dropped.labels({ stage: this.stage, reason }).inc(n); }
   error(code: string): void { this.m.errors.labels(this.stage, code).inc(); }
   /** polls skipped (sources): overran the interval, found the channel full, or shed for a slow sink */
   overrun(n: number, reason: 'late' | 'full' | 'shed'): void { this.m.overruns.labels(this.stage, reason).inc(n); }

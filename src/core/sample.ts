@@ -15,6 +15,12 @@ export interface Sample {
   quality: Quality;
   /** why a sample is not good: 'timeout', 'exception 2', 'BadNodeIdUnknown', ... */
   reason?: string;
+  /**
+   * The device sent the value as a float32 (an unscaled Modbus float32 register, an OPC UA Float):
+   * sinks may print it as the shortest decimal that reads back as that float32 (23.4567, not
+   * 23.45669937133789) and Sparkplug declares it Float. Absent: a double, printed exactly.
+   */
+  float32?: true;
 }
 
 /** One poll or one notification: channels carry batches, never single values. */

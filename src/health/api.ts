@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/units.ts';
+import { parseDuration } from '../core/units.ts';
 import type { HealthView } from './view.ts';
 
 type Reply = { status: number; body: unknown } | undefined;

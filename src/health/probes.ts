@@ -2,7 +2,7 @@ import { Gauge } from 'prom-client';
 import { errorMessage } from '../core/errors.ts';
 import type { Metrics } from '../core/metrics.ts';
 import type { HealthState, ProbeResult } from '../core/probe.ts';
-import type { Stage, StageKind } from '../pipeline/contracts.ts';
+import type { Stage, StageKind } from '../core/contracts.ts';
 
 /** The last known health of one stage. */
 export interface StageHealth {

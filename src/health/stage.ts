@@ -1,8 +1,7 @@
 import type { ProbeResult } from '../core/probe.ts';
 import type { Supervisor, StageState } from '../core/supervisor.ts';
 import type { Logger } from '../log.ts';
-import type { Stage } from '../pipeline/contracts.ts';
-import { Watchdog } from '../pipeline/watchdog.ts';
+import type { Stage } from '../core/contracts.ts';
 import type { HealthConfig } from './config.ts';
 import { LoopMonitor } from './loop-monitor.ts';
 import { ProbeScheduler, type StageHealth } from './probes.ts';
@@ -24,7 +23,8 @@ export interface HealthStageOptions {
 
 /**
  * The health side of the pipeline as one stage (kind 'health'): the probe scheduler, the
- * watchdog, the event-loop monitor and the HTTP server. It starts before every other stage
+ * event-loop monitor and the HTTP server. It observes (probes, the pipeline's taps and watchdog
+ * count) and never sits between two stages. It starts before every other stage
  * (a port in use is refused before any device is touched) and stops after them, so /readyz
  * says 503 while the pipeline drains.
  */
@@ -32,7 +32,6 @@ export class HealthStage implements Stage {
   readonly name = 'health';
   readonly kind = 'health' as const;
   readonly probes: ProbeScheduler;
-  readonly watchdog?: Watchdog;
   readonly loop: LoopMonitor;
   readonly rates: RateTracker;
   private server?: HealthServer;
@@ -59,19 +58,6 @@ export class HealthStage implements Stage {
       metrics: view.metrics,
       onChange: (h, prev) => this.onChange(h, prev),
     });
-    if (config.watchdog.enabled) {
-      this.watchdog = new Watchdog({
-        sources: () => view.sources,
-        timeoutMs: config.watchdog.heartbeatTimeout,
-        log: this.log,
-        metrics: view.metrics,
-        onRestart: (name, silentMs) => {
-          const message = `${name}: no heartbeat for ${Math.round(silentMs / 1000)} s; restarted by the watchdog`;
-          view.taps.event({ source: name, kind: 'watchdog-restart', severity: 'warning', message });
-          view.events?.emit({ kind: 'watchdog-restart', key: `watchdog:${name}`, severity: 'warning', message, data: { stage: name, silentMs } });
-        },
-      });
-    }
     this.loop = new LoopMonitor({ thresholdMs: config.eventLoopBlocked });
     this.rates = new RateTracker(view.metrics);
   }
@@ -119,7 +105,7 @@ export class HealthStage implements Stage {
   }
 
   /**
-   * Called by the pipeline once every stage has started: probes and the watchdog begin (before,
+   * Called by the pipeline once every stage has started: probes begin (before,
    * every stage would be reported down while it is still starting).
    */
   activate(): void {
@@ -131,7 +117,6 @@ export class HealthStage implements Stage {
     this.graceTimer = setTimeout(() => this.endGrace(), START_GRACE_MS);
     this.graceTimer.unref();
     this.probes.start();
-    this.watchdog?.start();
     this.topologyChanged();
     if (this.opts.view.taps.series) {
       this.sampleSeries();
@@ -216,7 +201,6 @@ export class HealthStage implements Stage {
   /** Called by the pipeline when it starts draining: /readyz answers 503 from now on. */
   draining(): void {
     this.phase = 'stopping';
-    this.watchdog?.stop();
   }
 
   async stop(): Promise<void> {
@@ -230,7 +214,6 @@ export class HealthStage implements Stage {
     this.pendingFirst.clear();
     this.running = false;
     this.phase = 'stopping';
-    this.watchdog?.stop();
     this.probes.stop();
     this.loop.stop();
     for (const [sup, fn] of this.listeners) sup.off('state', fn);
@@ -241,7 +224,7 @@ export class HealthStage implements Stage {
 
   probe(): ProbeResult {
     if (!this.server) return { state: 'down', reason: 'health server not running' };
-    const details: Record<string, unknown> = { url: this.server.url, watchdogRestarts: this.watchdog?.restarts() ?? 0, eventLoopLagMs: Math.round(this.loop.lagMs) };
+    const details: Record<string, unknown> = { url: this.server.url, watchdogRestarts: this.opts.view.watchdog?.restarts() ?? 0, eventLoopLagMs: Math.round(this.loop.lagMs) };
     const blocked = this.loop.blocked();
     if (blocked) return { state: 'degraded', reason: blocked, details };
     return { state: 'up', details };

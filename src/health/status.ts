@@ -1,4 +1,4 @@
-import type { ActiveAlarm } from '../alarms/engine.ts';
+import type { ActiveAlarm } from '../core/contracts.ts';
 import type { GatewayEvent, Prediction } from '../core/sample.ts';
 import type { HealthConfig } from './config.ts';
 import type { LoopMonitor } from './loop-monitor.ts';

@@ -1,12 +1,13 @@
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
-import type { OutboxWriter } from '../pipeline/contracts.ts';
 import { Ring } from './ring.ts';
 import { TagStore, type TagStoreOptions } from './tags.ts';
 
 /**
- * What the health side sees of the data flow, tapped where it enters the outbox: the latest
- * predictions and events (bounded rings for the dashboard) and when the outbox last accepted a
- * batch of samples (readiness: data flows end to end). One `.then` per batch, nothing per value.
+ * What the health side sees of the data flow where it enters the outbox: the latest predictions
+ * and events (bounded rings for the dashboard) and when the outbox last accepted a batch of
+ * samples (readiness: data flows end to end). A passive recorder: the pipeline calls it beside
+ * the outbox writes (src/pipeline/tapped-writer.ts), so health never sits between two stages.
+ * Per batch, nothing per value.
  */
 export class Taps {
   readonly predictions: Ring<Prediction>;
@@ -33,28 +34,25 @@ export class Taps {
     this.events.push({ ...e, ts: e.ts ?? Date.now() });
   }
 
-  /** An OutboxWriter that forwards to `inner` and records what was accepted. */
-  wrap(inner: OutboxWriter): OutboxWriter {
-    const onSamples = (): void => {
-      this.lastAcceptedAt = Date.now();
-      this.batchesAccepted++;
-    };
-    return {
-      writeSamples: (batch: SampleBatch) => {
-        this.tags.record(batch);
-        return inner.writeSamples(batch).then(onSamples);
-      },
-      writePredictions: (list: Prediction[]) => {
-        for (const p of list) {
-          this.predictions.push(p);
-          if (this.series) for (const k in p.outputs) this.series.put(`model.${p.model}`, k, p.ts, p.outputs[k]!);
-        }
-        return inner.writePredictions(list);
-      },
-      writeEvents: (list: GatewayEvent[]) => {
-        for (const e of list) this.events.push(e);
-        return inner.writeEvents(list);
-      },
-    };
+  /** A batch on its way into the outbox: every tag's latest sample (and history). */
+  samples(batch: SampleBatch): void {
+    this.tags.record(batch);
+  }
+
+  /** The outbox committed a batch of samples. */
+  samplesAccepted(): void {
+    this.lastAcceptedAt = Date.now();
+    this.batchesAccepted++;
+  }
+
+  predictionsWritten(list: readonly Prediction[]): void {
+    for (const p of list) {
+      this.predictions.push(p);
+      if (this.series) for (const k in p.outputs) this.series.put(`model.${p.model}`, k, p.ts, p.outputs[k]!);
+    }
+  }
+
+  eventsWritten(list: readonly GatewayEvent[]): void {
+    for (const e of list) this.events.push(e);
   }
 }

@@ -3,9 +3,7 @@ import type { Metrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { SampleBatch } from '../core/sample.ts';
 import type { Supervisor } from '../core/supervisor.ts';
-import type { Stage } from '../pipeline/contracts.ts';
-import type { AlarmEngine } from '../alarms/engine.ts';
-import type { GatewayEventInput } from '../pipeline/gateway-events.ts';
+import type { AlarmView, GatewayEventInput, Stage } from '../core/contracts.ts';
 import type { Taps } from './taps.ts';
 
 /** A source as the health side sees it (SourceStage fits). */
@@ -28,9 +26,11 @@ export interface HealthView {
   readonly router: { readonly lastBatchTime: number; readonly batchesRouted: number };
   readonly metrics: Metrics;
   readonly taps: Taps;
-  readonly alarms?: AlarmEngine;
+  readonly alarms?: AlarmView;
   /** model id -> its thresholds, for the chart's threshold lines */
   readonly config?: { models: readonly { id: string; thresholds?: readonly { field: string; above?: number; below?: number }[] }[] };
+  /** the pipeline's source watchdog, when it runs */
+  readonly watchdog?: { restarts(name?: string): number };
   /** gateway events sent upstream through the outbox (rate-limited per key) */
   readonly events?: { emit(e: GatewayEventInput): boolean };
 }

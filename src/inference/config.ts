@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { idSchema } from '../config/common.ts';
+import { idSchema } from '../core/config-common.ts';
 import { SOURCE_TAG_PATTERN } from '../core/ids.ts';
-import { duration } from '../config/units.ts';
+import { duration } from '../core/units.ts';
 
 // Owned by the inference issue (#6): the `models:` list.
 
@@ -41,6 +41,12 @@ export const calendarSchema = z
   })
   .describe('two values appended to every window: hour of day (0-23) and day of week (0 = Monday) of its last row, local time');
 
+export const baselineSchema = z
+  .strictObject({
+    halfLife: z.number().int().positive().describe('rows (samples of the first tag) after which a row that left the window weighs half as much'),
+  })
+  .describe('an exponential moving average of each feature over the rows that have left the window, started at the model\'s normal centre: F values (the average so far) and its weight, appended to every window');
+
 export const modelInputSchema = z
   .strictObject({
     name: z.string().min(1).describe('the ONNX input name'),
@@ -56,8 +62,11 @@ export const modelInputSchema = z
       .describe('a held value of a slower tag older than this (relative to the row) makes the row bad; unset: no limit'),
     calendar: calendarSchema.optional()
       .describe('append the calendar position of the window\'s last row (hour of day, day of week) after the window values, for models fitted with calendar profiles (fieldgate model fit); flat layout only'),
+    baseline: baselineSchema.optional()
+      .describe('append a slowly adapting baseline of every feature after the window values (and the calendar), for models fitted with --baseline (fieldgate model fit); flat layout only'),
   })
   .refine((i) => i.calendar === undefined || i.layout === 'flat', { message: 'calendar needs layout: flat', path: ['calendar'] })
+  .refine((i) => i.baseline === undefined || i.layout === 'flat', { message: 'baseline needs layout: flat', path: ['baseline'] })
   .describe('how windows are built from tags');
 
 export const modelOutputSchema = z.strictObject({
@@ -73,6 +82,8 @@ export const thresholdSchema = z
     below: z.number().optional().describe('raise an event when the field goes below this'),
     clear: z.number().optional()
       .describe('hysteresis: the event condition ends only once the field is back below (for above) or above (for below) this; default: the raise level'),
+    clearAfter: duration().optional()
+      .describe('the event ends only once the field has stayed past clear this long (source time): a score that dips for a moment inside one anomaly does not end it and raise it again; default: at once'),
     severity: z.enum(['info', 'warning', 'critical']).default('warning'),
     kind: z.string().default('threshold').describe('the event kind'),
   })

@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { errorMessage } from '../core/errors.ts';
-import type { OutboxWriter, StageContext } from '../pipeline/contracts.ts';
+import type { OutboxWriter, StageContext } from '../core/contracts.ts';
 import type { ModelConfig } from './config.ts';
 import { batchMode, checkSignature, formatSignature, readSignature } from './signature.ts';
 import { ModelStage, sha256File } from './stage.ts';

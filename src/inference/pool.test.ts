@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import ort from 'onnxruntime-node';
 import { isFgError } from '../core/errors.ts';
 import { WorkerPool, type PoolOptions } from './pool.ts';
-import { linearModel, linearRef, slowModel, tempDir, writeModel } from './testing.ts';
+import { linearModel, linearRef, slowModel, tempDir, writeModel } from '../../test/support/inference/testing.ts';
 
 const IN = 16;
 const OUT = 3;

@@ -8,8 +8,10 @@ export const CALENDAR_VALUES = 2;
 
 /** Dimensions after the batch dimension that the config produces per window. */
 export function rowDims(cfg: ModelConfig): number[] {
-  const { window, features, layout, calendar } = cfg.input;
-  return layout === 'flat' ? [window * features.length + (calendar ? CALENDAR_VALUES : 0)] : [window, features.length];
+  const { window, features, layout, calendar, baseline } = cfg.input;
+  return layout === 'flat'
+    ? [window * features.length + (calendar ? CALENDAR_VALUES : 0) + (baseline ? features.length + 1 : 0)]
+    : [window, features.length];
 }
 
 function isDynamic(d: number | string | undefined): boolean {
@@ -61,7 +63,7 @@ export function checkSignature(cfg: ModelConfig, sig: Signature): string[] {
   const problems: string[] = [];
   const dims = rowDims(cfg);
   const { window, features, layout, name } = cfg.input;
-  const provided = `float32 [batch, ${dims.join(', ')}] (window ${window} x ${features.length} feature${features.length === 1 ? '' : 's'}${cfg.input.calendar ? ' + hour of day, day of week' : ''}, layout ${layout})`;
+  const provided = `float32 [batch, ${dims.join(', ')}] (window ${window} x ${features.length} feature${features.length === 1 ? '' : 's'}${cfg.input.calendar ? ' + hour of day, day of week' : ''}${cfg.input.baseline ? ` + baseline of ${features.length} feature${features.length === 1 ? '' : 's'} and its weight` : ''}, layout ${layout})`;
   const modelInputs = sig.inputs.map(formatTensor).join('; ') || 'none';
   const input = sig.inputs.find((t) => t.name === name);
   if (!input) {

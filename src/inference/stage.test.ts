@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isFgError } from '../core/errors.ts';
 import { createModelStage, inspectModel, validateModel } from './index.ts';
-import { batchOf, linearModel, linearRef, MemoryOutbox, modelConfig, tempDir, testContext, writeModel } from './testing.ts';
+import { batchOf, linearModel, linearRef, MemoryOutbox, modelConfig, tempDir, testContext, writeModel } from '../../test/support/inference/testing.ts';
 
 const W = 4;
 
@@ -176,7 +176,7 @@ describe('ModelStage', () => {
 });
 
 describe('ModelStage stop()', () => {
-  const fixture = new URL('./fixtures/stop-exits.ts', import.meta.url).pathname;
+  const fixture = new URL('../../test/support/inference/stop-exits.ts', import.meta.url).pathname;
   const runChild = (args: string[]) =>
     new Promise<{ code: number | null; out: string; ms: number }>((resolve, reject) => {
       const t0 = performance.now();

@@ -7,7 +7,7 @@ import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, SampleBatch } from '../core/sample.ts';
-import type { ModelInput, OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
+import type { ModelInput, OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import type { ModelConfig } from './config.ts';
 import { type PoolEvent, type RunResult, WorkerPool } from './pool.ts';
 import { checkSignature, mismatchMessage, rowDims } from './signature.ts';
@@ -285,6 +285,7 @@ export class ModelStage implements Stage, ModelInput {
       const now = performance.now();
       const fresh = batch.filter((w) => now - w.assembledAt <= this.cfg.deadline);
       if (fresh.length < batch.length) {
+        for (const w of batch) if (now - w.assembledAt > this.cfg.deadline) this.assembler.buffers.give(w.data);
         this.drop(batch.length - fresh.length, 'deadline');
         this.metrics.error('FG_E_MODEL_DEADLINE');
       }
@@ -318,13 +319,17 @@ export class ModelStage implements Stage, ModelInput {
       for (let i = 0; i < rows; i++) into.set(windows[i]!.data, i * size);
     });
     run.catch(() => undefined); // handled in order below
-    this.tail = this.tail.then(() => run.then((r) => this.handle(windows, r), (e: unknown) => this.handleError(rows, e)));
+    this.tail = this.tail.then(() => run.then((r) => this.handle(windows, r), (e: unknown) => this.handleError(rows, e)))
+      .finally(() => {
+        // the batch has run (or failed for good): its window buffers go back to the assembler
+        for (const w of windows) this.assembler.buffers.give(w.data);
+      });
   }
 
   private handle(windows: Window[], r: RunResult): void {
     const rows = windows.length;
     const now = performance.now();
-    const preds: Prediction[] = new Array(rows);
+    const preds = new Array<Prediction>(rows);
     const perRow = this.cfg.outputs.map((o) => (r.outputs[o.name]?.length ?? 0) / rows);
     const events: GatewayEvent[] = [];
     for (let i = 0; i < rows; i++) {

@@ -12,6 +12,14 @@ describe('ThresholdTracker', () => {
     assert.deepEqual(t.raised(), ['score > 1']);
   });
 
+  it('with clearAfter, ends an event only once the field stayed past clear that long (source time)', () => {
+    const t = new ThresholdTracker('m', [thresholdSchema.parse({ field: 'score', above: 1, clear: 0.7, clearAfter: '10s', kind: 'anomaly' })]);
+    // ts in seconds: dips below clear at 2 s and 6 s are shorter than 10 s (one event); the one from 9 s lasts
+    const seq: [number, number][] = [[0, 0.5], [1, 1.5], [2, 0.5], [5, 0.5], [6, 0.9], [7, 0.6], [8, 1.2], [9, 0.3], [15, 0.3], [19, 0.4], [20, 1.1]];
+    const ev = seq.flatMap(([s, v]) => t.evaluate({ model: 'm', ts: s * 1000, outputs: { score: v }, latencyMs: 0 }));
+    assert.deepEqual(ev.map((e) => `${e.kind}@${e.ts / 1000}`), ['anomaly@1', 'anomaly-cleared@19', 'anomaly@20']);
+  });
+
   it('supports below-thresholds', () => {
     const t = new ThresholdTracker('m', [thresholdSchema.parse({ field: 'v', below: 10, clear: 12, severity: 'critical' })]);
     const ev = [11, 9, 11, 13].flatMap((v, i) => t.evaluate({ model: 'm', ts: i, outputs: { v }, latencyMs: 0 }));

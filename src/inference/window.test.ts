@@ -58,4 +58,32 @@ describe('WindowAssembler', () => {
     assert.equal(a.push(batch(s('a', 5, 2), s('a', 4, 3))).length, 0);
     assert.equal(a.counts.outOfOrder, 2);
   });
+
+  it('reuses a window buffer once it is given back, with the new window\'s values', () => {
+    const a = new WindowAssembler(input({}));
+    const [first] = a.push(batch(s('a', 0, 1), s('a', 1, 2), s('a', 2, 3)));
+    assert.deepEqual([...first!.data], [1, 2, 3]);
+    a.buffers.give(first!.data);
+    const [second] = a.push(batch(s('a', 3, 4)));
+    assert.equal(second!.data, first!.data, 'the same buffer');
+    assert.deepEqual([...second!.data], [2, 3, 4]);
+    // a buffer not given back is never handed out again
+    const [third] = a.push(batch(s('a', 4, 5)));
+    assert.notEqual(third!.data, second!.data);
+    assert.deepEqual([...second!.data], [2, 3, 4]);
+    a.buffers.give(new Float32Array(7)); // the wrong size is not kept
+    assert.equal(a.buffers.size, 0);
+  });
+
+  it('appends the baseline: a moving average of the rows that left the window, as partial sum and weight', () => {
+    const a = new WindowAssembler(input({ window: 2, baseline: { halfLife: 1 }, features: [{ tag: 'p/a' }, { tag: 'p/b' }] }));
+    const rows = [[10, 1], [20, 2], [30, 3], [40, 4]];
+    const w = a.push(batch(...rows.flatMap(([x, y], t) => [s('b', t, y!), s('a', t, x!)])));
+    // half-life 1 row: alpha = 0.5. Window 1 (rows 0-1): nothing left yet. Window 2: row 0 left; window 3: rows 0, 1
+    assert.deepEqual(w.map((x) => [...x.data]), [
+      [10, 1, 20, 2, 0, 0, 0],
+      [20, 2, 30, 3, 5, 0.5, 0.5],
+      [30, 3, 40, 4, 12.5, 1.25, 0.75],
+    ]);
+  });
 });

@@ -24,6 +24,28 @@ export interface AssemblerCounts {
 
 type Scale = (x: number) => number;
 
+/**
+ * Window buffers returned after their batch ran, reused by the assembler: a wide window (288 rows x 3
+ * tags is 3.5 KB) is otherwise one allocation per window, and the young-generation GC it feeds cost
+ * more than the model run. Only full-size buffers are kept, at most `keep`.
+ */
+export class WindowBuffers {
+  private readonly spare: Float32Array[] = [];
+  constructor(readonly width: number, private readonly keep = 1024) {}
+
+  take(): Float32Array {
+    return this.spare.pop() ?? new Float32Array(this.width);
+  }
+
+  give(b: Float32Array): void {
+    if (b.length === this.width && this.spare.length < this.keep) this.spare.push(b);
+  }
+
+  get size(): number {
+    return this.spare.length;
+  }
+}
+
 const HOUR_MS = 3_600_000;
 
 /** Hour of day (0-23) and day of week (0 = Monday) of a timestamp, at a fixed offset from UTC. */
@@ -35,8 +57,8 @@ export function calendarOf(ts: number, utcOffsetMinutes: number): [number, numbe
   return [hour, weekday];
 }
 
-function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale {
-  if (!n) return (x) => x;
+function scaler(n: ModelInputConfig['features'][number]['normalise']): Scale | undefined {
+  if (!n) return undefined; // models that normalise inside (model fit) get the value as is
   if ('mean' in n) return (x) => (x - n.mean) / n.std;
   const span = n.max - n.min;
   return (x) => (x - n.min) / span;
@@ -67,7 +89,7 @@ export class WindowAssembler {
   /** source -> tag -> feature index (two lookups, no string built per sample) */
   private readonly index = new Map<string, Map<string, number>>();
   private readonly sources = new Set<string>();
-  private readonly scale: Scale[];
+  private readonly scale: (Scale | undefined)[];
   /** latest value per feature (normalised), NaN while bad or unknown */
   private readonly held: Float64Array;
   private readonly heldTs: Float64Array;
@@ -84,13 +106,31 @@ export class WindowAssembler {
   private sinceEmit: number;
   private lastRowTs = -Infinity;
 
+  /**
+   * baseline (input.baseline): an exponential moving average of every feature over the rows that have
+   * left the window, kept as its partial sum and total weight so the model can start it at its own
+   * centre: baseline = baseSum + (1 - baseWeight) * centre
+   */
+  private readonly baseSum: Float64Array;
+  private baseWeight = 0;
+  private readonly alpha: number;
+  private readonly mine: Sample[] = [];
+  private feat = new Uint32Array(256);
+  /** reused window buffers (their owner gives them back once a window's batch has run) */
+  readonly buffers: WindowBuffers;
+
   constructor(cfg: ModelInputConfig) {
     this.cfg = cfg;
+    const width = cfg.window * cfg.features.length + (cfg.calendar ? 2 : 0) + (cfg.baseline ? cfg.features.length + 1 : 0);
+    this.baseSum = new Float64Array(cfg.features.length);
+    this.alpha = cfg.baseline ? 1 - 2 ** (-1 / cfg.baseline.halfLife) : 0;
+    // keep up to 16 MB of spare windows: enough for a full pipeline of batches in flight
+    this.buffers = new WindowBuffers(width, Math.max(64, Math.floor(16 * 2 ** 20 / (4 * width))));
     this.nf = cfg.features.length;
     cfg.features.forEach((f, i) => {
       const { source, tag } = splitTagRef(f.tag);
       let tags = this.index.get(source);
-      if (!tags) this.index.set(source, (tags = new Map()));
+      if (!tags) this.index.set(source, (tags = new Map<string, number>()));
       tags.set(tag, i);
       this.sources.add(source);
     });
@@ -110,7 +150,10 @@ export class WindowAssembler {
 
   /** Takes a batch; returns the windows it completed, oldest first. */
   push(batch: SampleBatch, now = performance.now()): Window[] {
-    const mine: { s: Sample; f: number }[] = [];
+    // the batch's samples of wanted tags and their feature index, in reused arrays (no object per sample)
+    const mine = this.mine;
+    let feat = this.feat;
+    let m = 0;
     // a batch comes from one source as a rule: look its tags up once
     let source: string | undefined;
     let tags: Map<string, number> | undefined;
@@ -128,13 +171,25 @@ export class WindowAssembler {
       if (s.ts < prevTs || (s.ts === prevTs && prevF === 0 && f !== 0)) ordered = false;
       prevTs = s.ts;
       prevF = f;
-      mine.push({ s, f });
+      if (m === feat.length) {
+        const grown = new Uint32Array(feat.length * 2);
+        grown.set(feat);
+        this.feat = feat = grown;
+      }
+      mine[m] = s;
+      feat[m++] = f;
     }
-    if (mine.length === 0) return [];
-    // held tags first at equal timestamps, so a row sees values stamped with its own time
-    if (!ordered) mine.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+    if (m === 0) return [];
+    if (!ordered) {
+      // held tags first at equal timestamps, so a row sees values stamped with its own time
+      const order = Array.from({ length: m }, (_, i) => ({ s: mine[i]!, f: feat[i]! }));
+      order.sort((a, b) => a.s.ts - b.s.ts || (a.f === 0 ? 1 : 0) - (b.f === 0 ? 1 : 0));
+      order.forEach((o, i) => { mine[i] = o.s; feat[i] = o.f; });
+    }
     const out: Window[] = [];
-    for (const { s, f } of mine) {
+    for (let i = 0; i < m; i++) {
+      const s = mine[i]!;
+      const f = feat[i]!;
       let x = numeric(s);
       if (x === undefined) {
         this.counts.badSamples++;
@@ -143,7 +198,8 @@ export class WindowAssembler {
           x = this.lastGood[f]!;
         }
       } else {
-        x = this.scale[f]!(x);
+        const sc = this.scale[f];
+        if (sc !== undefined) x = sc(x);
         this.lastGood[f] = x;
       }
       if (f !== 0) {
@@ -163,12 +219,18 @@ export class WindowAssembler {
         else out.push(this.emit(s.ts, now));
       }
     }
+    if (mine.length > 4096) mine.length = 0; // a rare huge batch does not stay referenced
     return out;
   }
 
   private addRow(first: number | undefined, ts: number): void {
     const at = this.head * this.nf;
     const twin = at + this.size;
+    if (this.alpha > 0 && this.filled === this.cfg.window && !this.rowBad[this.head]) {
+      const a = this.alpha;
+      for (let f = 0; f < this.nf; f++) this.baseSum[f] = (1 - a) * this.baseSum[f]! + a * this.rows[at + f]!;
+      this.baseWeight = (1 - a) * this.baseWeight + a;
+    }
     let bad = first === undefined;
     this.rows[at] = this.rows[twin] = first ?? NaN;
     for (let f = 1; f < this.nf; f++) {
@@ -177,6 +239,7 @@ export class WindowAssembler {
       if (Number.isNaN(v) || stale) bad = true;
       this.rows[at + f] = this.rows[twin + f] = v;
     }
+    // (the row this one overwrites leaves the window: into the baseline, if it was good)
     if (this.filled === this.cfg.window && this.rowBad[this.head]) this.badInRing--;
     this.rowBad[this.head] = bad ? 1 : 0;
     if (bad) this.badInRing++;
@@ -188,15 +251,18 @@ export class WindowAssembler {
     // the ring is full: the oldest row sits at head, and its twin copy makes the window contiguous
     const n = this.size;
     const from = this.head * this.nf;
-    if (!this.cfg.calendar) {
-      this.counts.windows++;
-      return { data: this.rows.slice(from, from + n), ts, assembledAt: now };
-    }
-    const data = new Float32Array(n + 2);
+    const data = this.buffers.take();
     data.set(this.rows.subarray(from, from + n), 0);
-    const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
-    data[n] = hour;
-    data[n + 1] = weekday;
+    let k = n;
+    if (this.cfg.calendar) {
+      const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
+      data[k++] = hour;
+      data[k++] = weekday;
+    }
+    if (this.cfg.baseline) {
+      for (let f = 0; f < this.nf; f++) data[k++] = this.baseSum[f]!;
+      data[k] = this.baseWeight;
+    }
     this.counts.windows++;
     return { data, ts, assembledAt: now };
   }

@@ -7,7 +7,7 @@ import type { Quality, Sample, SampleValue } from '../core/sample.ts';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox } from './index.ts';
 import { KIND_BATCH, KIND_SAMPLE, type OutboxRecord, type RecordTuple, decodeBatchRow, encodeBatchColumns, sampleRecord } from './records.ts';
-import { tempContext } from './testing.ts';
+import { tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];
@@ -23,16 +23,18 @@ const value: fc.Arbitrary<SampleValue> = fc.oneof(
 const sampleArb = (source: string): fc.Arbitrary<Sample> => fc.record({
   other: fc.boolean(), tag: fc.string({ maxLength: 10 }), dts: fc.constantFrom(0, 0, 0, 1, -5, 0.5), value,
   quality: fc.constantFrom<Quality>('good', 'good', 'uncertain', 'bad'), reason: fc.option(fc.string({ maxLength: 6 }), { nil: undefined }),
+  float32: fc.boolean(),
 }).map((r) => {
   const s: Sample = { source: r.other ? `${source}-x` : source, tag: r.tag, ts: 1_764_500_000_000 + r.dts, value: r.value, quality: r.quality };
   if (r.reason !== undefined) s.reason = r.reason;
+  if (r.float32 && typeof r.value === 'number') s.float32 = true; // a driver's float32 tag (some, all or none of a batch)
   return s;
 });
 
 /** the row as SQLite hands it back: the values as a Buffer */
 function row(last: number, source: string, samples: Sample[]): RecordTuple {
   const c = encodeBatchColumns(source, samples);
-  return [last, KIND_BATCH, source, '@1', c.ts, 0, 0, Buffer.from(c.value) as unknown as number, null, c.extra];
+  return [last, KIND_BATCH, source, '@1', c.ts, c.vtype, 0, Buffer.from(c.value) as unknown as number, null, c.extra];
 }
 
 describe('batch rows', () => {
@@ -56,6 +58,16 @@ describe('batch rows', () => {
     assert.equal(encodeBatchColumns('p', [s(1), s(2)]).extra, null, 'the common case has no JSON part');
   });
 
+  test('float32 flags: all of a batch in vtype (no JSON part), some of it as positions', () => {
+    const s = (v: number, float32: boolean): Sample => ({ source: 'p', tag: 't', ts: 1, value: v, quality: 'good', ...(float32 ? { float32: true as const } : {}) });
+    const all = encodeBatchColumns('p', [s(1.5, true), s(2, true)]);
+    assert.deepEqual([all.vtype, all.extra], [1, null]);
+    const some = encodeBatchColumns('p', [s(1.5, true), s(2, false), s(3, true)]);
+    assert.deepEqual([some.vtype, some.extra], [0, '{"f":[0,2]}']);
+    const none = encodeBatchColumns('p', [s(1.5, false)]);
+    assert.deepEqual([none.vtype, none.extra], [0, null]);
+  });
+
   test('one row per poll on disk; reads split anywhere inside a row agree with memory, across a restart', async () => {
     const c = tempContext('gw-b');
     contexts.push(c);
@@ -64,10 +76,13 @@ describe('batch rows', () => {
     boxes.push(box);
     const cur = box.cursor('s');
     await box.start();
-    const batch = (k: number): Sample[] => Array.from({ length: 50 }, (_, j) => ({ source: 'plc1', tag: `sensor_${String(j).padStart(3, '0')}`, ts: 1000 + k, value: Math.fround(k + j / 7), quality: j === 3 ? 'bad' : 'good', ...(j === 3 ? { reason: 'timeout' } : {}) }));
+    const batch = (k: number): Sample[] => Array.from({ length: 50 }, (_, j) => ({ source: 'plc1', tag: `sensor_${String(j).padStart(3, '0')}`, ts: 1000 + k, value: Math.fround(k + j / 7), quality: j === 3 ? 'bad' : 'good', ...(j === 3 ? { reason: 'timeout' } : {}),
+      // float32 flags: every sample of even polls (the row's vtype), some of odd ones (positions in the JSON part)
+      ...(k % 2 === 0 || j % 3 !== 0 ? { float32: true as const } : {}) }));
     for (let k = 0; k < 20; k++) await box.writeSamples({ source: 'plc1', samples: batch(k), receivedAt: k });
     const mem = cur.read(0, 10_000);
     assert.equal(mem.length, 1000);
+    assert.equal(mem.filter((r) => r.kind === 'sample' && r.sample.float32 === true).length, 500 + 10 * 33, 'the float32 flags, as written');
     await box.stop(1000);
     const db = new Database(join(c.dir, 'outbox.db'), { readonly: true });
     const rows = db.prepare('SELECT count(*) AS rows, sum(n) AS records, count(DISTINCT tag) AS shapes FROM records WHERE kind = ?').get(KIND_BATCH) as { rows: number; records: number; shapes: number };

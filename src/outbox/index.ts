@@ -1,8 +1,8 @@
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import type { OutboxConfig } from './config.ts';
 import { type Outbox, OutboxImpl } from './outbox.ts';
 
-export type { Outbox, OutboxCursor, OutboxEvent, OutboxReconfigured, OutboxStats } from './outbox.ts';
+export type { Outbox, OutboxCursor, OutboxEvent, OutboxReconfigured, OutboxStats, SinkSourceAccounting, SourceAccounting } from './outbox.ts';
 export type { LagBound, SkipReason } from './lag.ts';
 export type { OutboxRecord, RecordKind } from './records.ts';
 export { outboxSchema, type OutboxConfig } from './config.ts';

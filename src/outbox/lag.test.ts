@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxCursor } from './index.ts';
 import { CommitMarks, GlobalDrops } from './lag.ts';
-import { numberBatch, tempContext } from './testing.ts';
+import { assertSourceAccounting, numberBatch, tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];
@@ -19,7 +19,8 @@ after(async () => {
 function setup(over: Record<string, unknown> = {}) {
   const c = tempContext('gw-lag');
   contexts.push(c);
-  const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', ...over }), c);
+  // every commit persists positions and deletes (the tests look at the rows right after a write)
+  const box = createOutbox(outboxSchema.parse({ commitInterval: '2ms', housekeepingInterval: 0, ...over }), c);
   boxes.push(box);
   return { c, box };
 }
@@ -42,9 +43,9 @@ function dropped(cur: OutboxCursor): number {
   return cur.dropped.lag + cur.dropped['outbox-full'] + cur.dropped['outbox-expired'];
 }
 
+/** summed over sources (the outbox's drops carry a source label) */
 async function metric(c: ReturnType<typeof tempContext>, stage: string, reason: string): Promise<number> {
-  const v = (await c.metrics.dropped.get()).values.find((x) => x.labels.stage === stage && x.labels.reason === reason);
-  return v?.value ?? 0;
+  return (await c.metrics.dropped.get()).values.filter((x) => x.labels.stage === stage && x.labels.reason === reason).reduce((n, v) => n + v.value, 0);
 }
 
 describe('per-sink lag bounds', () => {
@@ -92,7 +93,8 @@ describe('per-sink lag bounds', () => {
     const liveGot: number[] = [];
     let liveDelivered = 0;
     for (let i = 0; i < total; i += 100) {
-      await box.writeSamples(numberBatch('plc', i, 100));
+      // two sources, so the skips are split between them
+      await box.writeSamples(numberBatch(i % 300 === 0 ? 'rtu' : 'plc', i, 100));
       liveDelivered += drain(live, liveGot);
     }
     await box.writeEvents([]); // nothing: the last commit's lag step already ran
@@ -108,10 +110,18 @@ describe('per-sink lag bounds', () => {
     assert.deepEqual(deadGot, Array.from({ length: deadGot.length }, (_, i) => total - deadGot.length + i), 'the newest, in order, no gap');
     assert.equal(delivered + dropped(dead), total, 'accepted = delivered + dropped, for the dead sink');
     assert.equal(liveDelivered + dropped(live), total, 'and for the live one');
+    // and per source: 'rtu' wrote every third batch
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.accepted, { rtu: 1000, plc: 2000 });
+    assert.deepEqual(a.sinks.live!.confirmed, { rtu: 1000, plc: 2000 });
+    const rtuGot = deadGot.filter((v) => Math.floor(v / 100) % 3 === 0).length;
+    assert.equal(a.sinks.dead!.confirmed.rtu ?? 0, rtuGot, 'confirmed per source = what the sink got of that source');
+    assert.equal(a.sinks.dead!.confirmed.plc ?? 0, deadGot.length - rtuGot);
+    assert.equal((a.sinks.dead!.dropped.rtu?.lag ?? 0) + rtuGot, 1000);
   });
 
   test('records in flight when the bound moves past them are delivered, not also counted dropped', async () => {
-    const { box } = setup();
+    const { c, box } = setup();
     const cur = box.cursor('slow', { records: 100, whenBehind: 'drop-oldest' });
     await box.start();
     await box.writeSamples(numberBatch('plc', 0, 50));
@@ -124,17 +134,18 @@ describe('per-sink lag bounds', () => {
     const rest = drain(cur, got);
     assert.equal(50 + rest + dropped(cur), 1050, 'exact');
     assert.ok(cur.dropped.lag > 0 && cur.dropped.lag <= 1000);
+    await assertSourceAccounting(box, c.metrics);
     assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => 1050 - got.length + i));
   });
 
   test('records in flight when the bound moves past them and then failing are counted dropped once', async () => {
-    const { box } = setup();
+    const { c, box } = setup();
     const cur = box.cursor('slow', { records: 100, whenBehind: 'drop-oldest' });
     await box.start();
     await box.writeSamples(numberBatch('plc', 0, 50));
     const first = cur.read(cur.rewind(), 50);
     assert.equal(first.length, 50);
-    for (let i = 50; i < 1050; i += 100) await box.writeSamples(numberBatch('plc', i, 100));
+    for (let i = 50; i < 1050; i += 100) await box.writeSamples(numberBatch(i % 200 === 50 ? 'rtu' : 'plc', i, 100));
     // the send failed: the sink gives its chunk up and starts over from its cursor
     const pos = cur.rewind();
     assert.ok(pos > 50, 'the cursor moved over the given-up chunk (it lies under the bound)');
@@ -142,6 +153,9 @@ describe('per-sink lag bounds', () => {
     const delivered = drain(cur, got);
     assert.equal(delivered + dropped(cur), 1050, 'exact');
     assert.equal(cur.rewind(), box.stats().lastSeq);
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.accepted, { plc: 550, rtu: 500 });
+    assert.ok((a.sinks.slow!.dropped.rtu?.lag ?? 0) > 0 && (a.sinks.slow!.dropped.plc?.lag ?? 0) > 0, 'both sources lost records to the bound, each counted on its own');
   });
 
   test('the outbox\'s own drop-oldest (maxBytes) counts on each sink exactly, in-flight chunks included', async () => {
@@ -151,7 +165,7 @@ describe('per-sink lag bounds', () => {
     await box.writeSamples(numberBatch('plc', 0, 300));
     const inFlight = cur.read(cur.rewind(), 300);
     const total = 200_300; // a poll is one row of 4-byte values: this many to pass 200KB
-    for (let i = 300; i < total; i += 500) await box.writeSamples(numberBatch('plc', i, 500));
+    for (let i = 300; i < total; i += 500) await box.writeSamples(numberBatch(i % 1000 === 300 ? 'rtu' : 'plc', i, 500));
     assert.ok(box.stats().dropped.full > 0, 'the outbox dropped rows');
     cur.ack(inFlight.at(-1)!.seq, inFlight.length); // they were in memory: delivered
     const got: number[] = [];
@@ -161,19 +175,27 @@ describe('per-sink lag bounds', () => {
     assert.equal(await metric(c, 'sink.s', 'outbox-full'), cur.dropped['outbox-full']);
     // the outbox counts rows it removed unconfirmed, whoever had them in flight: 300 more than the sink lost here
     assert.equal(box.stats().dropped.full, cur.dropped['outbox-full'] + inFlight.length);
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.accepted, { plc: 100_300, rtu: 100_000 });
+    assert.ok((a.sinks.s!.dropped.rtu?.['outbox-full'] ?? 0) > 0 && (a.sinks.s!.dropped.plc?.['outbox-full'] ?? 0) > 0);
+    // the outbox's own drops per source add up to its total
+    const byOutbox = (await c.metrics.dropped.get()).values.filter((v) => v.labels.stage === 'outbox' && v.labels.reason === 'outbox-full');
+    assert.deepEqual(new Set(byOutbox.map((v) => v.labels.source)), new Set(['plc', 'rtu']));
+    assert.equal(byOutbox.reduce((n, v) => n + v.value, 0), box.stats().dropped.full);
   });
 
   test('block: a sink with whenBehind block holds every record (the outbox bound applies)', async () => {
-    const { box } = setup();
+    const { c, box } = setup();
     const cur = box.cursor('keep', { records: 10, whenBehind: 'block' });
     await box.start();
     for (let i = 0; i < 500; i += 100) await box.writeSamples(numberBatch('plc', i, 100));
     assert.equal(cur.backlog(), 500);
     assert.equal(dropped(cur), 0);
+    assert.deepEqual((await assertSourceAccounting(box, c.metrics)).sinks.keep!.pending, { plc: 500 });
   });
 
   test('age bound: records older than the bound are skipped', async () => {
-    const { box } = setup();
+    const { c, box } = setup();
     const cur = box.cursor('aged', { age: 300, whenBehind: 'drop-oldest' });
     await box.start();
     await box.writeSamples(numberBatch('plc', 0, 100));
@@ -184,6 +206,7 @@ describe('per-sink lag bounds', () => {
     const got: number[] = [];
     drain(cur, got);
     assert.deepEqual(got, Array.from({ length: 101 }, (_, i) => 100 + i));
+    await assertSourceAccounting(box, c.metrics);
   });
 });
 

@@ -5,9 +5,9 @@ import { after, describe, test } from 'node:test';
 import type { SampleBatch } from '../core/sample.ts';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox, type OutboxConfig } from './index.ts';
-import type { StageContext } from '../pipeline/contracts.ts';
+import type { StageContext } from '../core/contracts.ts';
 import type { OutboxRecord } from './records.ts';
-import { numberBatch, tempContext } from './testing.ts';
+import { assertSourceAccounting, numberBatch, tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
 const boxes: Outbox[] = [];
@@ -101,12 +101,15 @@ describe('outbox', () => {
 
   test('seq is never reused after every row was deleted', async () => {
     const c = ctx();
-    const box = open(cfg(), c);
+    // positions persisted and confirmed rows deleted with every commit (the default waits up to 1 s)
+    const box = open(cfg({ housekeepingInterval: 0 }), c);
     const cur = box.cursor('s1');
     await box.start();
     await box.writeSamples(numberBatch('a', 0, 3));
     cur.ack(3);
-    await sleep(30);
+    // the next commit (the ack asks for one) deletes it: waited for, a loaded machine may be slow
+    const until = Date.now() + 5_000;
+    while (box.stats().rows !== 0 && Date.now() < until) await sleep(5);
     assert.equal(box.stats().rows, 0);
     await box.stop(1000);
     const box2 = open(cfg(), c);
@@ -119,7 +122,7 @@ describe('outbox', () => {
 
   test('a row stays until every cursor confirmed it; the file stops growing in steady state', async () => {
     const c = ctx();
-    const box = open(cfg({ checkpointInterval: 0 }), c);
+    const box = open(cfg({ checkpointInterval: 0, housekeepingInterval: 0 }), c);
     const a = box.cursor('a');
     const b = box.cursor('b');
     await box.start();
@@ -180,8 +183,13 @@ describe('outbox', () => {
     assert.equal(kept.length, s.rows);
     assert.deepEqual(values(kept), Array.from({ length: s.rows }, (_, i) => total - s.rows + i), 'the newest, in order');
     assert.ok(s.usedBytes < 200_000 * 1.1, `bounded: ${s.usedBytes}`);
-    const dropped = (await c.metrics.dropped.get()).values.find((v) => v.labels.reason === 'outbox-full');
-    assert.equal(dropped?.value, s.dropped.full, 'the metric counts the same');
+    const dropped = (await c.metrics.dropped.get()).values.filter((v) => v.labels.reason === 'outbox-full');
+    // on the outbox, and on the sink that never got them (its cursor moved over them), on source x
+    assert.deepEqual(dropped.map((v) => [v.labels.stage, v.labels.source, v.value]), [['outbox', 'x', s.dropped.full], ['sink.slow', 'x', s.dropped.full]], 'the metric counts the same, on its source');
+    cur.ack(kept.at(-1)!.seq, kept.length);
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.sinks.slow!.dropped, { x: { 'outbox-full': s.dropped.full } });
+    assert.deepEqual(a.sinks.slow!.confirmed, { x: s.rows });
     await box.stop(1000);
   });
 
@@ -222,21 +230,55 @@ describe('outbox', () => {
     await done;
     assert.deepEqual(got, Array.from({ length: total }, (_, i) => i), 'all of them, in order');
     assert.equal(box.stats().dropped.full, 0);
+    assert.deepEqual((await assertSourceAccounting(box, c.metrics)).sinks.slow!.confirmed, { x: total });
     await box.stop(1000);
   });
 
   test('maxAge drops old unconfirmed records, counted', async () => {
     const c = ctx();
     const box = open(cfg({ maxAge: '50ms' }), c);
-    box.cursor('s');
+    const cur = box.cursor('s');
     await box.start();
     await box.writeSamples(numberBatch('x', 0, 10));
     await sleep(80);
-    await box.writeSamples(numberBatch('x', 10, 5));
+    await box.writeSamples(numberBatch('y', 10, 5));
     const s = box.stats();
     assert.equal(s.dropped.expired, 10);
     assert.equal(s.rows, 5);
+    assert.equal(cur.rewind(), 10, 'the sink moves over the expired records');
+    const a = await assertSourceAccounting(box, c.metrics);
+    assert.deepEqual(a.sinks.s!.dropped, { x: { 'outbox-expired': 10 } });
+    assert.deepEqual(a.sinks.s!.pending, { y: 5 });
     await box.stop(1000);
+  });
+
+  test('positions are persisted, and confirmed rows deleted, at most once per housekeepingInterval (not with every commit); stop persists them', async () => {
+    const c = ctx();
+    const box = open(cfg({ housekeepingInterval: '400ms' }), c);
+    const cur = box.cursor('s');
+    await box.start();
+    await box.writeSamples(numberBatch('a', 0, 100)); // the first commit housekeeps: nothing to delete yet
+    cur.ack(box.stats().lastSeq);
+    const t0 = Date.now();
+    await box.writeSamples(numberBatch('a', 100, 10));
+    const early = box.stats().rows;
+    const elapsed = Date.now() - t0;
+    if (elapsed < 350) assert.equal(early, 110, `confirmed rows wait for the next housekeeping (${elapsed} ms later)`);
+    // the acks alone bring the next housekeeping: the confirmed row goes, the new one stays
+    const until = Date.now() + 5_000;
+    while (box.stats().rows !== 10) {
+      assert.ok(Date.now() < until, `rows ${box.stats().rows}`);
+      await sleep(20);
+    }
+    assert.ok(Date.now() - t0 >= 350, 'not before the interval');
+    cur.ack(box.stats().lastSeq);
+    await box.stop(1000); // persists the position at once
+    const box2 = open(cfg(), c);
+    const cur2 = box2.cursor('s');
+    await box2.start();
+    assert.equal(cur2.acked, 110);
+    assert.equal(box2.stats().lastSeq, 110, 'the last seq survives with every row deleted');
+    await box2.stop(1000);
   });
 
   test('stop commits what is pending and leaves no timer, worker or handle', async () => {
@@ -264,18 +306,21 @@ test('the probe reports the backlog and how long its oldest record has waited', 
   await box.start();
   assert.equal(box.probe().details?.oldestAgeMs, undefined, 'no backlog, no age');
   await box.writeSamples(numberBatch('a', 0, 3));
-  await sleep(60);
+  // commit times are kept one a second (lag.ts CommitMarks; the file has one per housekeeping):
+  // the two commits must fall in different seconds
+  await sleep(1_100);
   const second = Date.now();
   await box.writeSamples(numberBatch('a', 3, 2));
   const d1 = box.probe().details!;
   assert.equal(d1.backlog, 5);
-  assert.ok((d1.oldestAgeMs as number) >= 50, `oldest age ${d1.oldestAgeMs}`);
+  assert.ok((d1.oldestAgeMs as number) >= 1_050, `oldest age ${d1.oldestAgeMs}`);
   // once the first commit is confirmed, the age is that of the second one: no older than the time
-  // since it was written (a busy machine may take a while to commit it, so no fixed bound)
+  // since it was written, plus the marks' second (a busy machine may take a while to commit it,
+  // so no fixed lower bound)
   cur.ack(3);
   const d2 = box.probe().details!;
   assert.equal(d2.backlog, 2);
-  assert.ok((d2.oldestAgeMs as number) <= Date.now() - second + 1, `oldest age ${d2.oldestAgeMs}`);
+  assert.ok((d2.oldestAgeMs as number) <= Date.now() - second + 1_001, `oldest age ${d2.oldestAgeMs}`);
   assert.ok((d2.oldestAgeMs as number) < (d1.oldestAgeMs as number), `oldest age ${d2.oldestAgeMs} < ${d1.oldestAgeMs}`);
   cur.ack(5);
   assert.equal(box.probe().details?.oldestAgeMs, undefined);

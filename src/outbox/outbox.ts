@@ -1,13 +1,15 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Statement } from 'better-sqlite3';
+import type { Counter } from 'prom-client';
 import { FgError, errorMessage } from '../core/errors.ts';
-import type { StageMetrics } from '../core/metrics.ts';
+import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
-import type { OutboxWriter, Stage, StageContext } from '../pipeline/contracts.ts';
+import type { OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
-import { gauge } from './gauges.ts';
+import { counter, gauge, scrapedGauge } from './gauges.ts';
+import { SourceRuns, UNKNOWN_SOURCE } from './sources.ts';
 import {
   KIND_BATCH, KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
   decodeBatchRow, decodeTuple, encodeBatchColumns, eventRecord, predictionRecord, sampleRecord,
@@ -16,6 +18,7 @@ import { type Db, openStore } from './store.ts';
 import { Tail } from './tail.ts';
 import { CommitMarks, GlobalDrops, LAG_BYTES_SHARE, LAG_HYSTERESIS, type LagBound, type SkipReason } from './lag.ts';
 import { type CommitReply, WriterThread } from './writer.ts';
+import { ReaderThread } from './reader.ts';
 import type { CommitRequest, DiskFullHeal } from './writer-protocol.ts';
 
 /**
@@ -53,6 +56,31 @@ export interface OutboxCursor {
   readonly dropped: Readonly<Record<SkipReason, number>>;
 }
 
+/**
+ * The accounting identity per source (README "Accounting"): for every sink and every source,
+ * `accepted + pendingAtStart = confirmed + dropped (every reason) + pending`, each record once.
+ */
+export interface SourceAccounting {
+  /** records committed since start, by source */
+  accepted: Record<string, number>;
+  sinks: Record<string, SinkSourceAccounting>;
+}
+
+export interface SinkSourceAccounting {
+  /**
+   * By source: records this sink had to settle when the outbox started (the rows in the file after
+   * its persisted cursor). For a sink added while running (a reload): the rows in the file when
+   * it was added, less what the outbox had accepted before (they were never this sink's).
+   */
+  pendingAtStart: Record<string, number>;
+  /** records the sink confirmed (delivered; or dead-lettered after the upstream rejected them), by source */
+  confirmed: Record<string, number>;
+  /** records this sink was not given, by source and reason */
+  dropped: Record<string, Partial<Record<SkipReason, number>>>;
+  /** records committed after its confirmed position: still to be delivered or skipped, by source */
+  pending: Record<string, number>;
+}
+
 export interface OutboxStats {
   file: string;
   /** size of the main database file (the WAL comes on top until checkpointed) */
@@ -74,6 +102,8 @@ export interface OutboxStats {
   maxCommitMs: number;
   checkpoints: number;
   maxCheckpointMs: number;
+  /** reads of a sink behind the in-memory tail answered by the reader thread (prefetched), not on the main thread */
+  readerReads: number;
   movedAside?: string;
   /** set while commits fail for lack of disk space */
   diskFull?: { since: number; error: string; failures: number };
@@ -84,6 +114,8 @@ export interface Outbox extends Stage, OutboxWriter {
   readonly kind: 'outbox';
   /** the cursor of one sink (created on first use, kept in the file); `lag` bounds how far it may fall behind */
   cursor(sink: string, lag?: LagBound): OutboxCursor;
+  /** the accounting per source and sink, as one consistent snapshot (the same figures as /metrics) */
+  accounting(): SourceAccounting;
   /** gateway events the outbox raises (full, healed, disk full, a sink behind its bound); the pipeline writes them */
   onEvent?: (e: OutboxEvent) => void;
   /** `<gateway>:<epoch>:` — a record's id is this prefix and its seq */
@@ -157,29 +189,68 @@ class CursorImpl implements OutboxCursor {
   /** this sink skips every record up to here (its drop-oldest lag bound moved it) */
   floor = 0;
   readonly dropped: Record<SkipReason, number> = { lag: 0, 'outbox-full': 0, 'outbox-expired': 0 };
-  private readonly sm: StageMetrics;
+  /** by source id (SourceRuns): what this sink confirmed, what it was not given by reason, and its start */
+  readonly confirmedBy: number[] = [];
+  readonly droppedBy: Record<SkipReason, number[]> = { lag: [], 'outbox-full': [], 'outbox-expired': [] };
+  pendingAtStart = new Map<string, number>();
+  private readonly confirmedCounters: Counter.Internal[] = [];
+  private readonly droppedCounters: Record<SkipReason, Counter.Internal[]> = { lag: [], 'outbox-full': [], 'outbox-expired': [] };
+  private readonly stage: string;
   private droppedSinceLog = 0;
   private lastDropLog = 0;
   constructor(readonly sink: string, private readonly box: OutboxImpl, start: number, public bound: LagBound | undefined, ctx: StageContext) {
     this.acked = start;
     this.persisted = start;
     this.readTo = start;
-    this.sm = ctx.metrics.stage(`sink.${sink}`);
+    this.stage = `sink.${sink}`;
+    ctx.metrics.stage(this.stage);
   }
   read(afterSeq: number, limit: number): OutboxRecord[] {
-    const recs = this.box.read(Math.max(afterSeq, this.floor), limit);
+    const from = Math.max(afterSeq, this.floor);
+    let recs = this.box.readTail(from, limit);
+    if (!recs) {
+      // behind the in-memory tail: the chunk the reader thread fetched meanwhile, else a read here;
+      // either way the next chunk is fetched off the main thread while this one is sent
+      recs = this.takePrefetched(from, limit) ?? this.box.readFile(from, limit);
+      if (recs.length > 0) this.prefetch(recs[recs.length - 1]!.seq, limit);
+    }
     if (recs.length > 0 && recs[recs.length - 1]!.seq > this.readTo) {
       this.readTo = recs[recs.length - 1]!.seq;
       this.box.trimTail();
     }
     return recs;
   }
+  /** the next chunk, read by the reader thread: rows with records after `after` */
+  private pf?: { after: number; rows?: unknown[][] };
+
+  private prefetch(after: number, limit: number): void {
+    if (this.pf?.after === after) return;
+    const p = this.box.prefetch(after, limit);
+    if (!p) return;
+    const pf: { after: number; rows?: unknown[][] } = { after };
+    this.pf = pf;
+    p.then((rows) => { pf.rows = rows; }, () => { if (this.pf === pf) this.pf = undefined; });
+  }
+
+  private takePrefetched(from: number, limit: number): OutboxRecord[] | undefined {
+    const pf = this.pf;
+    if (!pf || pf.after !== from || !pf.rows) return undefined;
+    this.pf = undefined;
+    // rows deleted since it was fetched are not served (as a read here would not)
+    const recs = this.box.decodeRows(pf.rows as RawRow[], Math.max(from, this.box.firstDropFloor()), limit);
+    if (recs.length === 0) return undefined;
+    this.box.readerReads++;
+    return recs;
+  }
+
   ack(seq: number, delivered?: number): void {
     if (seq <= this.acked) return;
     const to = Math.min(seq, this.box.lastSeq);
     const span = to - this.acked;
     const skipped = delivered === undefined ? 0 : Math.max(0, span - delivered);
     if (skipped > 0) this.countSkipped(this.acked, this.acked + skipped);
+    // the chunk read is contiguous and ends at seq: what was skipped lies below what it held
+    this.countConfirmed(this.acked + skipped, to);
     this.acked = to;
     if (this.readTo < to) this.readTo = to;
     this.box.onAck();
@@ -199,6 +270,14 @@ class CursorImpl implements OutboxCursor {
     this.readTo = to;
     this.box.onAck();
   }
+  /** The seqs (from, to] were confirmed by this sink: counted by source. */
+  private countConfirmed(from: number, to: number): void {
+    this.box.runs.split(from, to, (s, k) => {
+      this.confirmedBy[s] = (this.confirmedBy[s] ?? 0) + k;
+      (this.confirmedCounters[s] ??= this.box.confirmedCounter.labels({ sink: this.sink, source: this.box.runs.name(s) })).inc(k);
+    });
+  }
+
   /** The seqs (from, to] were never given to this sink. */
   private countSkipped(from: number, to: number): void {
     // what lies under this sink's own floor is its lag; what lies under no floor, the outbox dropped
@@ -207,10 +286,18 @@ class CursorImpl implements OutboxCursor {
     if (lagTo > from) parts.push(['lag', lagTo - from]);
     if (to > lagTo) parts.push(...this.box.globalDrops.attribute(lagTo, to, 'outbox-full'));
     let n = 0;
+    let at = from;
     for (const [reason, k] of parts) {
       if (k <= 0) continue;
       this.dropped[reason] += k;
-      this.sm.dropped(k, reason);
+      // the parts are consecutive ranges from `from`: each split by source
+      const by = this.droppedBy[reason];
+      const counters = this.droppedCounters[reason];
+      this.box.runs.split(at, at + k, (s, m) => {
+        by[s] = (by[s] ?? 0) + m;
+        (counters[s] ??= this.box.ctxMetrics.dropped.labels({ stage: this.stage, reason, source: this.box.runs.name(s) })).inc(m);
+      });
+      at += k;
       n += k;
     }
     this.droppedSinceLog += n;
@@ -239,12 +326,17 @@ class CursorImpl implements OutboxCursor {
   }
 }
 
+/** A row as READ_SQL returns it: the record columns and n. */
+type RawRow = [...RecordTuple, number];
+
 /** A group commit posted to the writer thread and not answered yet. */
 interface InFlightCommit {
   batch: PendingWrite[];
   rows: number;
   first: number;
   records: OutboxRecord[];
+  /** flat (last seq, records, source id) per run of the new rows, for `runs` once committed */
+  runs: number[];
   cursors: [CursorImpl, number][];
   done: Promise<void>;
 }
@@ -263,6 +355,9 @@ export class OutboxImpl implements Outbox {
   /** the main thread's connection: reads only, once the writer thread runs */
   private db?: Db;
   private writer?: WriterThread;
+  /** reads the rows of sinks behind the tail, off the main thread (absent if it failed to start: reads happen here) */
+  private reader?: ReaderThread;
+  readerReads = 0;
   private epoch = '';
   idPrefix = '';
   private state: 'idle' | 'running' | 'stopping' | 'stopped' | 'failed' = 'idle';
@@ -293,6 +388,7 @@ export class OutboxImpl implements Outbox {
   private commitWanted = false;
   private lastCommitOk = true;
   private timer?: NodeJS.Timeout;
+  private timerDue = 0;
   private immediate?: NodeJS.Immediate;
   private waiters = new Set<Waiter>();
   private readonly cursors = new Map<string, CursorImpl>();
@@ -301,13 +397,24 @@ export class OutboxImpl implements Outbox {
   private maxCheckpointMs = 0;
   private lastCheckpointAt = 0;
   private rowsSinceCheckpoint = 0;
+  /** when cursor positions were last persisted (and confirmed rows deleted); see housekeepingInterval */
+  private lastHousekeeping = 0;
+  /** the next commit persists positions and deletes at once (the writer has more confirmed rows to delete) */
+  private housekeepNow = false;
   /** set while commits fail for lack of disk space: writes wait, confirmed rows are still deleted */
   private diskFull?: { since: number; error: string; failures: number; lastLog: number };
   private readonly marks = new CommitMarks();
   readonly globalDrops = new GlobalDrops();
+  /** the source of every seq a cursor (or the outbox's own drops) may still move over */
+  runs = new SourceRuns(0);
+  /** records committed since start by source id, and their counter series */
+  private readonly acceptedBy: number[] = [];
+  private readonly acceptedCounters: Counter.Internal[] = [];
+  private readonly droppedCounters: Record<'outbox-full' | 'outbox-expired', Counter.Internal[]> = { 'outbox-full': [], 'outbox-expired': [] };
+  readonly confirmedCounter: Counter<'sink' | 'source'>;
   onEvent?: (e: OutboxEvent) => void;
 
-  private readStmt?: Statement<[number, number, number], [...RecordTuple, number]>;
+  private readStmt?: Statement<[number, number, number], RawRow>;
   /** tag lists of batch rows by id (tagsets table), and their ids by JSON text */
   private tagsets = new Map<number, string[]>();
   private tagsetIds = new Map<string, number>();
@@ -329,6 +436,17 @@ export class OutboxImpl implements Outbox {
     this.gBytes = gauge(reg, 'fieldgate_outbox_used_bytes', 'Bytes of the outbox file in use (excluding free pages)', []);
     this.gBacklog = gauge(reg, 'fieldgate_sink_backlog', 'Records a sink has not had confirmed yet', ['sink']);
     this.gLag = gauge(reg, 'fieldgate_sink_lag_seconds', 'How long the oldest record a sink has not had confirmed has been in the outbox (0: caught up; up to 1 s over)', ['sink']);
+    this.confirmedCounter = counter(reg, 'fieldgate_sink_confirmed_total', 'Records a sink confirmed to the outbox, by source (delivered; a batch the upstream rejected is confirmed too and counted dropped{reason="rejected"} on the sink)', ['sink', 'source']);
+    scrapedGauge(reg, 'fieldgate_sink_pending', 'Records committed after a sink\'s confirmed position (still to be delivered or skipped), by source', ['sink', 'source'], (g) => {
+      for (const [sink, a] of Object.entries(this.accounting().sinks)) for (const [source, n] of Object.entries(a.pending)) g.set({ sink, source }, n);
+    });
+    scrapedGauge(reg, 'fieldgate_sink_pending_at_start', 'Records a sink had to settle when the outbox started (rows in the file after its cursor), by source: the identity accepted + pending_at_start = confirmed + dropped + pending holds per sink and source', ['sink', 'source'], (g) => {
+      for (const c of this.cursors.values()) for (const [source, n] of c.pendingAtStart) g.set({ sink: c.sink, source }, n);
+    });
+  }
+
+  get ctxMetrics(): Metrics {
+    return this.ctx.metrics;
   }
 
   // ---- stage --------------------------------------------------------------------------------
@@ -369,7 +487,7 @@ export class OutboxImpl implements Outbox {
       throw this.openFailed(e);
     }
     this.db = db;
-    this.readStmt = db.prepare<[number, number, number], [...RecordTuple, number]>(
+    this.readStmt = db.prepare<[number, number, number], RawRow>(
       // raw(): arrays instead of objects, measurably cheaper per row; a row whose last seq is past
       // afterSeq holds records after it (a batch row may begin before)
       'SELECT seq, kind, source, tag, ts, vtype, quality, value, reason, extra, n FROM records WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?',
@@ -384,15 +502,60 @@ export class OutboxImpl implements Outbox {
       this.nextTagset = Math.max(this.nextTagset, id + 1);
     }
     this.oldestStmt = db.prepare<[number], number>('SELECT at FROM commits WHERE last_seq > ? ORDER BY last_seq LIMIT 1').pluck(true);
+    try {
+      this.reader = await ReaderThread.start({ path: this.file });
+    } catch (e) {
+      this.ctx.log.warn({ err: errorMessage(e) }, 'the outbox reader thread did not start; sinks behind read on the main thread');
+    }
     for (const c of this.cursors.values()) {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
       c.readTo = c.acked;
     }
+    this.loadRuns(db);
+    for (const c of this.cursors.values()) c.pendingAtStart = this.runs.count(c.acked, this.lastSeq);
+    this.loadMarks(db);
     this.tail = new Tail(TAIL_RECORDS, this.lastSeq + 1);
     this.updateGauges();
     this.lastCheckpointAt = performance.now();
     this.state = 'running';
+    // the lag bounds apply to the rows found in the file too (the age bound by their commit times)
+    this.applyLag();
+    for (const c of this.cursors.values()) c.settle();
     this.ctx.log.info({ file: this.file, epoch, rows: this.rows, lastSeq: this.lastSeq, cursors: [...this.cursors.keys()] }, 'outbox open');
+  }
+
+  /**
+   * The source of every record in the file (one scan, like the integrity check before it), so the
+   * rows found at start are split by source when a sink confirms or skips them. Records below the
+   * file's first row that a cursor has not moved over yet (deleted before a kill -9 under a lag
+   * floor that is not persisted) are `unknown`.
+   */
+  private loadRuns(db: Db): void {
+    let base = this.firstSeq - 1;
+    for (const c of this.cursors.values()) base = Math.min(base, c.acked);
+    const runs = new SourceRuns(base);
+    if (this.firstSeq - 1 > base) runs.append(this.firstSeq - 1, this.firstSeq - 1 - base, runs.id(UNKNOWN_SOURCE));
+    const rows = db.prepare<[number], [number, number, string, string | null]>(
+      // only a batch row with samples of other sources needs its JSON part read
+      `SELECT seq, n, source, CASE WHEN kind = ${KIND_BATCH} AND instr(extra, '"s":') > 0 THEN extra END FROM records WHERE seq <= ? ORDER BY seq`,
+    ).raw(true);
+    for (const [seq, n, source, extra] of rows.iterate(this.lastSeq)) {
+      const foreign = extra === null ? undefined : (JSON.parse(extra) as { s?: Record<number, string> }).s;
+      if (!foreign) {
+        runs.append(seq, n, runs.id(source));
+        continue;
+      }
+      for (let i = 0; i < n; i++) runs.append(seq - n + 1 + i, 1, runs.id(foreign[i] ?? source));
+    }
+    this.runs = runs;
+  }
+
+  /**
+   * Commit times of the rows found at start (the `commits` table, one mark a second), so a sink's
+   * age bound and its lag gauge apply to them as to rows committed since.
+   */
+  private loadMarks(db: Db): void {
+    for (const [last, at] of db.prepare<[], [number, number]>('SELECT last_seq, at FROM commits ORDER BY last_seq').raw(true).iterate()) this.marks.add(last, at);
   }
 
   private openFailed(e: unknown): FgError {
@@ -428,6 +591,8 @@ export class OutboxImpl implements Outbox {
     const err = await this.writer?.close(Math.max(100, until - Date.now()));
     this.writer = undefined;
     if (err) this.ctx.log.warn({ err }, 'final outbox checkpoint failed; the WAL is replayed at next start');
+    await this.reader?.close(Math.max(100, until - Date.now()));
+    this.reader = undefined;
     this.readStmt = undefined;
     this.oldestStmt = undefined;
     this.db?.close();
@@ -521,10 +686,16 @@ export class OutboxImpl implements Outbox {
     } else this.armTimer();
   }
 
-  private armTimer(): void {
+  private armTimer(after?: number): void {
     // while the disk is full every commit fails until a sink confirms something: retry calmly
-    const wait = this.diskFull ? Math.max(this.cfg.commitInterval, DISK_FULL_RETRY_MS) : this.cfg.commitInterval;
-    if (!this.timer && this.state === 'running') this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, wait);
+    const wait = this.diskFull ? Math.max(this.cfg.commitInterval, DISK_FULL_RETRY_MS) : after ?? this.cfg.commitInterval;
+    if (this.state !== 'running') return;
+    const due = performance.now() + wait;
+    if (this.timer && this.timerDue <= due) return;
+    // an earlier commit replaces a later one (new rows while waiting for the next housekeeping)
+    if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
+    this.timer = setTimeout(() => { this.timer = undefined; this.commit(); }, wait);
   }
 
   private clearTimers(): void {
@@ -552,6 +723,20 @@ export class OutboxImpl implements Outbox {
       this.commitWanted = true;
       return false;
     }
+    // Cursor positions are persisted, and what every sink confirmed deleted, at most once per
+    // housekeepingInterval: a commit that also rewrote the cursors, meta and commits tables and
+    // rebalanced the log's first pages wrote about 3x the pages of its new rows (README "Disk bytes")
+    const now = performance.now();
+    const housekeeping = this.state !== 'running' || this.diskFull !== undefined || this.housekeepNow || now - this.lastHousekeeping >= this.cfg.housekeepingInterval;
+    if (this.pending.length === 0 && !housekeeping) {
+      // nothing new to write: the positions wait for the next housekeeping
+      this.armTimer(Math.max(1, this.cfg.housekeepingInterval - (now - this.lastHousekeeping)));
+      return false;
+    }
+    if (housekeeping) {
+      this.lastHousekeeping = now;
+      this.housekeepNow = false;
+    }
     this.commitWanted = false;
     // bounded: encoding and posting a commit is main-thread work (~1 ms per 1000 rows); whole writes only
     const cap = Math.max(this.cfg.commitRows, MAX_COMMIT_ROWS);
@@ -566,14 +751,15 @@ export class OutboxImpl implements Outbox {
     this.pendingRows -= n;
     this.pendingDbRows -= dbRows;
     const first = this.lastSeq + 1;
-    const { rows, records, transfer } = this.encode(batch, first, n);
+    const { rows, records, transfer, runs } = this.encode(batch, first, n);
     const cursors: [CursorImpl, number][] = [];
-    for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
+    if (housekeeping) for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
     const req: CommitRequest = {
-      t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]), minAcked: this.minAcked(), checkpoint: this.checkpointDue(),
+      t: 'commit', first, rows, records: n, tagsets: [...this.tagsetsUnsaved], cursors: cursors.map(([c, at]) => [c.sink, at]),
+      minAcked: this.durableMin(housekeeping), housekeeping, checkpoint: this.checkpointDue(),
     };
     const tagsetsSent = req.tagsets.map(([id]) => id);
-    const f: InFlightCommit = { batch, rows: n, first, records, cursors, done: Promise.resolve() };
+    const f: InFlightCommit = { batch, rows: n, first, records, runs, cursors, done: Promise.resolve() };
     f.done = writer.commit(req, transfer).then(
       (r) => {
         if (r.ok) for (const id of tagsetsSent) this.tagsetsUnsaved.delete(id);
@@ -586,9 +772,11 @@ export class OutboxImpl implements Outbox {
   }
 
   /** The rows for the writer thread, and the records as sinks will read them (seq from `first`). */
-  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[] } {
+  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[]; runs: number[] } {
     const rows: CommitRequest['rows'] = [];
     const transfer: ArrayBuffer[] = [];
+    const runs: number[] = [];
+    const src = this.runs;
     // no sink: nobody would read them from memory
     const keep = this.cursors.size > 0;
     const records = new Array<OutboxRecord>(keep ? n : 0);
@@ -603,7 +791,11 @@ export class OutboxImpl implements Outbox {
         const k = samples.length;
         const cols = encodeBatchColumns(it.batch.source, samples);
         transfer.push(cols.value);
-        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, 0, 0, cols.value, null, cols.extra, k);
+        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
+        if (cols.extra !== null && samples.some((s) => s.source !== it.batch.source)) {
+          // samples of other sources (rare): each counts for its own
+          for (let j = 0; j < k; j++) runs.push(seq + j, 1, src.id(samples[j]!.source));
+        } else runs.push(seq + k - 1, k, src.id(it.batch.source));
         if (keep) for (const s of samples) records[i++] = sampleRecord(s, seq++, prefix);
         else seq += k;
       } else if (it.k === KIND_PREDICTION) {
@@ -611,6 +803,7 @@ export class OutboxImpl implements Outbox {
           const extra = JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs });
           rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra, 1);
           if (keep) records[i++] = predictionRecord(p, extra, seq, prefix);
+          runs.push(seq, 1, src.id(p.model));
           seq++;
         }
       } else {
@@ -618,11 +811,12 @@ export class OutboxImpl implements Outbox {
           const extra = JSON.stringify({ severity: e.severity, data: e.data });
           rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra, 1);
           if (keep) records[i++] = eventRecord(e, extra, seq, prefix);
+          runs.push(seq, 1, src.id(e.source));
           seq++;
         }
       }
     }
-    return { rows, records, transfer };
+    return { rows, records, transfer, runs };
   }
 
   /**
@@ -675,7 +869,7 @@ export class OutboxImpl implements Outbox {
         this.accepted += f.rows;
         this.commits++;
         this.rowsSinceCheckpoint += f.rows;
-        this.sm.received(f.rows);
+        this.countAccepted(f.runs);
         this.marks.add(this.lastSeq, Date.now());
       }
       // expiry runs before drop-oldest in a commit: its rows are the older ones
@@ -695,7 +889,10 @@ export class OutboxImpl implements Outbox {
       this.applyFullState();
       for (const w of f.batch) w.resolve();
       if (f.rows > 0) this.notify();
-      if (r.moreConfirmed) this.commitWanted = true;
+      if (r.moreConfirmed) {
+        this.commitWanted = true;
+        this.housekeepNow = true;
+      }
     }
     if (this.state !== 'running') {
       // stop() drives what is left: it waits for this commit, then posts one for the rest
@@ -703,7 +900,8 @@ export class OutboxImpl implements Outbox {
     }
     // with the disk full the retry waits (armTimer's longer delay), never a tight loop of failures
     if (this.pendingDbRows >= this.cfg.commitRows && !this.diskFull) this.commit();
-    else if (this.pending.length > 0 || this.commitWanted) this.armTimer();
+    // positions not persisted yet come back with the next housekeeping (commit() waits for it)
+    else if (this.pending.length > 0 || this.commitWanted || this.cursorsDirty()) this.armTimer();
   }
 
   private adoptState(st: { firstSeq: number; rows: number; usedBytes: number }): void {
@@ -718,7 +916,11 @@ export class OutboxImpl implements Outbox {
     for (const c of this.cursors.values()) c.settle();
     const floor = this.minAcked();
     this.marks.pruneThrough(floor);
-    this.globalDrops.pruneThrough(Math.min(floor, ...[...this.cursors.values()].map((c) => c.acked)));
+    let slowest = this.firstSeq - 1;
+    for (const c of this.cursors.values()) slowest = Math.min(slowest, c.acked);
+    this.globalDrops.pruneThrough(Math.min(floor, slowest));
+    // kept for every row in the file too: a sink added by a reload starts at the file's first row
+    this.runs.pruneThrough(slowest);
     this.trimTail();
   }
 
@@ -849,8 +1051,21 @@ export class OutboxImpl implements Outbox {
   private oldestAgeMs(): number | undefined {
     const floor = Math.max(this.minAcked(), this.firstSeq - 1);
     if (!this.oldestStmt || floor >= this.lastSeq) return undefined;
-    const at = this.oldestStmt.get(floor);
+    // commit marks in memory first: the file has one a housekeepingInterval, not one per commit
+    const at = this.marks.committedAt(floor + 1) ?? this.oldestStmt.get(floor);
     return typeof at === 'number' ? Math.max(0, Date.now() - at) : undefined;
+  }
+
+  /**
+   * Where the writer may delete: every sink's position as the file will hold it after this commit
+   * (persisted, or persisted by it), or its lag floor. A row is never deleted while a cursor that a
+   * crash would bring back still stands below it (it would be counted dropped though delivered).
+   */
+  private durableMin(housekeeping: boolean): number {
+    if (this.cursors.size === 0) return 0;
+    let m = Infinity;
+    for (const c of this.cursors.values()) m = Math.min(m, Math.max(housekeeping ? c.acked : c.persisted, c.floor));
+    return m;
   }
 
   private minAcked(): number {
@@ -894,12 +1109,27 @@ export class OutboxImpl implements Outbox {
     }
   }
 
+  /** A commit's rows: their sources for the cursors, and accepted per source. */
+  private countAccepted(runs: number[]): void {
+    for (let i = 0; i < runs.length; i += 3) {
+      const [last, n, s] = [runs[i]!, runs[i + 1]!, runs[i + 2]!];
+      this.runs.append(last, n, s);
+      this.acceptedBy[s] = (this.acceptedBy[s] ?? 0) + n;
+      (this.acceptedCounters[s] ??= this.ctx.metrics.received.labels({ stage: 'outbox', source: this.runs.name(s) })).inc(n);
+    }
+  }
+
   private countDrop(n: number, reason: 'full' | 'expired', through: number): void {
     // sinks that had not confirmed these rows count them when they move past (exactly once each)
-    this.globalDrops.add(through, reason === 'full' ? 'outbox-full' : 'outbox-expired');
+    const why = reason === 'full' ? 'outbox-full' : 'outbox-expired';
+    this.globalDrops.add(through, why);
     if (reason === 'full') this.droppedFull += n;
     else this.droppedExpired += n;
-    this.sm.dropped(n, reason === 'full' ? 'outbox-full' : 'outbox-expired');
+    // the dropped rows are the newest of those deleted: (through - n, through], by source
+    const counters = this.droppedCounters[why];
+    this.runs.split(through - n, through, (s, k) => {
+      (counters[s] ??= this.ctx.metrics.dropped.labels({ stage: 'outbox', reason: why, source: this.runs.name(s) })).inc(k);
+    });
     this.droppedSinceLog += n;
     const now = Date.now();
     if (now - this.lastDropLog >= this.cfg.dropLogInterval) {
@@ -930,8 +1160,42 @@ export class OutboxImpl implements Outbox {
       c = new CursorImpl(sink, this, this.firstSeq - 1, lag, this.ctx);
       c.persisted = -1;
       this.cursors.set(sink, c);
-    } else if (lag) c.bound = lag;
+      if (this.state === 'running') {
+        // added while running (a reload): it starts at the file's first row; what the outbox
+        // accepted before was never this sink's, so it counts against its start
+        const at = this.runs.count(c.acked, this.lastSeq);
+        for (const [s, n] of this.acceptedBy.entries()) if (n) at.set(this.runs.name(s), (at.get(this.runs.name(s)) ?? 0) - n);
+        c.pendingAtStart = at;
+        this.applyLag();
+      }
+    } else if (lag) {
+      c.bound = lag;
+      if (this.state === 'running') this.applyLag();
+    }
     return c;
+  }
+
+  accounting(): SourceAccounting {
+    const runs = this.runs;
+    const byName = (xs: readonly number[]): Record<string, number> => {
+      const o: Record<string, number> = {};
+      xs.forEach((n, s) => { if (n) o[runs.name(s)] = (o[runs.name(s)] ?? 0) + n; });
+      return o;
+    };
+    const sinks: Record<string, SinkSourceAccounting> = {};
+    for (const c of this.cursors.values()) {
+      const dropped: SinkSourceAccounting['dropped'] = {};
+      for (const reason of Object.keys(c.droppedBy) as SkipReason[]) {
+        for (const [source, n] of Object.entries(byName(c.droppedBy[reason]))) (dropped[source] ??= {})[reason] = n;
+      }
+      sinks[c.sink] = {
+        pendingAtStart: Object.fromEntries(c.pendingAtStart),
+        confirmed: byName(c.confirmedBy),
+        dropped,
+        pending: Object.fromEntries(runs.count(Math.min(c.acked, this.lastSeq), this.lastSeq)),
+      };
+    }
+    return { accepted: byName(this.acceptedBy), sinks };
   }
 
   private loadCursors(db: Db): void {
@@ -951,11 +1215,30 @@ export class OutboxImpl implements Outbox {
 
   /** From memory when the tail reaches back to `afterSeq`, else from the file (committed rows only). */
   read(afterSeq: number, limit: number): OutboxRecord[] {
+    return this.readTail(afterSeq, limit) ?? this.readFile(afterSeq, limit);
+  }
+
+  /** From memory, or undefined when the tail does not reach back to `afterSeq`. */
+  readTail(afterSeq: number, limit: number): OutboxRecord[] | undefined {
     if (!this.readStmt) return [];
     // the tail answers only when it reaches the log's end (commits without a sink keep no records)
-    const fromTail = this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
-    if (fromTail) return fromTail;
-    const rows = this.readStmt.all(afterSeq, this.lastSeq, limit);
+    return this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
+  }
+
+  /** From the file, on this thread (committed rows only). */
+  readFile(afterSeq: number, limit: number): OutboxRecord[] {
+    if (!this.readStmt) return [];
+    return this.decodeRows(this.readStmt.all(afterSeq, this.lastSeq, limit), afterSeq, limit);
+  }
+
+  /** The same read on the reader thread (undefined without one, or once stopping). */
+  prefetch(afterSeq: number, limit: number): Promise<unknown[][]> | undefined {
+    if (!this.reader || this.state !== 'running') return undefined;
+    return this.reader.read(afterSeq, this.lastSeq, limit);
+  }
+
+  /** Rows as READ_SQL returns them, as the records after `afterSeq` (at most `limit`). */
+  decodeRows(rows: RawRow[], afterSeq: number, limit: number): OutboxRecord[] {
     const out: OutboxRecord[] = [];
     for (const row of rows) {
       if (out.length >= limit) break;
@@ -1023,7 +1306,7 @@ export class OutboxImpl implements Outbox {
       commits: this.commits, accepted: this.accepted, dropped: { full: this.droppedFull, expired: this.droppedExpired },
       usedBytes: this.usedBytes, maxBytes: this.cfg.maxBytes, full: this.full, blockedWrites: this.blocked.length,
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
-      checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs,
+      checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs, readerReads: this.readerReads,
       movedAside: this.movedAside,
       diskFull: this.diskFull ? { since: this.diskFull.since, error: this.diskFull.error, failures: this.diskFull.failures } : undefined,
     };

@@ -80,6 +80,7 @@ export function sampleRecord(s: Sample, seq: number, prefix: string): OutboxReco
   if (isStored(s)) return { kind: 'sample', seq, id: prefix + seq, sample: s };
   const sample: Sample = { source: s.source, tag: s.tag, ts: s.ts, value: storedValue(s.value), quality: QUALITIES[qualityCode(s.quality)]! };
   if (s.reason !== undefined && s.reason !== null) sample.reason = s.reason;
+  if (s.float32 === true && typeof s.value === 'number') sample.float32 = true;
   return { kind: 'sample', seq, id: prefix + seq, sample };
 }
 
@@ -173,9 +174,13 @@ export function recordSource(r: OutboxRecord): string {
  * exactly a float32: 4 bytes each, lossless) or float64, little-endian; `extra` = JSON of what is
  * not the common case, by position: `q` qualities (codes) and `r` reasons of samples not good,
  * `t` timestamps as offsets from `ts` when they differ, `v` [vtype, column] of non-number values,
- * `s` sources that differ from the row's. NULL when there is none.
+ * `s` sources that differ from the row's, `f` positions of samples the device sent as float32
+ * (`Sample.float32`) when not all of them were. NULL when there is none. `vtype` = BATCH_ALL_FLOAT32
+ * when every number sample was sent as float32 (the common case of a float32 poll: no `f`).
  */
 export const KIND_BATCH = 3;
+/** a batch row's `vtype` when every number value of it was a float32 on the device (`Sample.float32`) */
+export const BATCH_ALL_FLOAT32 = 1;
 
 interface BatchExtra {
   q?: Record<number, number>;
@@ -183,19 +188,24 @@ interface BatchExtra {
   t?: number[];
   v?: Record<number, [number, number | string | null]>;
   s?: Record<number, string>;
+  f?: number[];
 }
 
 /** The parts of a batch row that depend on the samples (the tag reference is the caller's). */
-export function encodeBatchColumns(source: string, samples: readonly Sample[]): { ts: number; value: ArrayBuffer; extra: string | null } {
+export function encodeBatchColumns(source: string, samples: readonly Sample[]): { ts: number; vtype: number; value: ArrayBuffer; extra: string | null } {
   const n = samples.length;
   const ts0 = n > 0 ? samples[0]!.ts : 0;
   let f32 = true;
   let extra: BatchExtra | undefined;
+  let numbers = 0;
+  let flagged = 0;
   for (let i = 0; i < n; i++) {
     const s = samples[i]!;
     const v = s.value;
     if (typeof v === 'number') {
       if (f32 && Math.fround(v) !== v) f32 = false; // NaN too: it keeps its bits in float64
+      numbers++;
+      if (s.float32 === true) flagged++;
     } else ((extra ??= {}).v ??= {})[i] = [valueType(v), valueColumn(v)];
     if (s.quality !== 'good') ((extra ??= {}).q ??= {})[i] = qualityCode(s.quality);
     if (s.reason !== undefined && s.reason !== null) ((extra ??= {}).r ??= {})[i] = s.reason;
@@ -203,6 +213,11 @@ export function encodeBatchColumns(source: string, samples: readonly Sample[]): 
     if (s.ts !== ts0 && (extra ??= {}).t === undefined) extra.t = [];
   }
   if (extra?.t) extra.t = samples.map((s) => s.ts - ts0);
+  const allFloat32 = numbers > 0 && flagged === numbers;
+  if (flagged > 0 && !allFloat32) {
+    const f: number[] = (extra ??= {}).f = [];
+    for (let i = 0; i < n; i++) if (samples[i]!.float32 === true && typeof samples[i]!.value === 'number') f.push(i);
+  }
   const value = new ArrayBuffer(n * (f32 ? 4 : 8));
   const view = new DataView(value);
   for (let i = 0; i < n; i++) {
@@ -211,7 +226,7 @@ export function encodeBatchColumns(source: string, samples: readonly Sample[]): 
     if (f32) view.setFloat32(i * 4, x, true);
     else view.setFloat64(i * 8, x, true);
   }
-  return { ts: ts0, value, extra: extra ? JSON.stringify(extra) : null };
+  return { ts: ts0, vtype: allFloat32 ? BATCH_ALL_FLOAT32 : 0, value, extra: extra ? JSON.stringify(extra) : null };
 }
 
 /**
@@ -226,6 +241,8 @@ export function decodeBatchRow(t: RecordTuple, n: number, tags: readonly string[
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const f32 = bytes.byteLength === n * 4;
   const extra = t[9] === null ? undefined : (JSON.parse(t[9]) as BatchExtra);
+  const allFloat32 = t[5] === BATCH_ALL_FLOAT32;
+  const someFloat32 = extra?.f ? new Set(extra.f) : undefined;
   for (let i = Math.max(0, afterSeq + 1 - first); i < n && out.length < limit; i++) {
     const seq = first + i;
     const ev = extra?.v?.[i];
@@ -236,6 +253,7 @@ export function decodeBatchRow(t: RecordTuple, n: number, tags: readonly string[
     };
     const why = extra?.r?.[i];
     if (why !== undefined) sample.reason = why;
+    if (ev === undefined && (allFloat32 || someFloat32?.has(i) === true)) sample.float32 = true;
     out.push({ kind: 'sample', seq, id: prefix + seq, sample });
   }
 }

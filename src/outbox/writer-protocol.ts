@@ -33,8 +33,10 @@ export interface CommitRequest {
   tagsets: [number, string][];
   /** cursor positions to persist in the same transaction */
   cursors: [string, number][];
-  /** every sink confirmed up to here (0 with no sinks: nothing is confirmed) */
+  /** every sink confirmed up to here, durably (0 with no sinks: nothing is confirmed) */
   minAcked: number;
+  /** persist `cursors`, delete confirmed rows, add a commit-time mark (at most once per housekeepingInterval) */
+  housekeeping: boolean;
   /** run a PASSIVE WAL checkpoint after the commit */
   checkpoint: boolean;
 }

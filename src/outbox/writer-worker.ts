@@ -13,8 +13,10 @@ import { errorMessage } from '../core/errors.ts';
  * runs beside it. Commits are serial: the main thread posts the next one when this one is answered.
  */
 
-/** rows removed per statement and per commit, so one commit never takes long */
+/** records removed per statement, so one statement never takes long */
 const DELETE_CHUNK = 5_000;
+/** records removed per housekeeping commit (more follow at once in the next commit: moreConfirmed) */
+const DELETE_PER_COMMIT = 50_000;
 
 const init = workerData as WriterInit;
 const port = parentPort!;
@@ -50,12 +52,21 @@ class Writer {
   private readonly walPath: string;
   private readonly dir: string;
   private readonly walLimit: number;
+  /** the newest seq with a row in `commits` (marks are added by housekeeping commits only) */
+  private lastMark: number;
 
   constructor(private readonly db: Db, private cfg: WriterInit) {
     this.walPath = `${cfg.path}-wal`;
     this.walLimit = Math.min(64 * 1024 * 1024, Math.max(256 * 1024, cfg.diskReserve > 0 ? cfg.diskReserve / 2 : 64 * 1024 * 1024));
     this.dir = dirname(cfg.path);
-    this.lastSeq = Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0);
+    // meta.lastSeq is written only when rows are deleted (not with every commit): the newest row,
+    // or the newest commit mark, is the last seq whenever it is above it
+    this.lastMark = Number(db.prepare('SELECT max(last_seq) FROM commits').pluck().get() ?? 0);
+    this.lastSeq = Math.max(
+      Number(db.prepare("SELECT value FROM meta WHERE key = 'lastSeq'").pluck().get() ?? 0),
+      Number(db.prepare('SELECT max(seq) FROM records').pluck().get() ?? 0),
+      this.lastMark,
+    );
     this.rows = 0;
     this.firstSeq = 0;
     this.recount();
@@ -89,13 +100,18 @@ class Writer {
         insert.run(seq, r[i], r[i + 1], r[i + 2], r[i + 3], r[i + 4], r[i + 5], v instanceof ArrayBuffer ? Buffer.from(v) : v, r[i + 7], r[i + 8], n);
       }
       if (seq !== this.lastSeq) {
-        this.st.setLastSeq.run(seq);
-        this.st.insertCommit.run(seq, Date.now());
         this.rows += seq - this.lastSeq;
         this.lastSeq = seq;
       }
       for (const [sink, at] of req.cursors) this.st.upsertCursor.run(sink, at);
-      this.deleteConfirmed(req.minAcked);
+      if (req.housekeeping) {
+        // commit times once per housekeeping (maxAge and the age bounds work to that resolution)
+        if (this.lastSeq > this.lastMark) {
+          this.st.insertCommit.run(this.lastSeq, Date.now());
+          this.lastMark = this.lastSeq;
+        }
+        this.deleteConfirmed(req.minAcked);
+      }
       this.expire(req.minAcked);
     });
   }
@@ -158,7 +174,7 @@ class Writer {
       cursorsSaved = true;
       while (this.firstSeq <= req.minAcked) {
         const before = this.firstSeq;
-        const n = this.db.transaction(() => this.deleteThrough(req.minAcked, true))();
+        const n = this.db.transaction(() => this.deleteThrough(req.minAcked, DELETE_CHUNK))();
         deleted += n;
         if (this.firstSeq === before) break;
       }
@@ -239,9 +255,9 @@ class Writer {
    * Deletes the rows whose records all lie in [firstSeq, upTo] (a row reaching past upTo stays
    * whole); returns how many records went. `oneChunk`: about DELETE_CHUNK records at most.
    */
-  private deleteThrough(upTo: number, oneChunk = false): number {
+  private deleteThrough(upTo: number, limit = Infinity): number {
     let n = 0;
-    for (;;) {
+    while (n < limit) {
       const end = this.rowEnd();
       if (end > upTo) break;
       const hi = Math.max(end, Math.min(upTo, this.firstSeq + DELETE_CHUNK - 1));
@@ -249,19 +265,20 @@ class Writer {
       this.st.deleteUpTo.run(hi);
       n += k ?? 0;
       this.firstSeq = (top ?? hi) + 1;
-      if (oneChunk) break;
     }
     if (this.rowEnd() === Infinity) this.firstSeq = this.lastSeq + 1;
     if (n > 0) {
-      this.st.deleteCommitsUpTo.run(this.firstSeq - 1);
+      // the newest mark stays (it keeps lastSeq when every row is gone), and so does meta.lastSeq
+      this.st.deleteCommitsUpTo.run(Math.min(this.firstSeq - 1, this.lastMark - 1));
+      this.st.setLastSeq.run(this.lastSeq);
       this.rows -= n;
     }
     return n;
   }
 
   private deleteConfirmed(minAcked: number): void {
-    // at most one chunk per commit keeps commit times flat while a big backlog is confirmed
-    if (minAcked >= this.firstSeq) this.deleteThrough(minAcked, true);
+    // bounded per commit keeps commit times flat while a big backlog is confirmed
+    if (minAcked >= this.firstSeq) this.deleteThrough(minAcked, DELETE_PER_COMMIT);
   }
 
   private expire(minAcked: number): void {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createOutbox, outboxSchema } from '../outbox/index.ts';
-import { tempContext } from '../outbox/testing.ts';
+import { tempContext } from '../../test/support/outbox/testing.ts';
 import { until } from '../../test/support/wait.ts';
 import { GatewayEvents } from './gateway-events.ts';
 

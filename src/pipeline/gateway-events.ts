@@ -1,19 +1,10 @@
 import { errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
-import type { EventSeverity, GatewayEvent } from '../core/sample.ts';
+import type { GatewayEvent } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
-import type { OutboxWriter } from './contracts.ts';
+import type { GatewayEventInput, OutboxWriter } from '../core/contracts.ts';
 
-/** An event to send upstream. `key` groups what is rate-limited together (default: the kind). */
-export interface GatewayEventInput {
-  kind: string;
-  severity: EventSeverity;
-  message: string;
-  data?: Record<string, number | string | boolean>;
-  key?: string;
-  /** default: the emitter's source (`gateway`) */
-  source?: string;
-}
+export type { GatewayEventInput } from '../core/contracts.ts';
 
 export interface GatewayEventsOptions {
   /** where events go: the outbox, so every sink delivers them like model events */

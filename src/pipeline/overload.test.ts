@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../log.ts';
-import type { SinkLoad } from './contracts.ts';
+import type { SinkLoad } from '../core/contracts.ts';
 import { MIN_SHARE, OverloadGovernor, ShedController, STALLED_MS, TICK_MS } from './overload.ts';
 
 /** A sink fed `ingest` records/s that delivers `deliver` records/s, with the lag the test sets. */

@@ -1,6 +1,6 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
-import type { LoadReporter, OverloadControl, SinkLoad } from './contracts.ts';
+import type { LoadReporter, OverloadControl, SinkLoad } from '../core/contracts.ts';
 
 /**
  * Overload: a sink that is connected and acking but cannot keep up with ingestion. Without a rule

@@ -1,4 +1,5 @@
 import { accessSync, constants, mkdirSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
 import { drivers as registeredDrivers } from '../../drivers/index.ts';
 import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import { Metrics } from '../core/metrics.ts';
@@ -6,7 +7,7 @@ import type { ProbeResult } from '../core/probe.ts';
 import type { FieldgateConfig } from '../config/schema.ts';
 import { AlarmEngine } from '../alarms/engine.ts';
 import { outboxEventEmitter } from '../alarms/emit.ts';
-import { configPathResolver } from '../config/paths.ts';
+import { configPathResolver } from '../core/config-paths.ts';
 import { BrokerStage } from '../broker/broker.ts';
 import { HealthStage } from '../health/stage.ts';
 import { Taps } from '../health/taps.ts';
@@ -16,12 +17,14 @@ import { createModelStage } from '../inference/index.ts';
 import type { Logger } from '../log.ts';
 import { createOutbox } from '../outbox/index.ts';
 import { createSink } from '../sinks/index.ts';
-import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from './contracts.ts';
+import type { DriverDefinition, OutboxWriter, SimulatorHandle, Stage, StageContext } from '../core/contracts.ts';
 import { Router } from './router.ts';
-import { SECTION_LABEL, type StageEntry, type StageSection } from './reload-plan.ts';
+import { SECTION_LABEL, type StageEntry, type StageEntryOf, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
 import { OverloadGovernor } from './overload.ts';
+import { tappedWriter } from './tapped-writer.ts';
+import { Watchdog } from './watchdog.ts';
 
 export interface PipelineOptions {
   config: FieldgateConfig;
@@ -34,6 +37,14 @@ export interface PipelineOptions {
 }
 
 export type ModelStage = ReturnType<typeof createModelStage>;
+
+/** The stage each section's entries run as. */
+interface SectionStage {
+  simulators: SimulatorStage;
+  sinks: Stage;
+  models: ModelStage;
+  sources: SourceStage;
+}
 export type OutboxStage = ReturnType<typeof createOutbox>;
 
 /** A simulator as a stage, so it starts first and stops last. */
@@ -74,6 +85,7 @@ export class Pipeline {
   #models: ModelStage[] = [];
   #sources: SourceStage[] = [];
   #health?: HealthStage;
+  #watchdog?: Watchdog;
   #config: FieldgateConfig;
   private readonly started: Stage[] = [];
   private state: 'idle' | 'starting' | 'running' | 'stopping' | 'stopped' = 'idle';
@@ -117,9 +129,9 @@ export class Pipeline {
     });
     this.ctx.overload = overload;
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
-    for (const sim of cfg.simulators as { id: string; type: string }[]) this.#simulators.push(this.createSimulator(sim));
+    for (const sim of cfg.simulators) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
-    this.writer = this.taps.wrap(this.outbox);
+    this.writer = tappedWriter(this.outbox, this.taps);
     this.events = new GatewayEvents({ writer: this.outbox, log: opts.log, metrics: this.metrics.stage('gateway-events') });
     // outbox-full, -healed and -disk-full share a key: the latest state always arrives
     this.outbox.onEvent = (e) => {
@@ -138,8 +150,9 @@ export class Pipeline {
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.#health = this.createHealth(cfg);
-    for (const s of cfg.sources as SourceStageConfig[] & { enabled: boolean }[]) {
-      if ((s as { enabled?: boolean }).enabled === false) continue;
+    this.#watchdog = this.createWatchdog(cfg.health);
+    for (const s of cfg.sources) {
+      if (s.enabled === false) continue;
       const stage = this.createSource(s);
       this.router.addInput(stage.channel);
       this.#sources.push(stage);
@@ -162,14 +175,22 @@ export class Pipeline {
   get sources(): readonly SourceStage[] {
     return this.#sources;
   }
-  /** probes, watchdog, HTTP server and dashboard; undefined when health.enabled is false */
+  /**
+   * Restarts a source whose heartbeat stopped; configured under health.watchdog (and off with
+   * health.enabled: false). Started with the stages' activation, stopped when draining begins.
+   */
+  get watchdog(): Watchdog | undefined {
+    return this.#watchdog;
+  }
+
+  /** probes, HTTP server and dashboard; undefined when health.enabled is false */
   get health(): HealthStage | undefined {
     return this.#health;
   }
 
   /** Lists every configured tag in the tag table, so a tag never read shows as such. */
   declareTags(cfg: FieldgateConfig): void {
-    for (const s of cfg.sources as { id: string; enabled?: boolean }[]) {
+    for (const s of cfg.sources) {
       if (s.enabled === false) continue;
       this.taps.tags.declare(s.id, declaredTags(s));
     }
@@ -183,6 +204,21 @@ export class Pipeline {
     const d = this.findDriver(sim.type)?.simulator;
     if (!d) throw new FgError('FG_E_DRIVER_UNKNOWN', `no simulator for type ${sim.type}`);
     return new SimulatorStage(`simulator.${sim.id}`, () => d.start(sim, this.ctx), this.log);
+  }
+
+  private createWatchdog(health: HealthConfig): Watchdog | undefined {
+    if (!health.enabled || !health.watchdog.enabled) return undefined;
+    return new Watchdog({
+      sources: () => this.#sources,
+      timeoutMs: health.watchdog.heartbeatTimeout,
+      log: this.log.child({ stage: 'watchdog' }),
+      metrics: this.metrics,
+      onRestart: (name, silentMs) => {
+        const message = `${name}: no heartbeat for ${Math.round(silentMs / 1000)} s; restarted by the watchdog`;
+        this.taps.event({ source: name, kind: 'watchdog-restart', severity: 'warning', message });
+        this.events.emit({ kind: 'watchdog-restart', key: `watchdog:${name}`, severity: 'warning', message, data: { stage: name, silentMs } });
+      },
+    });
   }
 
   createHealth(cfg: FieldgateConfig): HealthStage {
@@ -211,7 +247,7 @@ export class Pipeline {
 
   /** Creates, starts and attaches the stage for a new config entry (running pipeline). Throws when it
    * cannot start; then nothing of it is left running and `config` does not list it. */
-  async addStage(section: StageSection, cfg: StageEntry): Promise<void> {
+  async addStage<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Promise<void> {
     this.assertRunning();
     await this.launch(section, cfg);
     this.#config = withEntry(this.#config, section, cfg);
@@ -232,7 +268,7 @@ export class Pipeline {
    * stage built from `prev` is started again ('restored'); when that fails too, none runs ('lost').
    * `config` lists whichever runs. Every outcome is logged with the stage's name.
    */
-  async replaceStage(section: StageSection, prev: StageEntry, next: StageEntry, deadlineMs: number): Promise<ReplaceOutcome> {
+  async replaceStage<K extends StageSection>(section: K, prev: StageEntryOf<K>, next: StageEntryOf<K>, deadlineMs: number): Promise<ReplaceOutcome> {
     this.assertRunning();
     const name = `${SECTION_LABEL[section]}.${next.id}`;
     const old = this.findStage(section, prev.id);
@@ -269,6 +305,19 @@ export class Pipeline {
    */
   async replaceHealth(next: FieldgateConfig, deadlineMs: number): Promise<ReplaceOutcome> {
     this.assertRunning();
+    const before = this.#config.health;
+    const outcome = await this.swapHealth(next, deadlineMs);
+    // the watchdog follows the health settings that now apply (a changed one starts afresh)
+    const now = this.#config.health;
+    if (now.enabled !== before.enabled || !isDeepStrictEqual(now.watchdog, before.watchdog)) {
+      this.#watchdog?.stop();
+      this.#watchdog = this.createWatchdog(now);
+      this.#watchdog?.start();
+    }
+    return outcome;
+  }
+
+  private async swapHealth(next: FieldgateConfig, deadlineMs: number): Promise<ReplaceOutcome> {
     const prev = this.#config;
     const old = this.#health;
     if (old) await this.stopTracked(old, deadlineMs);
@@ -334,9 +383,10 @@ export class Pipeline {
   }
 
   /** Builds and starts a stage and attaches it where it belongs; on failure nothing of it stays. */
-  private async launch(section: StageSection, cfg: StageEntry): Promise<void> {
+  private async launch<K extends StageSection>(section: K, cfg: StageEntryOf<K>): Promise<void> {
     const name = `${SECTION_LABEL[section]}.${cfg.id}`;
-    const stage = this.build(section, cfg);
+    const kit = this.sections[section];
+    const stage = kit.build(cfg);
     try {
       await stage.start();
     } catch (e) {
@@ -346,27 +396,37 @@ export class Pipeline {
       throw explainStartError(name, e);
     }
     this.started.push(stage);
-    if (stage instanceof SourceStage) {
-      this.router.addInput(stage.channel);
-      this.#sources = [...this.#sources, stage];
-    } else if (section === 'models') {
-      this.#models = [...this.#models, stage as ModelStage];
-      this.router.setModels(this.#models);
-    } else if (section === 'sinks') {
-      this.#sinks = [...this.#sinks, stage];
-    } else {
-      this.#simulators = [...this.#simulators, stage as SimulatorStage];
-    }
+    kit.attach(stage);
   }
 
-  private build(section: StageSection, cfg: StageEntry): Stage {
-    switch (section) {
-      case 'simulators': return this.createSimulator(cfg as { id: string; type: string });
-      case 'sinks': return createSink(cfg as FieldgateConfig['sinks'][number], this.outbox, this.ctx);
-      case 'models': return createModelStage(cfg as FieldgateConfig['models'][number], this.writer, this.ctx);
-      case 'sources': return this.createSource(cfg as SourceStageConfig);
-    }
-  }
+  /**
+   * Per section: how a stage is built from its entry and attached once started. Indexed by a
+   * section, entry type and stage type stay paired (no casts between them).
+   */
+  private readonly sections: { [S in StageSection]: { build(cfg: StageEntryOf<S>): SectionStage[S]; attach(stage: SectionStage[S]): void } } = {
+    simulators: {
+      build: (cfg) => this.createSimulator(cfg),
+      attach: (stage) => { this.#simulators = [...this.#simulators, stage]; },
+    },
+    sinks: {
+      build: (cfg) => createSink(cfg, this.outbox, this.ctx),
+      attach: (stage) => { this.#sinks = [...this.#sinks, stage]; },
+    },
+    models: {
+      build: (cfg) => createModelStage(cfg, this.writer, this.ctx),
+      attach: (stage) => {
+        this.#models = [...this.#models, stage];
+        this.router.setModels(this.#models);
+      },
+    },
+    sources: {
+      build: (cfg) => this.createSource(cfg),
+      attach: (stage) => {
+        this.router.addInput(stage.channel);
+        this.#sources = [...this.#sources, stage];
+      },
+    },
+  };
 
   /** Detaches a stage, stops it within its deadline and forgets it. */
   private async retire(section: StageSection, stage: Stage, deadlineMs: number): Promise<void> {
@@ -422,6 +482,7 @@ export class Pipeline {
     this.state = 'running';
     this.alarms.start();
     this.#health?.activate();
+    this.#watchdog?.start();
     this.log.info(
       { sources: this.sources.length, models: this.models.length, sinks: this.sinks.length, dataDir: this.ctx.gateway.dataDir },
       'pipeline running',
@@ -437,6 +498,7 @@ export class Pipeline {
     this.state = 'stopping';
     this.alarms.stop();
     this.#health?.draining();
+    this.#watchdog?.stop();
     await this.stopStarted(deadlineMs);
     this.state = 'stopped';
     this.log.info('pipeline stopped');
@@ -509,7 +571,7 @@ async function drained(src: SourceStage, deadlineMs: number): Promise<void> {
 
 /** The config with this section's entry of `entry.id` replaced (or appended). */
 function withEntry(cfg: FieldgateConfig, section: StageSection, entry: StageEntry): FieldgateConfig {
-  const list = cfg[section] as readonly StageEntry[];
+  const list: readonly StageEntry[] = cfg[section];
   const i = list.findIndex((e) => e.id === entry.id);
   const next = i >= 0 ? list.map((e, j) => (j === i ? entry : e)) : [...list, entry];
   return { ...cfg, [section]: next };
@@ -517,7 +579,8 @@ function withEntry(cfg: FieldgateConfig, section: StageSection, entry: StageEntr
 
 /** The config without this section's entry of `id`. */
 function withoutEntry(cfg: FieldgateConfig, section: StageSection, id: string): FieldgateConfig {
-  return { ...cfg, [section]: (cfg[section] as readonly StageEntry[]).filter((e) => e.id !== id) };
+  const list: readonly StageEntry[] = cfg[section];
+  return { ...cfg, [section]: list.filter((e) => e.id !== id) };
 }
 
 function historyOptions(h: HealthConfig['history']) {

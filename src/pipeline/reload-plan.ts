@@ -13,15 +13,21 @@ export const SECTION_LABEL: Record<StageSection, 'simulator' | 'sink' | 'model' 
   sources: 'source',
 };
 
-export interface StageEntry {
+/** An entry of one stage section, as the schema produced it. */
+export type StageEntryOf<K extends StageSection> = FieldgateConfig[K][number];
+/** An entry of any stage section: the plan diffs them by id. */
+export type StageEntry = StageEntryOf<StageSection>;
+
+/** What the diff needs of an entry. */
+export interface DiffEntry {
   id: string;
-  enabled?: boolean;
+  enabled?: unknown;
 }
 
-export type StageChange =
-  | { section: StageSection; id: string; action: 'remove'; prev: StageEntry }
-  | { section: StageSection; id: string; action: 'restart'; prev: StageEntry; next: StageEntry }
-  | { section: StageSection; id: string; action: 'add'; next: StageEntry };
+export type StageChange<E extends DiffEntry = StageEntry> =
+  | { section: StageSection; id: string; action: 'remove'; prev: E }
+  | { section: StageSection; id: string; action: 'restart'; prev: E; next: E }
+  | { section: StageSection; id: string; action: 'add'; next: E };
 
 /** Setting changed from one value to another. */
 export interface SettingChange<T> {
@@ -45,23 +51,23 @@ export interface ReloadPlan {
   gateway: boolean;
   /** the embedded broker's settings differ: they wait for the next restart of the process */
   broker: boolean;
-  logLevel?: SettingChange<string>;
+  logLevel?: SettingChange<FieldgateConfig['log']['level']>;
   /** the log format is the output stream's, made once at start: it waits for the next restart */
   logFormat?: SettingChange<string>;
 }
 
 /** The entries of a section that run (enabled is not false), by id, in list order. */
-function running(list: readonly StageEntry[]): Map<string, StageEntry> {
+function running<E extends DiffEntry>(list: readonly E[]): Map<string, E> {
   return new Map(list.filter((c) => c.enabled !== false).map((c) => [c.id, c]));
 }
 
 /** Diffs one stage section: by id, deep equality of the entry; disabled entries do not run. */
-export function planSection(section: StageSection, prev: readonly StageEntry[], next: readonly StageEntry[]): StageChange[] {
+export function planSection<E extends DiffEntry>(section: StageSection, prev: readonly E[], next: readonly E[]): StageChange<E>[] {
   const before = running(prev);
   const after = running(next);
-  const removes: StageChange[] = [];
-  const restarts: StageChange[] = [];
-  const adds: StageChange[] = [];
+  const removes: StageChange<E>[] = [];
+  const restarts: StageChange<E>[] = [];
+  const adds: StageChange<E>[] = [];
   for (const [id, p] of before) {
     const n = after.get(id);
     if (!n) removes.push({ section, id, action: 'remove', prev: p });
@@ -74,7 +80,7 @@ export function planSection(section: StageSection, prev: readonly StageEntry[], 
 /** Diffs two whole configurations. Pure: the same two configs always give the same plan. */
 export function planReload(prev: FieldgateConfig, next: FieldgateConfig): ReloadPlan {
   const stages = STAGE_SECTIONS.flatMap((s) =>
-    planSection(s, prev[s] as readonly StageEntry[], next[s] as readonly StageEntry[]));
+    planSection<StageEntry>(s, prev[s], next[s]));
   const plan: ReloadPlan = {
     stages,
     health: !isDeepStrictEqual(prev.health, next.health),

@@ -4,7 +4,7 @@ import type { FieldgateConfig } from '../config/schema.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
 import { logLevelValue, setLogLevel } from '../log.ts';
 import type { Pipeline } from './pipeline.ts';
-import { planReload, SECTION_LABEL, type StageEntry } from './reload-plan.ts';
+import { planReload, SECTION_LABEL } from './reload-plan.ts';
 
 export interface ReloadResult {
   ok: boolean;
@@ -87,7 +87,7 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   // the level reaches every stage's child logger at once (log.ts); the format is the output
   // stream's, made once at start. A quieter level applies after the summary line below, so the
   // line saying so is still written; a louder one applies now.
-  const newLevel = plan.logLevel?.to as FieldgateConfig['log']['level'] | undefined;
+  const newLevel = plan.logLevel?.to;
   const louder = newLevel !== undefined && logLevelValue(log, newLevel) < logLevelValue(log, prev.log.level);
   if (newLevel !== undefined) {
     if (louder) setLogLevel(log, newLevel);
@@ -138,8 +138,8 @@ export async function applyConfig(pipeline: Pipeline, next: FieldgateConfig, opt
   }
   pipeline.health?.topologyChanged();
   // the tag table forgets removed sources and lists new tags; restarted ones keep their history
-  const kept = new Set((pipeline.config.sources as StageEntry[]).filter((c) => c.enabled !== false).map((c) => c.id));
-  for (const c of prev.sources as StageEntry[]) if (!kept.has(c.id)) pipeline.taps.tags.drop(c.id);
+  const kept = new Set(pipeline.config.sources.filter((c) => c.enabled !== false).map((c) => c.id));
+  for (const c of prev.sources) if (!kept.has(c.id)) pipeline.taps.tags.drop(c.id);
   pipeline.declareTags(pipeline.config);
   if (plan.alarms) {
     pipeline.setAlarms(next.alarms);
@@ -168,6 +168,6 @@ export function sortChanges(changes: readonly string[]): { restarted: string[]; 
   return out;
 }
 
-function show(v: unknown): string {
+function show(v: FieldgateConfig['outbox'][keyof FieldgateConfig['outbox']]): string {
   return v === undefined ? '(unset)' : String(v);
 }

@@ -5,7 +5,7 @@ import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { SampleBatch } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
-import type { LoadReporter, ModelInput, OutboxWriter, OverloadControl, SinkLoad, Stage } from './contracts.ts';
+import type { LoadReporter, ModelInput, OutboxWriter, OverloadControl, SinkLoad, Stage } from '../core/contracts.ts';
 
 /**
  * Outbox writes in flight at once: enough to fill a group commit (outbox.commitRows, 1000 rows by

@@ -3,16 +3,12 @@ import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import { mergeNewestPerTag, type SampleBatch } from '../core/sample.ts';
 import { Supervisor, type SupervisorStatus } from '../core/supervisor.ts';
-import type { ChannelConfig } from '../config/common.ts';
+import type { ChannelConfig } from '../core/config-common.ts';
 import type { Logger } from '../log.ts';
-import type { DriverDefinition, Source, Stage, StageContext } from './contracts.ts';
+import type { DriverDefinition, Source, SourceConfigBase, Stage, StageContext } from '../core/contracts.ts';
 
-export interface SourceStageConfig {
-  id: string;
-  type: string;
-  /** keys left out keep the driver's channelDefaults */
-  channel?: Partial<ChannelConfig>;
-}
+/** a source's config as its schema produced it (channel keys left out keep the driver's channelDefaults) */
+export type SourceStageConfig = SourceConfigBase;
 
 /**
  * One source: its driver instance run by a supervisor, and its bounded channel to the router.
@@ -49,7 +45,7 @@ export class SourceStage implements Stage {
     this.stageMetrics.overrun(0, 'full');
     this.stageMetrics.overrun(0, 'shed');
     const overload = ctx.overload;
-    this.source = driver.create(config as never, {
+    this.source = driver.create(config, {
       ...ctx,
       log: this.log,
       stageMetrics: this.stageMetrics,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { duration } from '../config/units.ts';
+import { duration } from '../core/units.ts';
 
 /**
  * Value generators shared by the Modbus and OPC UA simulators. A generator is a pure

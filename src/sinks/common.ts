@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { idSchema } from '../config/common.ts';
-import { duration, size } from '../config/units.ts';
+import { idSchema } from '../core/config-common.ts';
+import { duration, size } from '../core/units.ts';
 
 /** Fields every sink has. */
 export const sinkBaseShape = {

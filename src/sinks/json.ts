@@ -1,5 +1,6 @@
 import type { OutboxRecord } from '../outbox/index.ts';
-import { jsonValue } from '../outbox/records.ts';
+import { jsonValue, recordSource } from '../outbox/records.ts';
+import { float32Text } from './float32-text.ts';
 
 /**
  * The JSON shape of one record, as every JSON sink sends it. `id` is the stable record id
@@ -71,10 +72,12 @@ export function recordJsonText(r: OutboxRecord, seen: JsonStrings): string {
 
 /**
  * One compact message for samples of one source, in order (the `format: compact` shape, see
- * src/sinks/README.md): tags and values as parallel arrays, one `ts` when every sample shares it
+ * src/sinks/mqtt/README.md): tags and values as parallel arrays, one `ts` when every sample shares it
  * (else an array), `quality`/`reason` only for the positions that are not good, and ids as
  * `idBase` + runs of seq (`[start, count, start, count, ...]`): the id of position i is
  * `idBase + <i-th seq>`, exactly the `id` the per-record shape gives, so per-sample dedupe still works.
+ * Values the device sent as float32 (`Sample.float32`) are the shortest decimal that reads back as
+ * that float32 (`float32Text`); every other number is its exact double text, as in `records`.
  * Every record must be a sample with the id prefix `idBase`.
  */
 export function compactSamplesText(gateway: string, source: string, idBase: string, records: readonly OutboxRecord[], seen: JsonStrings): string {
@@ -95,7 +98,8 @@ export function compactSamplesText(gateway: string, source: string, idBase: stri
     tags[i] = quoted(s.tag, seen);
     const v = s.value;
     switch (typeof v) {
-      case 'number': values[i] = jsonNumber(v); break;
+      // a float32 from the device: the shortest text that reads back as it (23.4567, not 23.45669937133789)
+      case 'number': values[i] = s.float32 === true ? float32Text(v) : jsonNumber(v); break;
       case 'boolean': values[i] = v ? 'true' : 'false'; break;
       case 'string': values[i] = JSON.stringify(v); break;
       case 'bigint': values[i] = `"${v.toString()}"`; break;
@@ -159,4 +163,85 @@ export function decodeCompactSamples(m: CompactSamplesJson): { id: string; sourc
     }
   }
   return out;
+}
+
+/**
+ * A run of one group's records that becomes one message: compact samples of one id prefix, or records.
+ * `ts0`/`uniform`: the first sample's timestamp and whether every sample so far shares it.
+ */
+interface Segment { compact: boolean; source: string; idBase: string; records: OutboxRecord[]; ts0: number; uniform: boolean }
+
+/**
+ * Whether a sample at `ts` starts a new compact message: when the message so far is a poll (two or
+ * more samples, one timestamp) and this one has another timestamp, i.e. the next poll of the same
+ * source in the chunk. One message per poll keeps `ts` one number (a `ts` array costs ~14 bytes a
+ * sample); samples that each have their own time (OPC UA source timestamps) stay in one message.
+ */
+export function startsNextPoll(count: number, uniform: boolean, ts0: number, ts: number): boolean {
+  return uniform && count >= 2 && ts !== ts0;
+}
+
+/**
+ * The `batch` JSON messages of a chunk, one or more per group (`groupOf(kind, source)`: the MQTT
+ * topic, or one key for every source in an HTTP body or a file): with `compact`, the samples of one
+ * source and id prefix as one columnar message (`compactSamplesText`), predictions and events as
+ * `{"gateway","records":[...]}`; without, everything as `records`. Groups in order of first
+ * appearance, records in chunk order within each: per-source order is kept.
+ */
+export function batchTexts(records: readonly OutboxRecord[], gateway: string, compact: boolean, groupOf: (kind: string, source: string) => string, seen: JsonStrings = new Map()): { group: string; text: string }[] {
+  const groups = new Map<string, Segment[]>(); // group -> its segments in order
+  const byKind = new Map<string, Map<string, Segment[]>>(); // kind -> source -> its group's segments: groupOf once per chunk
+  let lastKind = '';
+  let lastSource = '';
+  let last: Segment[] | undefined;
+  for (const r of records) {
+    const source = recordSource(r);
+    let g = last;
+    // records come in runs of one source: skip the lookups while the run lasts
+    if (g === undefined || r.kind !== lastKind || source !== lastSource) {
+      let bySource = byKind.get(r.kind);
+      if (!bySource) byKind.set(r.kind, (bySource = new Map<string, Segment[]>()));
+      g = bySource.get(source);
+      if (!g) {
+        const key = groupOf(r.kind, source);
+        g = groups.get(key);
+        if (!g) groups.set(key, (g = []));
+        bySource.set(source, g);
+      }
+      last = g;
+      lastKind = r.kind;
+      lastSource = source;
+    }
+    const isCompact = compact && r.kind === 'sample';
+    const idBase = isCompact ? idPrefix(r) : '';
+    const ts = r.kind === 'sample' ? r.sample.ts : 0;
+    const seg = g[g.length - 1];
+    // a compact message holds one source and one id prefix (a group of several sources mixes them), and one poll
+    if (seg !== undefined && seg.compact === isCompact && (!isCompact || (seg.source === source && seg.idBase === idBase && !startsNextPoll(seg.records.length, seg.uniform, seg.ts0, ts)))) {
+      seg.records.push(r);
+      if (ts !== seg.ts0) seg.uniform = false;
+    } else g.push({ compact: isCompact, source, idBase, records: [r], ts0: ts, uniform: true });
+  }
+  // the same text as JSON.stringify({ gateway, records }) would give
+  const head = `{"gateway":${JSON.stringify(gateway)},"records":[`;
+  const out: { group: string; text: string }[] = [];
+  for (const [group, segs] of groups) {
+    for (const seg of segs) {
+      const text = seg.compact
+        ? compactSamplesText(gateway, seg.source, seg.idBase, seg.records, seen)
+        : `${head}${seg.records.map((r) => recordJsonText(r, seen)).join(',')}]}`;
+      out.push({ group, text });
+    }
+  }
+  return out;
+}
+
+/**
+ * A chunk as newline-delimited compact messages (the HTTP and file sinks' `format: compact`): the
+ * shapes MQTT's `format: compact` sends, one per line, every source's samples in one line per id prefix.
+ */
+export function compactLines(records: readonly OutboxRecord[], gateway: string): string {
+  let text = '';
+  for (const m of batchTexts(records, gateway, true, () => '')) text += m.text + '\n';
+  return text;
 }

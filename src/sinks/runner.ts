@@ -4,7 +4,7 @@ import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { LagBound, Outbox, OutboxCursor, OutboxRecord } from '../outbox/index.ts';
-import type { LoadReporter, SinkLoad, Stage, StageContext } from '../pipeline/contracts.ts';
+import type { LoadReporter, SinkLoad, Stage, StageContext } from '../core/contracts.ts';
 
 /** What a sink's upstream confirmed for one chunk of records. */
 export type SendResult = { ok: true } | { ok: false; rejected: string };

@@ -12,7 +12,7 @@
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../src/log.ts';
-import type { SampleBatch } from '../../src/core/sample.ts';
+import type { Sample, SampleBatch } from '../../src/core/sample.ts';
 import { healthApi } from '../../src/health/api.ts';
 import { HealthServer } from '../../src/health/server.ts';
 import { Taps } from '../../src/health/taps.ts';
@@ -29,7 +29,7 @@ if (!gc) throw new Error('run with node --expose-gc (npm run bench:dashboard doe
 function batches(t: number): SampleBatch[] {
   const out: SampleBatch[] = [];
   for (let s = 0; s < SOURCES; s++) {
-    const samples = new Array(TAGS);
+    const samples = new Array<Sample>(TAGS);
     for (let k = 0; k < TAGS; k++) samples[k] = { source: `s${s}`, tag: `dev${k % 4}.tag${k}`, ts: t, value: Math.sin(t / 10_000 + k) * 50 + s, quality: 'good' as const };
     out.push({ source: `s${s}`, samples, receivedAt: t });
   }
@@ -69,7 +69,7 @@ function mem(): number {
 }
 
 // ---- 2. ceiling: a plain loop writing the same values ------------------------------------------
-let ceilingNsPerSample = 0;
+let ceilingNsPerSample: number;
 {
   const arr = new Float64Array(N * 4);
   const list = batches(Date.now());
@@ -82,7 +82,7 @@ let ceilingNsPerSample = 0;
   }
   ceilingNsPerSample = (performance.now() - t0) * 1e6 / (rounds * N);
 }
-let storeNsPerSample = 0;
+let storeNsPerSample: number;
 {
   const store = new TagStore();
   const list = batches(Date.now());

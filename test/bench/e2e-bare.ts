@@ -7,6 +7,7 @@ import ModbusSerial from 'modbus-serial';
 import mqtt from 'mqtt';
 import type { OutboxRecord } from '../../src/outbox/index.ts';
 import { type JsonStrings, compactSamplesText, recordJsonText } from '../../src/sinks/json.ts';
+import { SparkplugSession } from '../../src/sinks/mqtt/sparkplug.ts';
 import { benchTagName } from './e2e-config.ts';
 
 const ports = (process.env.BARE_PORTS ?? '').split(',').map(Number);
@@ -14,12 +15,21 @@ const tags = Number(process.env.BARE_TAGS ?? 50);
 const interval = Number(process.env.BARE_INTERVAL_MS ?? 100);
 const url = process.env.BARE_BROKER ?? 'mqtt://127.0.0.1:1883';
 const compact = process.env.BARE_FORMAT !== 'records';
+// Sparkplug: the sink's encoder (one session for every device, as one edge node), births included
+const sparkplug = process.env.BARE_FORMAT?.startsWith('sparkplug')
+  ? new SparkplugSession({ groupId: 'bare', edgeNodeId: 'bare', qos: 1, ...(process.env.BARE_FORMAT === 'sparkplug-per-payload' ? { timestamps: 'per-payload' as const } : {}) })
+  : undefined;
 
 const client = mqtt.connect(url, { clientId: `bare-${process.pid}`, clean: true });
 await new Promise<void>((resolve, reject) => {
   client.once('connect', () => resolve());
   client.once('error', reject);
 });
+if (sparkplug) {
+  sparkplug.newSession();
+  const nb = sparkplug.nodeBirth();
+  client.publish(nb.topic, nb.payload, { qos: 1 });
+}
 
 let seq = 0;
 const stop = new AbortController();
@@ -47,8 +57,16 @@ async function device(i: number, port: number): Promise<void> {
         kind: 'sample',
         seq: ++seq,
         id: `bare:1:${seq}`,
-        sample: { source, tag: names[j]!, ts, value: r.buffer.readFloatBE(j * 4), quality: 'good' },
+        sample: { source, tag: names[j]!, ts, value: r.buffer.readFloatBE(j * 4), quality: 'good', float32: true },
       });
+    }
+    if (sparkplug) {
+      for (const msg of sparkplug.encode(recs).messages) client.publish(msg.topic, msg.payload, { qos: 1 });
+      next += interval;
+      const wait = next - performance.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      else next = performance.now();
+      continue;
     }
     const text = compact
       ? compactSamplesText('bare', source, 'bare:1:', recs, seen)

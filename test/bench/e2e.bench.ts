@@ -5,7 +5,9 @@
 // from fieldgate's own simulator in its own process, polled every BENCH_POLLS ms (default
 // "1000,100": one phase per interval), published with QoS 1 into mosquitto (Debian's, in its own
 // process; it must be installed: `.ci/run` does not need it since benchmarks are not part of CI).
-// BENCH_FORMAT (compact, default, or records) picks the MQTT sink's JSON format for both systems.
+// BENCH_FORMAT (compact, default, or records) picks the MQTT sink's JSON format for both systems;
+// sparkplug (or sparkplug-per-payload: `sparkplug.timestamps: per-payload`) measures Sparkplug B
+// instead: wire bytes count DDATA only (after birth), latency from the metric (else payload) timestamp.
 // A subscriber in this process counts samples, wire bytes and the device-to-subscriber latency
 // (receive time minus the sample's timestamp, taken when the poll was answered).
 //
@@ -30,6 +32,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { decodeSpec } from '../support/mqtt/sparkplug-spec.ts';
 import { gatewayConfig, simulatorConfig } from './e2e-config.ts';
 import { ThrottleProxy } from '../support/throttle-proxy.ts';
 
@@ -41,7 +44,7 @@ const MEASURE_S = Number(process.env.BENCH_SECONDS ?? 15);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
 /** the MQTT sink's JSON format, used by both systems: compact (default) or records */
-const FORMAT = (process.env.BENCH_FORMAT ?? 'compact') === 'records' ? 'records' : 'compact';
+const FORMAT = (['records', 'sparkplug', 'sparkplug-per-payload'] as const).find((f) => f === process.env.BENCH_FORMAT) ?? 'compact';
 /** overload mode: sources offer this many times what the (throttled) broker link passes; 0 = off */
 const OVERLOAD = Number(process.env.BENCH_OVERLOAD ?? 0);
 /** BENCH_HISTORY=off: fieldgate keeps no per-tag history for the dashboard (it costs ~8.7 kB per tag of RSS) */
@@ -152,6 +155,14 @@ class Subscriber {
     client.on('message', (topic, payload) => {
       if (!this.counting) return;
       const now = Date.now();
+      if (topic.startsWith('spBv1.0/')) {
+        if (!topic.includes('/DDATA/')) return; // births and deaths: not data
+        const p = decodeSpec(payload);
+        for (const m of p.metrics) this.hist[Math.max(0, Math.min(60_000, Math.round(now - (m.timestamp ?? p.timestamp ?? now))))]!++;
+        this.samples += p.metrics.length;
+        this.wire += publishBytes(topic, payload.length);
+        return;
+      }
       // either shape: `records` (one object per record) or `compact` (one columnar message of samples)
       const msg = JSON.parse(payload.toString()) as { records?: { kind: string; ts: number }[]; tag?: string[]; ts?: number | number[] };
       let n = 0;
@@ -187,7 +198,7 @@ class Subscriber {
   }
   static async open(port: number): Promise<Subscriber> {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-sub-${process.pid}` });
-    await client.subscribeAsync('fieldgate/#', { qos: 0 });
+    await client.subscribeAsync(['fieldgate/#', 'spBv1.0/#'], { qos: 0 });
     return new Subscriber(client);
   }
   async close(): Promise<void> { await this.client.endAsync(); }

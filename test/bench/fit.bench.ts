@@ -16,7 +16,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { calendarOf } from '../../src/inference/window.ts';
-import { tempDir } from '../../src/inference/testing.ts';
+import { tempDir } from '../support/inference/testing.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ROWS = Number(process.env.BENCH_ROWS ?? 365 * 288);

@@ -43,7 +43,7 @@ async function phase(health: boolean, n: number): Promise<Phase> {
     const probes = p.health.probes;
     const tick = probes.tick.bind(probes);
     probes.tick = () => { const t = performance.now(); tick(); probeCpuMs += performance.now() - t; };
-    const wd = p.health.watchdog!;
+    const wd = p.watchdog!;
     const check = wd.check.bind(wd);
     wd.check = () => { const t = performance.now(); const r = check(); watchdogCpuMs += performance.now() - t; return r; };
   }

@@ -3,16 +3,16 @@
  *
  * Model stage throughput (samples in -> window assembler -> request channel -> micro-batcher ->
  * worker pool -> predictions and threshold events) with models written by `fieldgate model fit`,
- * against the reference model models/nab-machine-temp (1 tag, 144-row window) in the same run:
+ * against the reference model models/nab-machine-temp (1 tag, 177-row window) in the same run:
  *
- *   - reference: 1 tag, window 144
+ *   - reference: 1 tag, window 177
  *   - fitted-3x72: 3 tags (temperature, vibration, current), window 72, calendar on
  *   - fitted-3x288: the same 3 tags with the window the fit chooses itself (one day, 288 rows)
  *
  * Each phase offers rows as a source would (batches of 12 rows, every tag of a row; the batches are
  * built before the clock starts, so the making of samples is not counted), never lets
  * the request channel fill (waits for the stage like `model evaluate`), and counts predictions
- * per second. Phases are interleaved in rounds; figures are the best round, ratios best/best and
+ * per second. One short untimed phase per model first warms the code up. Phases are interleaved in rounds; figures are the best round, ratios best/best and
  * the median of per-round ratios; windows per CPU-second of the whole process (main thread and
  * workers) are also given, as they depend far less on what else runs on the machine. The ceiling: a direct session.run loop over batches of 256
  * windows of the same model, on the main thread.
@@ -30,7 +30,7 @@ import { readTable } from '../../src/inference/fit/csv.ts';
 import { fit } from '../../src/inference/fit/fit.ts';
 import { modelMeta, readModelDir, writeModelDir } from '../../src/inference/fit/model-dir.ts';
 import { createModelStage } from '../../src/inference/index.ts';
-import { MemoryOutbox, tempDir, testContext } from '../../src/inference/testing.ts';
+import { MemoryOutbox, tempDir, testContext } from '../support/inference/testing.ts';
 import { calendarOf } from '../../src/inference/window.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -67,7 +67,7 @@ function rowsFor(tags: number, n: number): { ts: Float64Array; v: Float64Array }
   return { ts, v };
 }
 
-async function stagePhase(s: Subject): Promise<{ rate: number; perCpu: number }> {
+async function stagePhase(s: Subject, windows = WINDOWS): Promise<{ rate: number; perCpu: number }> {
   const meta = readModelDir(s.dir);
   const cfg = modelSchema.parse({
     id: s.name, path: join(s.dir, 'model.onnx'),
@@ -78,7 +78,7 @@ async function stagePhase(s: Subject): Promise<{ rate: number; perCpu: number }>
     workers: { min: 2, max: 2, nice: Number(process.env.BENCH_NICE ?? 0) },
     deadline: '10m', watch: false,
   });
-  const n = WINDOWS + meta.input.window - 1;
+  const n = windows + meta.input.window - 1;
   const { ts, v } = rowsFor(s.tags.length, n);
   const F = s.tags.length;
   // the batches are built before the clock starts: the stage is measured, not the making of samples
@@ -153,6 +153,8 @@ try {
   const stage: Record<string, number[]> = {};
   const perCpu: Record<string, number[]> = {};
   const direct: Record<string, number[]> = {};
+  // warm-up, untimed: the first phase of a run would otherwise pay for compiling the stage's code
+  for (const s of subjects) await stagePhase(s, 5_000);
   for (let round = 0; round < ROUNDS; round++) {
     const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]!).filter((s) => !process.env.BENCH_ONLY || s.name === process.env.BENCH_ONLY);
     for (const s of order) {

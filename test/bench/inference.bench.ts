@@ -24,7 +24,7 @@ import { Worker } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
 import { encodeModel } from '../../src/inference/onnx-graph.ts';
 import { WorkerPool } from '../../src/inference/pool.ts';
-import { tempDir, writeModel } from '../../src/inference/testing.ts';
+import { tempDir, writeModel } from '../support/inference/testing.ts';
 
 const D = 64;
 const H = 16;

@@ -13,7 +13,7 @@
 import { loadavg } from 'node:os';
 import { ModbusSource } from '../../drivers/modbus/source.ts';
 import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig, sourceConfig, sourceContext } from '../../drivers/modbus/testing.ts';
+import { simConfig, sourceConfig, sourceContext } from '../support/modbus/testing.ts';
 
 const TRIALS = Number(process.env.TRIALS ?? 20);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 10);

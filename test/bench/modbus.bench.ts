@@ -29,7 +29,7 @@ import { runInNewContext } from 'node:vm';
 import ModbusSerial from 'modbus-serial';
 import { ModbusSource } from '../../drivers/modbus/source.ts';
 import { ModbusLink } from '../../drivers/modbus/link.ts';
-import { sourceConfig, sourceContext } from '../../drivers/modbus/testing.ts';
+import { sourceConfig, sourceContext } from '../support/modbus/testing.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = 10;
@@ -52,7 +52,7 @@ function simJson(): string {
 }
 
 async function startSim(): Promise<{ port: number; pid: number; stop: () => Promise<void> }> {
-  const script = fileURLToPath(new URL('../../drivers/modbus/sim/standalone.ts', import.meta.url));
+  const script = fileURLToPath(new URL('../support/modbus/sim-standalone.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script, simJson()], { stdio: ['pipe', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';

@@ -8,11 +8,11 @@ import { availableParallelism, loadavg } from 'node:os';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
 import { createOutbox, outboxSchema, type OutboxRecord } from '../../src/outbox/index.ts';
-import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
+import { numberBatch, tempContext } from '../support/outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { recordJsonText } from '../../src/sinks/json.ts';
-import { NatsCluster, natsServerBinary } from '../../src/sinks/nats/test-cluster.ts';
+import { NatsCluster, natsServerBinary } from '../support/nats/test-cluster.ts';
 import { until } from '../support/wait.ts';
 
 const N = Number(process.env.BENCH_RECORDS ?? 200_000);

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
+import { numberBatch, tempContext } from '../support/outbox/testing.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 600_000);
 const TXN = Number(process.env.BENCH_TXN ?? 1000);
@@ -21,6 +21,15 @@ const E2E_RUNS = Number(process.env.BENCH_E2E_RUNS ?? 3);
 function wchar(): number {
   try {
     return Number(/wchar: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** bytes this process caused to be written to storage (page-cache pages dirtied), the figure bench:e2e reports */
+function writeBytes(): number {
+  try {
+    return Number(/write_bytes: (\d+)/.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? 0);
   } catch {
     return 0;
   }
@@ -96,6 +105,70 @@ async function outbox(dir: string) {
   return { rate: ROWS / secs, loop, bytesPerRow: bytes / ROWS, commits: s.commits, maxCommitMs: s.maxCommitMs, checkpoints: s.checkpoints, maxCheckpointMs: s.maxCheckpointMs };
 }
 
+/**
+ * Disk bytes per tag at a steady paced rate, as bench:e2e runs it: PACED_SOURCES sources each
+ * writing a batch of PACED_TAGS float32 values every PACED_MS, at most 64 writes in flight (the
+ * router's bound), and a sink that reads and confirms every 20 ms. The ceiling is the values
+ * themselves: 4 bytes a tag.
+ */
+const PACED_SOURCES = Number(process.env.BENCH_PACED_SOURCES ?? 100);
+const PACED_TAGS = Number(process.env.BENCH_PACED_TAGS ?? 50);
+const PACED_MS = Number(process.env.BENCH_PACED_MS ?? 100);
+const PACED_S = Number(process.env.BENCH_PACED_SECONDS ?? 20);
+async function paced(dir: string) {
+  const ctx = { ...tempContext('gw-bench'), gateway: { id: 'gw-bench', dataDir: dir } };
+  const box = createOutbox(outboxSchema.parse({ path: 'paced.db', maxBytes: '4GB', ...(JSON.parse(process.env.BENCH_OUTBOX ?? '{}') as object) }), ctx);
+  const cur = box.cursor('sink');
+  await box.start();
+  const tags = Array.from({ length: PACED_TAGS }, (_, j) => `sensor_${String(j).padStart(3, '0')}`);
+  const inFlight = new Set<Promise<void>>();
+  let tagsWritten = 0;
+  let skipped = 0;
+  let stop = false;
+  let pos = cur.rewind();
+  const sink = setInterval(() => {
+    for (;;) {
+      const recs = cur.read(pos, 1000);
+      if (recs.length === 0) break;
+      pos = recs.at(-1)!.seq;
+      cur.ack(pos, recs.length);
+    }
+  }, 20);
+  const poll = async (i: number) => {
+    let next = performance.now();
+    while (!stop) {
+      next += PACED_MS;
+      if (inFlight.size >= 64) skipped++;
+      else {
+        const ts = Date.now();
+        const p = box.writeSamples({ source: `dev${String(i).padStart(3, '0')}`, receivedAt: ts, samples: tags.map((tag, j) => ({ source: `dev${String(i).padStart(3, '0')}`, tag, ts, value: Math.fround(50 + 10 * Math.sin(ts / 1000 + j + i)), quality: 'good' as const })) });
+        inFlight.add(p);
+        p.then(() => { inFlight.delete(p); tagsWritten += PACED_TAGS; }, () => inFlight.delete(p));
+      }
+      await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
+    }
+  };
+  const pollers = Array.from({ length: PACED_SOURCES }, (_, i) => poll(i));
+  await new Promise((r) => setTimeout(r, 3000)); // warm-up: the file reaches its steady size
+  const w0 = writeBytes();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const n0 = tagsWritten;
+  const k0 = box.stats().commits;
+  const p0 = box.stats().checkpoints;
+  await new Promise((r) => setTimeout(r, PACED_S * 1000));
+  const secs = (performance.now() - t0) / 1000;
+  const n = tagsWritten - n0;
+  const bytes = writeBytes() - w0;
+  const cpu = process.cpuUsage(c0);
+  const s = box.stats();
+  stop = true;
+  await Promise.all(pollers);
+  clearInterval(sink);
+  await box.stop(5000);
+  return { tagsPerS: n / secs, bytesPerTag: bytes / n, cpuPerM: ((cpu.user + cpu.system) / 1e6 / n) * 1e6, commitsPerS: (s.commits - k0) / secs, checkpointsPerS: (s.checkpoints - p0) / secs, skipped, fileBytes: s.fileBytes };
+}
+
 /** End to end: written into the outbox while the MQTT sink publishes JSON batches with QoS 1; done when every PUBACK is in. */
 async function endToEnd(dir: string, run: number) {
   const n = Math.min(ROWS, 300_000);
@@ -135,7 +208,10 @@ const ms = (x: number) => x.toFixed(1);
 
 const dir = tempContext('gw-bench');
 try {
-  console.log(`outbox benchmark: ${f(ROWS)} samples, ${BATCH} per batch, ${TXN} rows per transaction\n`);
+  console.log(`outbox benchmark: ${f(ROWS)} samples, ${BATCH} per batch, ${TXN} rows per transaction; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+  const pc = await paced(dir.dir);
+  console.log(`paced ${PACED_SOURCES} sources x ${PACED_TAGS} float32 tags every ${PACED_MS} ms, ${PACED_S} s: ${f(pc.tagsPerS)} tags/s   disk written ${pc.bytesPerTag.toFixed(2)} B/tag (the values alone: 4; ratio ${(pc.bytesPerTag / 4).toFixed(2)}x)   CPU ${pc.cpuPerM.toFixed(2)} s per 1M tags (outbox, writer thread and this loop)   ${pc.commitsPerS.toFixed(1)} commits/s, ${pc.checkpointsPerS.toFixed(2)} checkpoints/s, file ${f(pc.fileBytes)} B, polls skipped (64 writes in flight) ${pc.skipped}`);
+  if (process.env.BENCH_ONLY === 'paced') process.exit(0);
   const r0 = await raw(dir.dir, true);
   console.log(`raw better-sqlite3, default   ${f(r0.rate)} rows/s   loop p99 ${ms(r0.loop.p99)} ms (max ${ms(r0.loop.max)})   txn p99 ${ms(r0.txnP99)} ms max ${ms(r0.txnMax)} ms (auto-checkpoint inside commits)   written ${f(r0.bytesPerRow)} B/row`);
   const r = await raw(dir.dir, false);

@@ -8,10 +8,10 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { freePort } from '../support/wait.ts';
 import { tempDir, testConfig, testDrivers } from '../integration/health-testkit.ts';
 
@@ -100,7 +100,7 @@ let fileOffset = 0;
 let partial = '';
 const buf = Buffer.alloc(4 << 20);
 const fileTimer = setInterval(() => {
-  let size = 0;
+  let size: number;
   try { size = statSync(filePath).size; } catch { return; }
   if (size <= fileOffset) return;
   const fd = openSync(filePath, 'r');

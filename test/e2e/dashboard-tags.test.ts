@@ -3,10 +3,8 @@
 // card within 2 s, then cleared), the score chart, and a reload's planned restart.
 // Screenshots land in test-output/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { ActiveAlarm } from '../../src/alarms/engine.ts';
 import { alarmsSchema } from '../../src/alarms/config.ts';
 import type { StatusDocument } from '../../src/health/status.ts';
@@ -15,14 +13,10 @@ import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { applyConfig } from '../../src/pipeline/reload.ts';
 import { fastDemoConfig } from '../support/fast-demo.ts';
 import { get, tempDir, until } from '../integration/health-testkit.ts';
+import { openDashboard, SCREENSHOTS as OUT, skipWithoutChromium } from '../support/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const OUT = join(ROOT, 'test-output');
 const tmp = tempDir('fg-dash-tags-');
 after(() => tmp.cleanup());
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) process.stdout.write(`# dashboard tags test skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)\n`);
 
 /** every tag of deploy/examples/demo.yaml */
 const DEMO_TAGS = ['press/press1.temperature', 'press/press1.oil_pressure', 'press/press1.strokes', 'press/press1.running',
@@ -31,8 +25,7 @@ const DEMO_TAGS = ['press/press1.temperature', 'press/press1.oil_pressure', 'pre
 const MOVING = ['press/press1.temperature', 'press/press1.oil_pressure', 'press/press1.strokes', 'line1/ambient', 'line1/pressure'];
 const ALARM = 'line-pressure:high';
 
-test('tag table, trend, alarms and planned restarts on the demo plant', { skip: haveChromium ? false : `${CHROMIUM} is missing` }, async () => {
-  const { chromium } = await import('playwright-core');
+test('tag table, trend, alarms and planned restarts on the demo plant', { skip: skipWithoutChromium('dashboard tags test') }, async () => {
   const { cfg, baseDir } = await fastDemoConfig(tmp.dir);
   type Any = Record<string, unknown>;
   // line pressure: a 12 s sine between 4 and 8; the alarm is above 7.5 (clears below 7)
@@ -47,19 +40,9 @@ test('tag table, trend, alarms and planned restarts on the demo plant', { skip: 
 
   const p = new Pipeline({ config: cfg, baseDir, log: silentLogger() });
   await p.start();
-  const profile = tempDir('fg-chromium-');
-  const browser = await chromium.launchPersistentContext(profile.dir, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1500, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  mkdirSync(OUT, { recursive: true });
+  const url = p.health!.url!;
+  const { page, errors, close } = await openDashboard(`${url}/`, { width: 1500, height: 1000 });
   try {
-    const url = p.health!.url!;
-    const page = browser.pages()[0] ?? await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(`${url}/`);
 
     // every demo tag is listed, read good
     const row = (key: string) => {
@@ -140,8 +123,7 @@ test('tag table, trend, alarms and planned restarts on the demo plant', { skip: 
     assert.deepEqual(errors, [], 'no script errors on the page');
     process.stdout.write(`# screenshots: ${join(OUT, 'dashboard-tags.png')}, ${join(OUT, 'dashboard-alarm.png')}\n`);
   } finally {
-    await browser.close();
-    profile.cleanup();
+    await close();
     await p.stop(10_000);
   }
 });

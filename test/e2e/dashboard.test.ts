@@ -2,30 +2,21 @@
 // page loads, shows every stage of a running pipeline with its health, and updates when a source
 // goes down. Screenshots land in test-output/ for humans to look at.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { startModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import type { StatusDocument } from '../../src/health/status.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { get, tempDir, testConfig, testDrivers, until } from '../integration/health-testkit.ts';
+import { openDashboard, SCREENSHOTS as OUT, skipWithoutChromium } from '../support/chromium.ts';
+import { root as ROOT } from '../support/cli.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
-const OUT = join(ROOT, 'test-output');
 const tmp = tempDir('fg-dash-');
 after(() => tmp.cleanup());
 
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) {
-  process.stdout.write(`# dashboard test skipped: ${CHROMIUM} is missing (apt-get install -y chromium; .ci/run installs it)\n`);
-}
-
-test('the dashboard shows every stage with its health and follows a source going down', { skip: haveChromium ? false : `${CHROMIUM} is missing (apt-get install -y chromium)` }, async () => {
-  const { chromium } = await import('playwright-core');
+test('the dashboard shows every stage with its health and follows a source going down', { skip: skipWithoutChromium('dashboard test') }, async () => {
   const mk = (extra: Record<string, unknown> = {}) => simConfig({
     devices: [{ unit: 1, registers: [{ area: 'holding', address: 0, type: 'float32', value: { kind: 'sine', amplitude: 6, offset: 88, period: '4s' } }] }],
     ...extra,
@@ -42,7 +33,7 @@ test('the dashboard shows every stage with its health and follows a source going
     sources: [source('press', press.port), source('pump', pump.port)],
     models: [{
       id: 'nab', path: join(ROOT, 'models/nab-machine-temp/model.onnx'),
-      input: { name: 'window', window: 144, features: [{ tag: 'press/temperature' }] },
+      input: { name: 'window', window: 177, features: [{ tag: 'press/temperature' }] },
       outputs: [{ name: 'score' }, { name: 'z', field: 'z_level' }],
       thresholds: [{ field: 'score', above: 1, clear: 0.7 }],
       workers: { min: 1, max: 1 }, watch: false,
@@ -51,21 +42,9 @@ test('the dashboard shows every stage with its health and follows a source going
   }, tmp.dir);
   const p = new Pipeline({ config: cfg, baseDir: tmp.dir, log: silentLogger(), drivers: testDrivers });
   await p.start();
-  const profile = tempDir('fg-chromium-');
-  const browser = await chromium.launchPersistentContext(profile.dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1400, height: 900 },
-  });
+  const url = p.health!.url!;
+  const { page, errors, close } = await openDashboard(`${url}/`, { width: 1400, height: 900 });
   try {
-    const url = p.health!.url!;
-    const page = browser.pages()[0] ?? await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-    await page.goto(`${url}/`);
     await page.waitForSelector('[data-stage="source.press"][data-state="up"]', { timeout: 15_000 });
 
     // every stage the server knows is drawn, with the server's health state
@@ -81,7 +60,6 @@ test('the dashboard shows every stage with its health and follows a source going
     await until('predictions', async () => (JSON.parse((await get(`${url}/api/status`)).body) as StatusDocument).predictions.length > 20, 30_000, 250)
       .catch(() => undefined);
     await page.waitForTimeout(1_500);
-    mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: join(OUT, 'dashboard-running.png'), fullPage: true });
 
     // one device goes away: its stage turns red and an event appears, the other stays up
@@ -95,8 +73,7 @@ test('the dashboard shows every stage with its health and follows a source going
     assert.deepEqual(errors, [], 'no script errors on the page');
     process.stdout.write(`# screenshots: ${join(OUT, 'dashboard-running.png')}, ${join(OUT, 'dashboard-source-down.png')}\n`);
   } finally {
-    await browser.close();
-    profile.cleanup();
+    await close();
     await p.stop(5_000);
     await press.stop();
     await pump.stop();

@@ -1,25 +1,17 @@
 // `fieldgate read --once` against both simulators (run by `fieldgate simulate` in a child process)
 // and against a device that is not there.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort, until } from '../support/wait.ts';
+import { type CliChild, fieldgate, root, startFieldgate } from '../support/cli.ts';
+import { freePort } from '../support/wait.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fg-read-'));
-let sim: ChildProcess | undefined;
+let sim: CliChild | undefined;
 let modbusPort = 0;
 let opcuaPort = 0;
-
-function fieldgate(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, encoding: 'utf8', timeout: 90_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 before(async () => {
   cpSync(join(root, 'deploy/examples/nab'), join(dir, 'nab'), { recursive: true });
@@ -43,19 +35,11 @@ simulators:
       - { path: Line1/Pressure, dataType: Float, generator: { kind: sine, amplitude: 2, offset: 6, period: 20s } }
       - { path: Line1/Running, dataType: Boolean, generator: { kind: constant, value: 1 } }
 `);
-  sim = spawn(process.execPath, ['--import', 'tsx', cli, 'simulate', '-c', join(dir, 'sim.yaml')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  sim.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  sim.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  await until('both simulators listening', () => (out.match(/simulator listening/g) ?? []).length >= 2, 60_000, 100);
+  sim = await startFieldgate(['simulate', '-c', join(dir, 'sim.yaml')], 'both simulators listening', (out) => (out.match(/simulator listening/g) ?? []).length >= 2);
 });
 
 after(async () => {
-  if (sim && sim.exitCode === null) {
-    const exited = new Promise((r) => sim!.once('exit', r));
-    sim.kill('SIGTERM');
-    await exited;
-  }
+  await sim?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -143,13 +127,9 @@ test('read: --once and --watch together, or an unknown source, is a usage error 
 });
 
 test('read --watch prints the table, then changes, until SIGINT; exit 0 when every tag is good', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'read', '--watch', '--source', 'press', '-c', join(dir, 'read.yaml')], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   // the sine changes the temperature at every 200 ms poll
-  await until('two change lines', () => (out.split('watching for changes')[1] ?? '').split('\n').filter((l) => /press\/press1\.temperature = [\d.]+ °C {2}good/.test(l)).length >= 2, 30_000, 100);
-  child.kill('SIGINT');
-  assert.equal(await exited, 0, out);
-  assert.match(out, /all 3 tags read good/);
+  const changes = (out: string): number => (out.split('watching for changes')[1] ?? '').split('\n').filter((l) => /press\/press1\.temperature = [\d.]+ °C {2}good/.test(l)).length;
+  const watch = await startFieldgate(['read', '--watch', '--source', 'press', '-c', join(dir, 'read.yaml')], 'two change lines', (out) => changes(out) >= 2, 30_000);
+  assert.equal(await watch.stop('SIGINT'), 0, watch.output());
+  assert.match(watch.output(), /all 3 tags read good/);
 });

@@ -2,66 +2,37 @@
 // prints it (applied with what restarted and what waits for a restart, or refused with the
 // located errors), with an exit code to match.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { freePort, until } from '../support/wait.ts';
+import { type CliChild, fieldgate, startFieldgate } from '../support/cli.ts';
+import { simulatedPress } from '../support/plant.ts';
+import { freePort } from '../support/wait.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fg-cli-reload-'));
 const file = join(dir, 'plant.yaml');
-let child: ChildProcess | undefined;
+let child: CliChild | undefined;
 let port = 0;
 
 function config(opts: { interval?: string; id?: string; level?: string } = {}): string {
   return `
 gateway: { id: ${opts.id ?? 'gw-a'}, dataDir: ./data }
-simulators:
-  - type: modbus
-    id: sim
-    port: ${port}
-    devices:
-      - unit: 1
-        registers:
-          - { address: "40001", type: float32, value: { kind: sine, amplitude: 5, offset: 80, period: 10s } }
-sources:
-  - type: modbus
-    id: press
-    connection: { transport: tcp, host: 127.0.0.1, port: ${port} }
-    interval: ${opts.interval ?? '200ms'}
-    devices:
-      - tags:
-          - { name: temperature, address: "40001", type: float32 }
-health: { port: 0 }
+${simulatedPress(port, opts.interval ?? '200ms')}health: { port: 0 }
 log: { level: ${opts.level ?? 'info'}, format: json }
 `;
 }
 
-function reload() {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'reload', '-c', file], { cwd: root, encoding: 'utf8', timeout: 90_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const reload = () => fieldgate(['reload', '-c', file]);
 
 before(async () => {
   port = await freePort();
   writeFileSync(file, config());
-  child = spawn(process.execPath, ['--import', 'tsx', cli, 'run', '-c', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
-  await until('pipeline running', () => out.includes('pipeline running') && existsSync(join(dir, 'data/fieldgate.pid')), 60_000, 100);
+  child = await startFieldgate(['run', '-c', file], 'pipeline running', (out) => out.includes('pipeline running') && existsSync(join(dir, 'data/fieldgate.pid')));
 });
 
 after(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-  }
+  await child?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

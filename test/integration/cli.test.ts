@@ -1,23 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fieldgate as run, startFieldgate } from '../support/cli.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
-
-function fieldgate(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], {
-    cwd: root,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 60_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fieldgate = (args: string[], env: NodeJS.ProcessEnv = {}) => run(args, { env, timeout: 60_000 });
 
 test('--version prints the package version', () => {
   const r = fieldgate(['--version']);
@@ -92,7 +80,6 @@ test('schema prints a JSON Schema that rejects unknown keys', () => {
 });
 
 test('simulate runs only the simulators (no data directory) until SIGINT, then exits 0', async () => {
-  const { spawn } = await import('node:child_process');
   const { connect } = await import('node:net');
   const { existsSync } = await import('node:fs');
   const dir = mkdtempSync(join(tmpdir(), 'fg-cli-'));
@@ -104,26 +91,14 @@ test('simulate runs only the simulators (no data directory) until SIGINT, then e
       '  - { type: modbus, id: s1, port: 0, devices: [ { unit: 1, registers: [ { address: "40001", value: 7 } ] } ] }',
       'log: { format: json }',
     ].join('\n'));
-    const child = spawn(process.execPath, ['--import', 'tsx', cli, 'simulate', '-c', file], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const port = await new Promise<number>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`no listening line: ${out}`)), 30_000);
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"address":"modbus-tcp:\/\/127\.0\.0\.1:(\d+)"/.exec(out);
-        if (m) {
-          clearTimeout(t);
-          resolve(Number(m[1]));
-        }
-      });
-    });
+    const listening = /"address":"modbus-tcp:\/\/127\.0\.0\.1:(\d+)"/;
+    const sim = await startFieldgate(['simulate', '-c', file], 'the listening line', (out) => listening.test(out), 30_000);
+    const port = Number(listening.exec(sim.output())![1]);
     await new Promise<void>((resolve, reject) => {
       const s = connect(port, '127.0.0.1', () => { s.destroy(); resolve(); });
       s.on('error', reject);
     });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    child.kill('SIGINT');
-    assert.equal(await exited, 0);
+    assert.equal(await sim.stop('SIGINT'), 0);
     assert.equal(existsSync(join(dir, 'data')), false, 'simulate creates no data directory');
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commands } from '../../src/cli/commands.ts';
-import { pidFilePath, resolveConfigPath } from '../../src/config/paths.ts';
+import { pidFilePath, resolveConfigPath } from '../../src/core/config-paths.ts';
 
 test('resolveConfigPath keeps absolute paths and resolves relative ones against the config folder', () => {
   assert.equal(resolveConfigPath('/etc/fieldgate', '/var/lib/fieldgate'), '/var/lib/fieldgate');
@@ -55,7 +55,7 @@ for (const kind of ['absolute', 'relative'] as const) {
     } finally {
       process.stdout.write = write;
     }
-    const [code] = await exited;
+    const [code] = (await exited) as [number | null];
     assert.equal(code, 0);
     assert.match(out, /hup/);
     assert.match(written.join(''), new RegExp(`reload applied \\(pid ${child.pid}`));

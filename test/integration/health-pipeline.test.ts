@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import type { StatusDocument } from '../../src/health/status.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';

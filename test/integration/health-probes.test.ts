@@ -6,7 +6,7 @@ import { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
 import { ProbeScheduler, type StageHealth } from '../../src/health/probes.ts';
 import { silentLogger } from '../../src/log.ts';
-import type { Stage, StageContext } from '../../src/pipeline/contracts.ts';
+import type { Stage, StageContext } from '../../src/core/contracts.ts';
 import { SourceStage } from '../../src/pipeline/source-stage.ts';
 import { Watchdog } from '../../src/pipeline/watchdog.ts';
 import { tickerControl, tickerDriver, until } from './health-testkit.ts';
@@ -105,8 +105,8 @@ after(async () => {
 
 test('the watchdog restarts a source whose heartbeat stops, through its supervisor, and counts it', async () => {
   const metrics = new Metrics();
-  const wedged = new SourceStage(tickerDriver.schema.parse({ id: 'wd-wedged', type: 'ticker', interval: 10, wedgeAfter: 3 }) as never, tickerDriver, ctx(metrics));
-  const fine = new SourceStage(tickerDriver.schema.parse({ id: 'wd-fine', type: 'ticker', interval: 10 }) as never, tickerDriver, ctx(metrics));
+  const wedged = new SourceStage(tickerDriver.schema.parse({ id: 'wd-wedged', type: 'ticker', interval: 10, wedgeAfter: 3 }), tickerDriver, ctx(metrics));
+  const fine = new SourceStage(tickerDriver.schema.parse({ id: 'wd-fine', type: 'ticker', interval: 10 }), tickerDriver, ctx(metrics));
   stages.push(wedged, fine);
   // the router is not part of this test: empty the channels so senders never block
   const drain = setInterval(() => { for (const s of stages) s.channel.drain(); }, 5);

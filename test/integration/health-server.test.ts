@@ -26,7 +26,7 @@ test('routes answer on an ephemeral port; readiness 503 carries its reasons', as
     assert.equal((await get(`${url}/healthz`)).status, 200);
     const r = await get(`${url}/readyz`);
     assert.equal(r.status, 503);
-    assert.deepEqual(JSON.parse(r.body).reasons, ['source.a is down']);
+    assert.deepEqual((JSON.parse(r.body) as { reasons: string[] }).reasons, ['source.a is down']);
     const m = await get(`${url}/metrics`);
     assert.equal(m.status, 200);
     assert.equal(m.headers['content-type'], 'text/plain; version=0.0.4');

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { drivers as registeredDrivers } from '../../drivers/index.ts';
-import { defineDriver } from '../../drivers/registry.ts';
-import { channelSchema, sourceBaseShape } from '../../src/config/common.ts';
+import { defineDriver } from '../../src/core/contracts.ts';
+import { channelSchema, sourceBaseShape } from '../../src/core/config-common.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { buildConfigSchema, type FieldgateConfig } from '../../src/config/schema.ts';
-import { duration } from '../../src/config/units.ts';
+import { duration } from '../../src/core/units.ts';
 import { FgError } from '../../src/core/errors.ts';
 import type { Sample, SampleBatch } from '../../src/core/sample.ts';
-import type { DriverDefinition } from '../../src/pipeline/contracts.ts';
+import type { DriverDefinition } from '../../src/core/contracts.ts';
 import { stringify } from 'yaml';
 
 const tickerSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';

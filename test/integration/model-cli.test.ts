@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ConfigError, parseConfigText } from '../../src/config/load.ts';
+import { fieldgate as run, root } from '../support/cli.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const cli = join(root, 'src/cli.ts');
 const dir = mkdtempSync(join(tmpdir(), 'fg-model-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function fieldgate(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const fieldgate = (args: string[]) => run(args, { timeout: 120_000 });
 
 /** 30 days of 10-minute samples: a daily sine plus deterministic noise; a level drop on day 25 for 6 hours */
 function series(file: string): void {
@@ -75,6 +69,24 @@ describe('fieldgate model fit / evaluate (CLI)', () => {
     assert.match(col.stderr, /^FG_E_FIT_COLUMN: .*no column "tmp"; the header has: timestamp, temp/);
     const empty = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2020-01-01', '--out', join(dir, 'z')]);
     assert.match(empty.stderr, /^FG_E_FIT_NORMAL: .*holds 0 usable rows/);
+    const baseline = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', join(dir, 'b'), '--baseline', 'soon']);
+    assert.equal(baseline.code, 2);
+    assert.match(baseline.stderr, /--baseline: expected a half-life such as 1d, or off, got "soon"/);
+    const clear = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', join(dir, 'c'), '--clear-after', 'soon']);
+    assert.equal(clear.code, 2);
+    assert.match(clear.stderr, /--clear-after: expected a duration/);
+  });
+
+  it('--baseline and --clear-after reach model.yaml and the printed models: entry', () => {
+    const b = join(dir, 'with-baseline');
+    const r = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', b, '--baseline', '2d', '--clear-after', '3h']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /baseline: adapts with a half-life of 288 rows = 2 d/);
+    assert.match(r.stdout, /ended once below 0.7 for 3 h\n/);
+    const yaml = readFileSync(join(b, 'model.yaml'), 'utf8');
+    assert.match(yaml, /baseline:\n\s+halfLife: 288/);
+    assert.match(yaml, /clearAfter: 3h/);
+    assert.match(r.stdout, /halfLife: 288/);
   });
 });
 

@@ -1,18 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fieldgate } from '../support/cli.ts';
 
 /** A newcomer's mistakes get answers, not stack traces. */
-const cli = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-function run(file: string) {
-  return spawnSync(process.execPath, ['--import', 'tsx', cli, 'run', '-c', file], { encoding: 'utf8', timeout: 60_000 });
-}
+const run = (file: string) => fieldgate(['run', '-c', file], { timeout: 60_000 });
 
 test('a port already in use: which port, which stage, what to change; exit 1, no stack trace', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'fg-port-'));
@@ -29,7 +24,7 @@ test('a port already in use: which port, which stage, what to change; exit 1, no
       'log: { level: silent }',
     ].join('\n'));
     const r = run(file);
-    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr.trim(),
       `FG_E_PORT_IN_USE: simulator.press-sim cannot listen on 127.0.0.1:${port}: the port is already in use by another process. ` +
       `Change the port of simulator.press-sim in the config, or stop the process that holds it (find it with: ss -ltnp 'sport = :${port}')`);
@@ -47,7 +42,7 @@ test('a data directory that is not writable: the path and the fix', () => {
     writeFileSync(join(dir, 'not-a-dir'), '');
     writeFileSync(file, 'gateway: { id: gw, dataDir: ./not-a-dir/data }\nhealth: { enabled: false }\nlog: { level: silent }\n');
     const r = run(file);
-    assert.equal(r.status, 1);
+    assert.equal(r.code, 1);
     assert.match(r.stderr, /^FG_E_DATA_DIR: data directory .*not-a-dir\/data is not writable \(ENOTDIR\): create it and give the user running fieldgate write access/);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
   } finally {

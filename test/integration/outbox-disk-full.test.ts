@@ -15,7 +15,7 @@ import { readiness } from '../../src/health/status.ts';
 import { Taps } from '../../src/health/taps.ts';
 import { createLogger } from '../../src/log.ts';
 import { createOutbox, outboxSchema } from '../../src/outbox/index.ts';
-import { numberBatch, tempContext } from '../../src/outbox/testing.ts';
+import { assertSourceAccounting, numberBatch, tempContext } from '../support/outbox/testing.ts';
 import { sinkSchema } from '../../src/sinks/config.ts';
 import { createSink } from '../../src/sinks/index.ts';
 import { until } from '../support/wait.ts';
@@ -59,7 +59,8 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     const ingest = (async () => {
       while (!stop) {
         while (inFlight.size >= 8) await Promise.race(inFlight);
-        const b = numberBatch('plc', next, 200);
+        // two sources, every other batch: the accounting is checked per source too
+        const b = numberBatch(next % 400 === 0 ? 'plc' : 'rtu', next, 200);
         next += 200;
         const w: Promise<void> = box.writeSamples(b).then(
           () => { accepted += 200; resolvedAt = Date.now(); inFlight.delete(w); },
@@ -110,6 +111,12 @@ test('disk full on a small filesystem: ingestion pauses, the probe is down, drai
     assert.equal(hist, accepted, 'hist: every record delivered, none dropped');
     assert.equal(cloud.dropped.lag + cloud.backlog(), accepted, 'cloud: dropped for lag + still owed = accepted');
     assert.ok(cloud.backlog() <= 5_000);
+    // per source: the file sink confirmed each source's records, the cloud lost its own to lag
+    const a = await assertSourceAccounting(box, ctx.metrics);
+    const bySource = (src: string) => got.filter((v) => (Math.floor(v / 200) % 2 === 0) === (src === 'plc')).length;
+    assert.deepEqual(a.sinks.hist!.confirmed, { plc: bySource('plc'), rtu: bySource('rtu') });
+    assert.deepEqual(a.accepted, { plc: bySource('plc'), rtu: bySource('rtu') });
+    assert.ok((a.sinks.cloud!.dropped.plc?.lag ?? 0) > 0 && (a.sinks.cloud!.dropped.rtu?.lag ?? 0) > 0);
   } finally {
     await sink.stop(1_000).catch(() => undefined);
     await box.stop(2_000);

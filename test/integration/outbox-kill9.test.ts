@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { SourceAccounting } from '../../src/outbox/index.ts';
 import { runLineChild } from '../support/line-child.ts';
 
 const fixture = fileURLToPath(new URL('./outbox-kill9.fixture.ts', import.meta.url));
@@ -31,9 +32,21 @@ test('kill -9 mid-stream: every committed record reaches the sink after a restar
     assert.equal(r1.signal, 'SIGKILL', r1.err);
     assert.ok(total >= 30_000, `the writer committed ${total} records before the kill: ${r1.err}`);
 
-    const d = run(dir, 'drain', () => undefined);
+    const newlines = () => readFileSync(join(dir, 'out.jsonl'), 'utf8').split('\n').length - 1;
+    const linesBefore = newlines();
+    let accounting: SourceAccounting | undefined;
+    const d = run(dir, 'drain', (l) => { if (l.startsWith('A ')) accounting = JSON.parse(l.slice(2)) as SourceAccounting; });
     const r2 = await d.exited;
     assert.equal(r2.code, 0, r2.err);
+    // per source after the restart (asserted in the child against its /metrics too): what was in the
+    // file after the persisted cursor is pending at start, and all of it was confirmed, nothing dropped
+    const file = accounting?.sinks.file;
+    assert.ok(file, 'the drain child reported its accounting');
+    assert.deepEqual(accounting!.accepted, {});
+    assert.deepEqual(Object.keys(file.pendingAtStart), ['plc1']);
+    assert.deepEqual(file.confirmed, file.pendingAtStart);
+    assert.deepEqual(file.dropped, {});
+    assert.equal(newlines() - linesBefore, file.confirmed.plc1, 'the sink appended as many records as it confirmed');
 
     const byId = new Map<string, string>();
     const idsByValue = new Map<number, string>();

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { startModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import { silentLogger } from '../../src/log.ts';
 import type { OverloadGovernor } from '../../src/pipeline/overload.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { ThrottleProxy } from '../support/throttle-proxy.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
 

@@ -8,11 +8,11 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { defineDriver } from '../../drivers/registry.ts';
+import { defineDriver } from '../../src/core/contracts.ts';
 import { printReload } from '../../src/cli/reload-result.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { buildConfigSchema, type FieldgateConfig } from '../../src/config/schema.ts';
-import { sourceBaseShape } from '../../src/config/common.ts';
+import { sourceBaseShape } from '../../src/core/config-common.ts';
 import { FgError } from '../../src/core/errors.ts';
 import { createLogger, type Logger } from '../../src/log.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
@@ -119,8 +119,8 @@ test('a source whose new driver throws at start: the old source runs again with 
     // `fieldgate reload` prints it as partly applied, the rollback under "restarted", the error listed
     const printed = printReload({ pid: 1, why: 'test', startedAt: 0, finishedAt: 100, result: r });
     assert.match(printed, /reload partly applied/);
-    assert.match(printed, /restarted:\n(.*\n)*  source a rolled back/);
-    assert.match(printed, /errors:\n  source a: the new configuration failed/);
+    assert.match(printed, /restarted:\n(.*\n)* {2}source a rolled back/);
+    assert.match(printed, /errors:\n {2}source a: the new configuration failed/);
 
     // the next reload diffs against what runs: the same broken file fails the same way, a good one applies
     const again = await applyConfig(p, next, { deadlineMs: 2_000 });

@@ -9,11 +9,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus/sim/server.ts';
-import { simConfig } from '../../drivers/modbus/testing.ts';
+import { simConfig } from '../support/modbus/testing.ts';
 import { silentLogger } from '../../src/log.ts';
+import { assertSourceAccounting } from '../support/outbox/testing.ts';
 import type { OverloadGovernor } from '../../src/pipeline/overload.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
-import { TestBroker } from '../../src/sinks/mqtt/test-broker.ts';
+import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
 
 const tmp = tempDir('fg-sink-lag-');
@@ -134,4 +135,13 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
   assert.ok(cloudDropped > 0);
   const unique = new Set(received().map((r) => r.id));
   assert.ok(unique.size >= cloudSent, 'the broker got at least what was counted delivered');
+  // and per source, for both sinks: accepted = confirmed + dropped (lag) + pending, each record once
+  const a = await assertSourceAccounting(p.outbox, p.metrics);
+  assert.deepEqual(a.accepted, { plc: samplesAccepted, gateway: eventsAccepted });
+  for (const source of ['plc', 'gateway']) {
+    assert.equal(a.sinks.hist!.confirmed[source], lines.filter((r) => r.source === source).length, `hist confirmed ${source} = the lines of ${source} in its file`);
+  }
+  assert.ok((a.sinks.cloud!.dropped.plc?.lag ?? 0) > 0, 'the cloud sink\'s lag drops are counted on source plc');
+  const cloudGot = new Set(received().filter((r) => r.source === 'plc').map((r) => r.id)).size;
+  assert.ok(cloudGot >= a.sinks.cloud!.confirmed.plc!, 'the broker got at least the plc records counted confirmed');
 });

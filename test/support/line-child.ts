@@ -2,7 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 
 /**
  * Runs a TypeScript fixture in a child process (through tsx) and hands each line it prints to
- * `onLine` as it comes: the kill -9 tests read the fixture's progress that way and kill it mid-stream.
+ * `onLine` as it comes: the kill -9 tests read the fixture's progress that way and kill it mid-stream,
+ * the stop test its report of what is left open.
  */
 export function runLineChild(fixture: string, args: string[], onLine: (line: string) => void): {
   child: ChildProcess;

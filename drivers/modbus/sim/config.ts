@@ -1,7 +1,7 @@
 /** The `simulators:` entry of a Modbus simulator (also `fieldgate simulate -c FILE`). */
 import { z } from 'zod';
-import { idSchema } from '../../../src/config/common.ts';
-import { duration } from '../../../src/config/units.ts';
+import { idSchema } from '../../../src/core/config-common.ts';
+import { duration } from '../../../src/core/units.ts';
 import { generatorSchema } from '../../../src/sim/generators.ts';
 import { AREAS, DATA_TYPES, ORDER_ALIASES } from '../codec.ts';
 import { resolveAddress } from '../config.ts';

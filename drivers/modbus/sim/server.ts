@@ -10,7 +10,7 @@
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createGenerator, type Generator } from '../../../src/sim/generators.ts';
-import type { SimulatorHandle } from '../../../src/pipeline/contracts.ts';
+import type { SimulatorHandle } from '../../../src/core/contracts.ts';
 import { compileEncoder, isBitArea, type Area, type DataType, type Encoder } from '../codec.ts';
 import { normalizeOrder, resolveAddress } from '../config.ts';
 import { EXCEPTION, mbapFrame, parseMbap, parseRtu, readRequest, rtuFrame, type Answer } from './frames.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { idSchema } from '../../../src/config/common.ts';
+import { idSchema } from '../../../src/core/config-common.ts';
 import { generatorSchema } from '../../../src/sim/generators.ts';
 import { SECURITY_MODES, SECURITY_POLICIES } from '../config.ts';
 

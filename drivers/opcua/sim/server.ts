@@ -17,7 +17,7 @@ import {
   type UAObject,
 } from 'node-opcua';
 import { createGenerator, type Generator, type GeneratorConfig } from '../../../src/sim/generators.ts';
-import type { SimulatorHandle, StageContext } from '../../../src/pipeline/contracts.ts';
+import type { SimulatorHandle, StageContext } from '../../../src/core/contracts.ts';
 import { thumbprintOf } from '../pki.ts';
 import { quietNodeOpcua } from '../quiet.ts';
 import type { OpcuaSimulatorConfig, SimDataType } from './config.ts';

@@ -5,8 +5,8 @@
 import { Metrics } from '../../core/metrics.ts';
 import type { GatewayEvent, Prediction, SampleBatch } from '../../core/sample.ts';
 import { silentLogger } from '../../log.ts';
-import type { OutboxWriter, StageContext } from '../../pipeline/contracts.ts';
-import { configPathResolver } from '../../config/paths.ts';
+import type { OutboxWriter, StageContext } from '../../core/contracts.ts';
+import { configPathResolver } from '../../core/config-paths.ts';
 
 /** An OutboxWriter that keeps everything in memory (the model stage's view of the outbox). */
 export class MemoryOutbox implements OutboxWriter {

@@ -34,7 +34,6 @@ export interface EvaluateResult {
 }
 
 const SOURCE = 'file';
-const CLEAR_LEVEL = 0.7;
 
 /** NAB's format: {"<key>": [["start", "end"], ...]}; the key defaults to the one naming the data file. */
 export function readWindows(file: string, key: string | undefined, dataFile: string): { key: string; windows: [number, number][] } {
@@ -87,6 +86,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       window: meta.input.window,
       stride: meta.input.stride,
       ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
+      ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
       features: meta.input.features.map((f) => ({ tag: `${SOURCE}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
     },
     outputs: [{ name: 'score' }],
@@ -126,19 +126,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const outOfOrder = (stage.probe().details!.assembler as { outOfOrder: number }).outOfOrder;
   const normalEnd = Array.isArray(meta.fit?.normalPeriod) ? parseTimestamp(String((meta.fit!.normalPeriod as string[])[1])) : -Infinity;
   const inWindow = (t: number): number => labelled.findIndex(([a, b]) => t >= a && t <= b);
-  // each event with the peak score of its excursion (from the raise to the clear)
+  // each event with the peak score of its excursion (from the raise to its clear)
   const preds = outbox.predictions;
-  const raised = outbox.events.filter((e) => e.data?.state === 'raised' && e.data?.field === 'score');
+  const ofScore = outbox.events.filter((e) => e.data?.field === 'score');
   let p = 0;
-  const events = raised.map((e) => {
+  const events: { ts: number; score: number; window: number }[] = [];
+  ofScore.forEach((e, k) => {
+    if (e.data?.state !== 'raised') return;
+    const end = ofScore.slice(k + 1).find((c) => c.data?.state === 'cleared')?.ts ?? Infinity;
     while (p < preds.length && preds[p]!.ts < e.ts) p++;
     let peak = Number(e.data?.value);
-    for (let k = p; k < preds.length; k++) {
-      const v = preds[k]!.outputs.score ?? 0;
-      if (v < CLEAR_LEVEL) break;
-      peak = Math.max(peak, v);
-    }
-    return { ts: e.ts, score: peak, window: inWindow(e.ts) };
+    for (let q = p; q < preds.length && preds[q]!.ts <= end; q++) peak = Math.max(peak, preds[q]!.outputs.score ?? 0);
+    events.push({ ts: e.ts, score: peak, window: inWindow(e.ts) });
   });
   const windows = labelled.map(([a, b], w) => {
     let peak = 0;

@@ -7,7 +7,7 @@ import { isFgError } from '../../core/errors.ts';
 import type { SampleBatch } from '../../core/sample.ts';
 import { modelSchema } from '../config.ts';
 import { createModelStage } from '../index.ts';
-import { MemoryOutbox, tempDir, testContext } from '../testing.ts';
+import { MemoryOutbox, tempDir, testContext } from '../../../test/support/inference/testing.ts';
 import { calendarOf } from '../window.ts';
 import { readTable } from './csv.ts';
 import { evaluate } from './evaluate.ts';
@@ -166,5 +166,58 @@ describe('hot swap of a refitted model', () => {
     } finally {
       await stage.stop(5_000);
     }
+  });
+});
+
+describe('the adaptive baseline (--baseline) runs in the model stage exactly as fitted', () => {
+  it('scores through the real stage (assembler state + ONNX graph) equal the fit\'s own, and a level shift ends', async () => {
+    const data = join(tmp.dir, 'shift.csv');
+    const lines = ['time,temperature,vibration'];
+    let seed = 3;
+    const noise = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+    const hours = 24 * 40;
+    for (let h = 0; h < hours; h++) {
+      const shift = h >= 24 * 15 ? 10 : 0; // runs 10 degrees hotter from day 15 on, for good
+      lines.push(`${new Date(T0 + h * HOUR).toISOString()},${(70 + shift + 2 * noise()).toFixed(3)},${(2 + 0.2 * noise()).toFixed(3)}`);
+    }
+    writeFileSync(data, `${lines.join('\n')}\n`);
+    const table = readTable(data);
+    const opts = { name: 'b', normalTo: T0 + 12 * 24 * HOUR, window: 12, calendar: 'off' as const, keepScores: true };
+    const adaptive = fit(table, { ...opts, baselineHalfLife: 24 * HOUR });
+    const fixed = fit(table, opts);
+    assert.deepEqual(adaptive.input.baseline, { halfLife: 24 });
+    const dir = join(tmp.dir, 'baseline');
+    writeModelDir(dir, adaptive, modelMeta(adaptive, 'b', 'test'), false);
+    const cfg = modelSchema.parse({
+      id: 'b', path: join(dir, 'model.onnx'),
+      input: { name: 'window', window: 12, baseline: adaptive.input.baseline, features: [{ tag: 'p/temperature' }, { tag: 'p/vibration' }] },
+      outputs: [{ name: 'score' }], watch: false, batching: { maxBatch: 64, maxWait: 1 },
+    });
+    const outbox = new MemoryOutbox();
+    const stage = createModelStage(cfg, outbox, testContext(dir));
+    await stage.start();
+    try {
+      for (let h = 0; h < hours; h += 24) {
+        const batch = { source: 'p', receivedAt: Date.now(), samples: [] as SampleBatch['samples'] };
+        for (let r = h; r < h + 24; r++) {
+          batch.samples.push({ source: 'p', tag: 'vibration', ts: table.ts[r]!, value: table.values[1]![r]!, quality: 'good' });
+          batch.samples.push({ source: 'p', tag: 'temperature', ts: table.ts[r]!, value: table.values[0]![r]!, quality: 'good' });
+        }
+        stage.offer(batch);
+      }
+      await outbox.waitFor(hours - 11);
+    } finally {
+      await stage.stop(5_000);
+    }
+    const all = adaptive.all!;
+    assert.equal(outbox.predictions.length, all.score.length);
+    outbox.predictions.forEach((p, i) => {
+      assert.equal(p.ts, all.ts[i]);
+      assert.ok(Math.abs(p.outputs.score! - all.score[i]!) < 1e-3 * Math.max(1, all.score[i]!), `window ${i}: stage ${p.outputs.score} vs fit ${all.score[i]}`);
+    });
+    // the shift raises an event that ends within days; with a fixed baseline it never ends
+    const lastDays = (s: Float64Array): number => Math.max(...s.subarray(s.length - 24 * 10));
+    assert.ok(lastDays(all.score) < 1, `adaptive: last 10 days peak ${lastDays(all.score)}`);
+    assert.ok(lastDays(fixed.all!.score) > 1, `fixed: last 10 days peak ${lastDays(fixed.all!.score)}`);
   });
 });

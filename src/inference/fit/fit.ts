@@ -45,6 +45,12 @@ export interface FitOptions {
   holdout?: number;
   /** statistics scored (default: all); the others get weight 0 */
   stats?: readonly (typeof STATS[number])[];
+  /** half-life of a slowly adapting baseline the level is measured against, in ms (default 0: fixed, the normal median) */
+  baselineHalfLife?: number;
+  /** an event ends once the score stayed below the clear level this long, in ms (default: one window) */
+  clearAfter?: number;
+  /** keep every window's score (experiments, tests) */
+  keepScores?: boolean;
   onProgress?: (phase: string, done: number) => void;
 }
 
@@ -67,6 +73,10 @@ export interface FitReport {
   limitRule: string;
   normalFrom: number;
   normalTo: number;
+  /** an event ends once the score stayed below the clear level this long (ms) */
+  clearAfterMs: number;
+  /** baseline half-life in rows (0: none, the level is measured against the normal median) */
+  baselineRows: number;
 }
 
 export interface FitResult {
@@ -75,7 +85,9 @@ export interface FitResult {
   report: FitReport;
   columns: string[];
   /** the model's input config (what model.yaml and a pipeline config carry) */
-  input: { window: number; stride: number; calendar?: { utcOffset: number } };
+  input: { window: number; stride: number; calendar?: { utcOffset: number }; baseline?: { halfLife: number } };
+  /** with keepScores: every window's end timestamp and score (score > 1: above the limit) */
+  all?: { ts: Float64Array; score: Float64Array };
 }
 
 const HOUR = 3_600_000;
@@ -84,6 +96,12 @@ const WEEK = 7 * DAY;
 /** event rule of the written thresholds: raise above 1, clear below 0.7 */
 export const RAISE = 1;
 export const CLEAR = 0.7;
+/** non-overlapping windows the normal period must hold when the window is chosen automatically */
+const MIN_WINDOWS = 12;
+/** the limit is extrapolated to the largest normal score expected over this long (see autoMargin) */
+const HORIZON = 13 * WEEK;
+/** the least margin over the normal quantile: room for what the normal period did not show */
+const MIN_MARGIN = 1.2;
 const CANDIDATE_CYCLES_H = [1, 2, 4, 6, 8, 12, 24, 168];
 
 /** A clean series: rows driven by the first column, other columns sampled-and-held (as the window assembler does). */
@@ -159,14 +177,25 @@ function hourOfWeek(ts: number, utcOffset: number): number {
   return d * 24 + h;
 }
 
-/** counts raised events (score > RAISE, cleared below CLEAR) over scores in time order */
-export function countEvents(scores: ArrayLike<number>, limit: number, breaks?: Set<number>): number {
+/**
+ * Counts events as the stage's threshold tracker raises them: score > RAISE raises one; it ends
+ * once the score has stayed below CLEAR for `clearAfter` ms (source time), so one anomaly whose
+ * score dips for a moment is one event. `breaks` (indices) end any event (gaps between parts).
+ */
+export function countEvents(scores: ArrayLike<number>, limit: number, ts?: ArrayLike<number>, clearAfter = 0, breaks?: Set<number>): number {
   let on = false;
+  let below = NaN; // when the score went below CLEAR during an event
   let n = 0;
   for (let i = 0; i < scores.length; i++) {
     if (breaks?.has(i)) on = false;
     const s = scores[i]! / limit;
-    if (!on && s > RAISE) { on = true; n++; } else if (on && s < CLEAR) on = false;
+    const t = ts ? ts[i]! : i;
+    if (!on) {
+      if (s > RAISE) { on = true; n++; below = NaN; }
+    } else if (s < CLEAR) {
+      if (Number.isNaN(below)) below = t;
+      if (t - below >= clearAfter) on = false;
+    } else if (s > CLEAR) below = NaN;
   }
   return n;
 }
@@ -242,8 +271,11 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     window = Math.max(8, Math.min(Math.round((Math.min(cycle.hours, 24) * HOUR) / period), 2048));
     windowChosen = `the dominant cycle (${cycle.hours} h${cycle.hours > 24 ? ', capped at one day: the calendar covers the week' : ''})`;
   } else {
-    window = Math.max(8, Math.min(rowsPerDay, 2048, Math.floor(nNormal / 8)));
-    windowChosen = 'no clear cycle: one day';
+    // one day, but short enough that the normal period holds MIN_WINDOWS non-overlapping windows:
+    // the scales and the quantile need that many independent looks at normal behaviour
+    const fitRows = Math.floor(nNormal / MIN_WINDOWS);
+    window = Math.max(8, Math.min(rowsPerDay, 2048, fitRows));
+    windowChosen = window < Math.min(rowsPerDay, 2048) ? `no clear cycle: one day, shortened to 1/${MIN_WINDOWS} of the normal period` : 'no clear cycle: one day';
   }
   if (window * 4 > nNormal) {
     throw new FgError('FG_E_FIT_NORMAL', `${table.file}: the normal period (${describe}) holds ${nNormal} rows, fewer than 4 windows of ${window}; declare a longer normal period or a smaller --window`);
@@ -321,16 +353,27 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   const nw = ends.length;
   const stats = new Float64Array(nw * S);
   const bucketOf = new Int32Array(nw);
+  // the baseline the level is measured against: an exponential moving average of the rows that have
+  // left the window (an anomaly inside the window does not pull its own baseline), starting at the
+  // normal median (z = 0); the window assembler computes the same (input.baseline)
+  const halfLifeMs = opts.baselineHalfLife ?? 0;
+  const halfLifeRows = halfLifeMs > 0 ? Math.max(1, Math.round(halfLifeMs / period)) : 0;
+  const alpha = halfLifeRows > 0 ? 1 - 2 ** (-1 / halfLifeRows) : 0;
+  const base = new Float64Array(F);
+  let absorbed = 0; // rows [0, absorbed) are in the baseline
   for (let w = 0; w < nw; w++) {
     const e = ends[w]!;
     const s0 = e + 1 - window;
+    if (alpha > 0) {
+      for (; absorbed < s0; absorbed++) for (let f = 0; f < F; f++) base[f]! += alpha * (z[f]![absorbed]! - base[f]!);
+    }
     for (let f = 0; f < F; f++) {
       const { s, q } = pre[f]!;
       const mean = (s[e + 1]! - s[s0]!) / window;
       const recentMean = (s[e + 1]! - s[e + 1 - recent]!) / recent;
       const msq = (q[e + 1]! - q[s0]!) / window;
       // statistic-major, as the graph lays them out: level of every feature, then shift, then spread
-      stats[w * S + f] = mean;
+      stats[w * S + f] = mean - base[f]!;
       stats[w * S + F + f] = recentMean - mean;
       stats[w * S + 2 * F + f] = Math.sqrt(Math.max(0, msq - mean * mean));
     }
@@ -352,9 +395,23 @@ export function fit(table: Table, opts: FitOptions): FitResult {
 
   const q = opts.quantile ?? 0.999;
   const useStat = STATS.map((st) => (opts.stats ?? STATS).includes(st));
-  const margin = opts.margin ?? 1.2;
+  // the quantile of the normal scores estimates the largest of about n independent draws, n the
+  // non-overlapping windows it was taken over; the model then runs for months. For a Gaussian tail the
+  // largest of n draws grows as sqrt(2 ln n): extrapolate from n to the windows of HORIZON, so a
+  // short normal period gets a wider threshold (never below MIN_MARGIN)
+  const marginFor = (windows: number): { margin: number; why: string } => {
+    if (opts.margin !== undefined) return { margin: opts.margin, why: '--margin' };
+    const n = Math.max(2, (windows * stride) / window);
+    const horizon = HORIZON / (window * period);
+    const m = Math.sqrt(Math.log(horizon) / Math.log(n));
+    return m > MIN_MARGIN
+      ? { margin: Number(m.toFixed(3)), why: `sqrt(ln ${Math.round(horizon)} / ln ${n.toFixed(1)}): from the normal period's ${n.toFixed(1)} independent windows to the ${Math.round(horizon)} of 13 weeks` }
+      : { margin: MIN_MARGIN, why: `the least margin; ${n.toFixed(0)} independent normal windows need no more` };
+  };
   // windows one calendar bucket gets per day: a bucket seen on one day only is half its own median, half the global one
   const perBucketDay = Math.max(1, (DAY / blocksPerDay) / period / stride);
+  const clearAfter = opts.clearAfter ?? window * period;
+  const tsOf = (ws: number[]): Float64Array => Float64Array.from(ws, (w) => ts[ends[w]!]!);
   const learn = (ws: number[]): { profile: number[][]; sigma: number[]; scores: Float64Array; limit: number; rule: string } => {
     const profile: number[][] = [];
     const global = Array.from({ length: S }, (_, s) => median(ws.map((w) => stats[w * S + s]!)));
@@ -384,18 +441,20 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     });
     let limit: number;
     let rule: string;
+    const { margin, why } = marginFor(ws.length);
     if (opts.eventsPerWeek !== undefined) {
       const weeks = Math.max(1e-9, (ws.length * stride * period) / WEEK);
+      const wts = tsOf(ws);
       let lo = 1e-6, hi = maxOf(scores) * 1.01 + 1e-6;
       for (let it = 0; it < 50; it++) {
         const mid = (lo + hi) / 2;
-        if (countEvents(scores, mid) / weeks <= opts.eventsPerWeek) hi = mid; else lo = mid;
+        if (countEvents(scores, mid, wts, clearAfter) / weeks <= opts.eventsPerWeek) hi = mid; else lo = mid;
       }
       limit = hi * margin;
-      rule = `lowest limit with at most ${opts.eventsPerWeek} events/week on the normal fit windows${margin !== 1 ? `, x${margin}` : ''}`;
+      rule = `lowest limit with at most ${opts.eventsPerWeek} events/week on the normal fit windows${margin !== 1 ? `, x${margin} (${why})` : ''}`;
     } else {
       limit = quantile(scores, q) * margin;
-      rule = `${q} quantile of the normal scores${margin !== 1 ? ` x${margin}` : ''}`;
+      rule = `${q} quantile of the normal scores${margin !== 1 ? ` x${margin} (${why})` : ''}`;
     }
     return { profile, sigma, scores, limit: Math.max(limit, 1e-6), rule };
   };
@@ -407,7 +466,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     for (let s = 0; s < S; s++) m = Math.max(m, Math.abs(stats[w * S + s]! - trial.profile[bucketOf[w]!]![s]!) / trial.sigma[s]!);
     return m;
   });
-  const heldEvents = countEvents(heldScores, trial.limit);
+  const heldEvents = countEvents(heldScores, trial.limit, tsOf(heldW), clearAfter);
   const heldDays = heldW.length > 0 ? (ts[ends[heldW[heldW.length - 1]!]!]! - ts[ends[heldW[0]!]!]! + period) / DAY : 0;
   progress('calibrate', 0.5);
   // 2. the model written: everything normal, same rule
@@ -418,6 +477,7 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     name: opts.name,
     doc: `fieldgate model fit: robust z-scores of window statistics (${STATS.join(', ')}) of ${table.columns.join(', ')} against ${calendarOn ? `${buckets} calendar-bucketed` : 'one'} normal profile${buckets === 1 ? '' : 's'}; score >= 1 is anomalous.`,
     window, features: F, recent,
+    ...(halfLifeRows > 0 ? { baseline: true } : {}),
     centre: normalisation.map((n) => n.centre),
     invScale: normalisation.map((n) => 1 / n.scale),
     bucketOfHour: calendarOn ? bucketOfHour : undefined,
@@ -427,6 +487,15 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     metadata: { producer: 'fieldgate model fit', data: table.file.split('/').pop() ?? table.file, columns: table.columns.join(',') },
   };
   const onnx = encodeProfileModel(model);
+  let all: FitResult['all'];
+  if (opts.keepScores) {
+    all = { ts: Float64Array.from(ends, (e) => ts[e]!), score: new Float64Array(nw) };
+    for (let w = 0; w < nw; w++) {
+      let m = 0;
+      for (let s = 0; s < S; s++) m = Math.max(m, Math.abs(stats[w * S + s]! - final.profile[bucketOf[w]!]![s]!) / final.sigma[s]!);
+      all.score[w] = m / final.limit;
+    }
+  }
   progress('write', 1);
 
   const report: FitReport = {
@@ -452,6 +521,8 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     limitRule: final.rule,
     normalFrom: ts[a]!,
     normalTo: ts[b - 1]!,
+    clearAfterMs: clearAfter,
+    baselineRows: halfLifeRows,
   };
-  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}) } };
+  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}), ...(halfLifeRows > 0 ? { baseline: { halfLife: halfLifeRows } } : {}) }, all };
 }

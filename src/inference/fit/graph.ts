@@ -11,6 +11,8 @@ export interface ProfileModel {
   /** per feature: robust centre and 1/scale of the raw values */
   centre: number[];
   invScale: number[];
+  /** the window carries a baseline (F partial sums and their weight) after the calendar: level is measured against it */
+  baseline?: boolean;
   /** calendar: bucket of each hour of the week (168 entries, Monday 00:00 first); absent: no calendar */
   bucketOfHour?: number[];
   /** [buckets][stats] expected statistic per calendar bucket (one bucket without calendar) */
@@ -27,10 +29,13 @@ export const STATS = ['level', 'shift', 'spread'] as const;
 /**
  * The scoring graph, in ops every onnxruntime build has (opset 17):
  *
- *   raw window [batch, W*F (+2 calendar values)]
- *   -> Slice [batch, W*F], (x - centre) * invScale (tiled per position)      robust normalisation
- *   -> MatMul with [W*F, 2F] -> level (mean) and shift (recent mean - mean) of every feature
- *      MatMul of the squares with [W*F, F] -> mean square; spread = sqrt(relu(meansq - level^2))
+ *   raw window [batch, W*F (+2 calendar values) (+F+1 baseline values)]
+ *   -> x - centre (per position; 0 for the calendar and baseline columns)
+ *   -> MatMul with [width, 2F] (invScale folded in, 0 rows for the extra columns) -> level (mean) and
+ *      shift (recent mean - mean) of every feature, in robust units
+ *      MatMul of the squares with [width, F] -> mean square; spread = sqrt(relu(meansq - level^2))
+ *   with a baseline (F + 1 values after the calendar: partial sums m and weight w of an average started
+ *   at the centre): level -= (m - w * centre) * invScale, the baseline in normalised units
  *   -> stats [batch, 3F], statistic-major (level of every feature, then shift, then spread)
  *   -> minus the calendar bucket's profile (Gather by hour-of-week), times invSigma = z [batch, S]
  *   -> score = max |z| / limit  [batch, 1]
@@ -40,33 +45,30 @@ export function encodeProfileModel(m: ProfileModel): Uint8Array {
   const F = m.features;
   const S = F * STATS.length;
   const calendar = m.bucketOfHour !== undefined;
-  const width = W * F + (calendar ? 2 : 0);
+  const width = W * F + (calendar ? 2 : 0) + (m.baseline ? F + 1 : 0);
 
   // time-major rows: value of feature f at time t sits at t*F + f. Every statistic is one dense
-  // MatMul over the flat window (no Transpose: that was half the run time at 288 x 3).
-  const WF = W * F;
-  const lin = new Float32Array(WF * 2 * F);
-  const meanW = new Float32Array(WF * F);
-  const centreTiled = new Float32Array(WF);
-  const invScaleTiled = new Float32Array(WF);
+  // MatMul over the whole window row (no Transpose: that was half the run time at 288 x 3). The
+  // columns after the values (calendar, baseline) get weight 0, so the window needs no Slice copy, and
+  // the scale is folded into the weights: two elementwise passes (centre, square) instead of four.
+  const lin = new Float32Array(width * 2 * F);
+  const meanW = new Float32Array(width * F);
+  const centreWide = new Float32Array(width);
   for (let t = 0; t < W; t++) {
     for (let f = 0; f < F; f++) {
       const row = t * F + f;
-      lin[row * 2 * F + f] = 1 / W;
-      lin[row * 2 * F + F + f] = (t >= W - m.recent ? 1 / m.recent : 0) - 1 / W;
-      meanW[row * F + f] = 1 / W;
-      centreTiled[row] = m.centre[f]!;
-      invScaleTiled[row] = m.invScale[f]!;
+      const sc = m.invScale[f]!;
+      lin[row * 2 * F + f] = sc / W;
+      lin[row * 2 * F + F + f] = sc * ((t >= W - m.recent ? 1 / m.recent : 0) - 1 / W);
+      meanW[row * F + f] = (sc * sc) / W;
+      centreWide[row] = m.centre[f]!;
     }
   }
   const inits: Initializer[] = [
-    { name: 'values_start', dims: [1], data: [0], int64: true },
-    { name: 'values_end', dims: [1], data: [WF], int64: true },
     { name: 'axis1', dims: [1], data: [1], int64: true },
-    { name: 'centre', dims: [WF], data: centreTiled },
-    { name: 'inv_scale', dims: [WF], data: invScaleTiled },
-    { name: 'lin', dims: [WF, 2 * F], data: lin },
-    { name: 'mean_w', dims: [WF, F], data: meanW },
+    { name: 'centre', dims: [width], data: centreWide },
+    { name: 'lin', dims: [width, 2 * F], data: lin },
+    { name: 'mean_w', dims: [width, F], data: meanW },
     { name: 'lvl_start', dims: [1], data: [0], int64: true },
     { name: 'lvl_end', dims: [1], data: [F], int64: true },
     { name: 'shf_end', dims: [1], data: [2 * F], int64: true },
@@ -74,20 +76,38 @@ export function encodeProfileModel(m: ProfileModel): Uint8Array {
     { name: 'inv_limit', dims: [], data: [1 / m.limit] },
   ];
   const nodes: NodeSpec[] = [
-    { op: 'Slice', inputs: ['window', 'values_start', 'values_end', 'axis1'], outputs: ['values'] },
-    { op: 'Sub', inputs: ['values', 'centre'], outputs: ['values_c'] },
-    { op: 'Mul', inputs: ['values_c', 'inv_scale'], outputs: ['z_rows'] },
-    { op: 'MatMul', inputs: ['z_rows', 'lin'], outputs: ['lin_stats'] },
-    { op: 'Mul', inputs: ['z_rows', 'z_rows'], outputs: ['z_sq'] },
-    { op: 'MatMul', inputs: ['z_sq', 'mean_w'], outputs: ['mean_sq'] },
+    { op: 'Sub', inputs: ['window', 'centre'], outputs: ['values_c'] },
+    { op: 'MatMul', inputs: ['values_c', 'lin'], outputs: ['lin_stats'] },
+    { op: 'Mul', inputs: ['values_c', 'values_c'], outputs: ['c_sq'] },
+    { op: 'MatMul', inputs: ['c_sq', 'mean_w'], outputs: ['mean_sq'] },
     { op: 'Slice', inputs: ['lin_stats', 'lvl_start', 'lvl_end', 'axis1'], outputs: ['level'] },
     { op: 'Slice', inputs: ['lin_stats', 'lvl_end', 'shf_end', 'axis1'], outputs: ['shift'] },
     { op: 'Mul', inputs: ['level', 'level'], outputs: ['level_sq'] },
     { op: 'Sub', inputs: ['mean_sq', 'level_sq'], outputs: ['var_raw'] },
     { op: 'Relu', inputs: ['var_raw'], outputs: ['var'] },
     { op: 'Sqrt', inputs: ['var'], outputs: ['spread'] },
-    { op: 'Concat', inputs: ['level', 'shift', 'spread'], outputs: ['stats'], attrs: { axis: 1 } },
   ];
+  let levelOut = 'level';
+  if (m.baseline) {
+    const b0 = W * F + (calendar ? 2 : 0);
+    inits.push(
+      { name: 'base_start', dims: [1], data: [b0], int64: true },
+      { name: 'base_end', dims: [1], data: [b0 + F], int64: true },
+      { name: 'weight_end', dims: [1], data: [b0 + F + 1], int64: true },
+      { name: 'centre_f', dims: [F], data: m.centre },
+      { name: 'inv_scale_f', dims: [F], data: m.invScale },
+    );
+    nodes.push(
+      { op: 'Slice', inputs: ['window', 'base_start', 'base_end', 'axis1'], outputs: ['base_sum'] },
+      { op: 'Slice', inputs: ['window', 'base_end', 'weight_end', 'axis1'], outputs: ['base_weight'] },
+      { op: 'Mul', inputs: ['base_weight', 'centre_f'], outputs: ['base_wc'] },
+      { op: 'Sub', inputs: ['base_sum', 'base_wc'], outputs: ['base_dev'] },
+      { op: 'Mul', inputs: ['base_dev', 'inv_scale_f'], outputs: ['base_z'] },
+      { op: 'Sub', inputs: ['level', 'base_z'], outputs: ['level_rel'] },
+    );
+    levelOut = 'level_rel';
+  }
+  nodes.push({ op: 'Concat', inputs: [levelOut, 'shift', 'spread'], outputs: ['stats'], attrs: { axis: 1 } });
   if (calendar) {
     inits.push(
       { name: 'shape_flat', dims: [2], data: [0, -1], int64: true },

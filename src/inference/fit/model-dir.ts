@@ -18,14 +18,21 @@ export interface ModelMeta {
     stride: number;
     layout: 'flat';
     calendar?: { utcOffset: number };
+    baseline?: { halfLife: number };
     features: { tag: string; normalise?: { mean: number; std: number } }[];
   };
   outputs: { name: string }[];
-  thresholds: { field: string; above?: number; below?: number; clear?: number; severity?: string; kind?: string }[];
+  thresholds: { field: string; above?: number; below?: number; clear?: number; clearAfter?: string | number; severity?: string; kind?: string }[];
   fit?: Record<string, unknown>;
 }
 
 const r6 = (x: number): number => Number(x.toPrecision(6));
+/** a duration as the config writes it: '885m', '24h', or milliseconds */
+export function durationText(ms: number): string | number {
+  if (ms > 0 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms > 0 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms;
+}
 const iso = (t: number): string => new Date(t).toISOString().replace('.000Z', 'Z');
 
 /** Writes into `out` by rename, so a pipeline watching the folder never loads a half-written file. */
@@ -50,10 +57,11 @@ export function modelMeta(r: FitResult, name: string, command: string): ModelMet
       stride: r.input.stride,
       layout: 'flat',
       ...(r.input.calendar ? { calendar: r.input.calendar } : {}),
+      ...(r.input.baseline ? { baseline: r.input.baseline } : {}),
       features: r.columns.map((tag) => ({ tag })),
     },
     outputs: [{ name: 'score' }, { name: 'z' }],
-    thresholds: [{ field: 'score', above: RAISE, clear: CLEAR, severity: 'warning', kind: 'anomaly' }],
+    thresholds: [{ field: 'score', above: RAISE, clear: CLEAR, clearAfter: durationText(rep.clearAfterMs), severity: 'warning', kind: 'anomaly' }],
     fit: {
       command,
       method: `robust z-scores of window ${STATS.join('/')} per tag against ${rep.calendar.on ? 'calendar-bucketed' : 'global'} normal medians; score = max|z| / limit`,
@@ -110,6 +118,7 @@ export function configSnippet(meta: ModelMeta, id: string, path: string, source:
       window: meta.input.window,
       stride: meta.input.stride,
       ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
+      ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
       features: meta.input.features.map((f) => ({ tag: `${source}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
     },
     outputs: [{ name: 'score' }],

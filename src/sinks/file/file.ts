@@ -1,19 +1,19 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
-import { recordJson } from '../json.ts';
+import type { StageContext } from '../../core/contracts.ts';
+import { compactLines, recordJson } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { FileSinkConfig } from './config.ts';
 
-/** Appends one JSON line per record; a chunk is confirmed once written (and fsynced, if asked). */
+/** Appends one JSON line per record (or per source of a chunk, compact); a chunk is confirmed once written (and fsynced, if asked). */
 export class FileTransport implements Transport {
   readonly target: string;
   private readonly path: string;
   private fh?: FileHandle;
   private size = 0;
 
-  constructor(private readonly cfg: FileSinkConfig, ctx: StageContext) {
+  constructor(private readonly cfg: FileSinkConfig, private readonly ctx: StageContext) {
     this.path = ctx.resolvePath(cfg.path);
     this.target = this.path;
   }
@@ -27,7 +27,8 @@ export class FileTransport implements Transport {
 
   async send(records: OutboxRecord[]): Promise<SendResult> {
     let text = '';
-    for (const r of records) text += JSON.stringify(recordJson(r)) + '\n';
+    if (this.cfg.format === 'compact') text = compactLines(records, this.ctx.gateway.id);
+    else for (const r of records) text += JSON.stringify(recordJson(r)) + '\n';
     const bytes = Buffer.byteLength(text);
     if (this.size > 0 && this.size + bytes > this.cfg.maxBytes) await this.rotate();
     const fh = this.fh!;

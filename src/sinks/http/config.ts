@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/units.ts';
+import { duration } from '../../core/units.ts';
 import { sinkBaseShape } from '../common.ts';
 
 export const httpSinkSchema = z
@@ -7,7 +7,10 @@ export const httpSinkSchema = z
     ...sinkBaseShape,
     type: z.literal('http'),
     url: z.string().regex(/^https?:\/\//, 'expected http:// or https://').describe('endpoint that receives POSTed batches'),
-    format: z.enum(['json', 'ndjson']).default('json').describe('json: {"gateway","records":[...]}; ndjson: one record per line'),
+    format: z.enum(['json', 'ndjson', 'compact']).default('json').describe(
+      'json: {"gateway","records":[...]}; ndjson: one record per line; compact: one line per source of the chunk in the MQTT sink\'s ' +
+      'format: compact shape (columnar samples, ids as idBase + seq runs; predictions and events as {"gateway","records":[...]}), application/x-ndjson',
+    ),
     gzip: z.boolean().default(false).describe('gzip the body (Content-Encoding: gzip)'),
     headers: z.record(z.string(), z.string()).default({}).describe('extra headers, e.g. Authorization: "Bearer ${env:TOKEN}" (values never logged)'),
     timeout: duration().prefault(10_000).describe('a request that takes longer is retried'),

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
+import { type CompactSamplesJson, decodeCompactSamples } from '../json.ts';
 import { until as waitUntil } from '../../../test/support/wait.ts';
 
 interface Req { headers: IncomingMessage['headers']; body: Buffer }
@@ -85,6 +86,34 @@ describe('http sink', () => {
     assert.equal(lines.length, 10, 'ndjson: one record per line');
     const dropped = (await ctx.metrics.dropped.get()).values.find((v) => v.labels.reason === 'rejected');
     assert.equal(dropped?.value, 10);
+  });
+
+  test('format: compact: one line per source of a chunk in the MQTT compact shape; ids and values decode exactly', async () => {
+    const srv = await server(() => 200);
+    cleanups.push(srv.close);
+    const { box, stage } = await setup(srv.url, { batchSize: 100, format: 'compact' });
+    for (let i = 0; i < 300; i += 50) {
+      await box.writeSamples({ ...numberBatch('plc1', i, 50) });
+      await box.writeSamples({ ...numberBatch('plc2', i, 50) });
+    }
+    await box.writeEvents([{ source: 'reload', kind: 'reload', ts: 1, severity: 'info', message: 'applied' }]);
+    await until('all delivered', () => stage.probe().details?.backlog === 0);
+    const got = new Map<string, number[]>();
+    const ids: string[] = [];
+    let events = 0;
+    for (const r of srv.reqs) {
+      assert.equal(r.headers['content-type'], 'application/x-ndjson');
+      for (const line of r.body.toString().trim().split('\n')) {
+        const m = JSON.parse(line) as CompactSamplesJson | { records: { kind: string; id: string }[] };
+        if ('records' in m) { events += m.records.filter((x) => x.kind === 'event').length; ids.push(...m.records.map((x) => x.id)); continue; }
+        for (const s of decodeCompactSamples(m)) { got.set(s.source, [...(got.get(s.source) ?? []), s.value as number]); ids.push(s.id); }
+      }
+      assert.equal(r.headers['idempotency-key'], ids[ids.length - Number(r.headers['x-fieldgate-records'])], 'the key is the chunk\'s first record id');
+    }
+    assert.deepEqual(got.get('plc1'), Array.from({ length: 300 }, (_, i) => i));
+    assert.deepEqual(got.get('plc2'), Array.from({ length: 300 }, (_, i) => i));
+    assert.equal(events, 1);
+    assert.equal(new Set(ids).size, 601, 'every record once, each with its own id');
   });
 
   test('probe is down with the reason while the server is unreachable', async () => {

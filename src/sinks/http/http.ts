@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
-import { recordJson } from '../json.ts';
+import type { StageContext } from '../../core/contracts.ts';
+import { compactLines, recordJson } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { HttpSinkConfig } from './config.ts';
 
@@ -48,13 +48,15 @@ export class HttpTransport implements Transport {
 
   async send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult> {
     const gateway = this.ctx.gateway.id;
-    const text = this.cfg.format === 'ndjson'
-      ? records.map((r) => JSON.stringify(recordJson(r))).join('\n') + '\n'
-      : JSON.stringify({ gateway, records: records.map(recordJson) });
+    const text = this.cfg.format === 'compact'
+      ? compactLines(records, gateway)
+      : this.cfg.format === 'ndjson'
+        ? records.map((r) => JSON.stringify(recordJson(r))).join('\n') + '\n'
+        : JSON.stringify({ gateway, records: records.map(recordJson) });
     let body: Buffer = Buffer.from(text);
     const headers: Record<string, string> = {
       ...this.cfg.headers,
-      'content-type': this.cfg.format === 'ndjson' ? 'application/x-ndjson' : 'application/json',
+      'content-type': this.cfg.format === 'json' ? 'application/json' : 'application/x-ndjson',
       'idempotency-key': records[0]!.id,
       'x-fieldgate-records': String(records.length),
     };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/units.ts';
+import { duration } from '../../core/units.ts';
 import { sinkBaseShape } from '../common.ts';
 
 export const mqttSinkSchema = z
@@ -26,7 +26,7 @@ export const mqttSinkSchema = z
     messages: z.enum(['batch', 'sample']).default('batch').describe('json: one message per batch of a source, or one per sample'),
     format: z.enum(['records', 'compact']).default('records').describe(
       'json with messages: batch: records = {"gateway","records":[...]} one object per record; ' +
-      'compact = samples as one columnar message per source (parallel tag/value arrays, ids as idBase + seq runs; see the sinks README)',
+      'compact = samples as one columnar message per poll of a source (parallel tag/value arrays, ids as idBase + seq runs, float32 values as their shortest decimal; see src/sinks/mqtt/README.md)',
     ),
     topic: z.string().optional().describe(
       'json topic template with {gateway} {kind} {source} {tag} ({tag} only with messages: sample); ' +
@@ -44,6 +44,11 @@ export const mqttSinkSchema = z
           'topic = on historyTopic (no seq, metric names); off = not published (counted as dropped)',
         ),
         historyTopic: z.string().default('fieldgate/history/{group}/{edgeNode}/{device}').describe('history: topic template with {group} {edgeNode} {device}'),
+        timestamps: z.enum(['per-metric', 'per-payload']).default('per-metric').describe(
+          'DATA timestamps: per-metric = every metric carries its acquisition time (Sparkplug 3.0 requires it); ' +
+          'per-payload = the payload timestamp is the time its metrics share and only a metric that differs carries one ' +
+          '(7 bytes a metric less; a deviation for hosts that take the payload timestamp; see src/sinks/mqtt/README.md)',
+        ),
       })
       .prefault({})
       .describe('Sparkplug B settings (payload: sparkplug-b)'),

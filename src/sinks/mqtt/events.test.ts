@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { GatewayEvent } from '../../core/sample.ts';
-import { numberBatch } from '../../outbox/testing.ts';
-import { decodePayload, encodePayload } from './sparkplug.ts';
-import { NCMD, sparkplugRig } from './sparkplug-rig.ts';
+import { numberBatch } from '../../../test/support/outbox/testing.ts';
+import { encodePayload } from './sparkplug.ts';
+import { DataType, decodeSpec, recordIds, type SpecMetric, type SpecPayload } from '../../../test/support/mqtt/sparkplug-spec.ts';
+import { NCMD, sparkplugRig } from '../../../test/support/mqtt/sparkplug-rig.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -11,8 +12,9 @@ after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
-type Payload = ReturnType<typeof decodePayload>;
-type Metric = NonNullable<Payload['metrics']>[number];
+// the host's view, decoded with the reader written from the specification (DDATA has no datatypes: the birth has them)
+type Payload = SpecPayload;
+type Metric = SpecMetric;
 interface Msg { topic: string; kind: string; device: string | undefined; p: Payload }
 
 const num = (v: unknown) => Number(String(v));
@@ -26,10 +28,10 @@ describe('mqtt sink, Sparkplug B gateway events', () => {
 
     const sent = (): Msg[] => broker.received.filter((m) => !m.topic.startsWith(NCMD)).map((m) => {
       const parts = m.topic.split('/');
-      return { topic: m.topic, kind: parts[2]!, device: parts[4], p: decodePayload(m.payload) };
+      return { topic: m.topic, kind: parts[2]!, device: parts[4], p: decodeSpec(m.payload) };
     });
     const count = (kind: string) => broker.received.filter((m) => m.topic.split('/')[2] === kind).length;
-    const ddataMetrics = () => sent().filter((m) => m.kind === 'DDATA').flatMap((m) => m.p.metrics!);
+    const ddataIds = () => sent().filter((m) => m.kind === 'DDATA').flatMap((m) => recordIds(m.p));
 
     // the events written, by their (unique) message
     const events = new Map<string, GatewayEvent>();
@@ -59,7 +61,7 @@ describe('mqtt sink, Sparkplug B gateway events', () => {
       }
     };
     const written = () => samples + events.size;
-    const allDelivered = () => new Set(ddataMetrics().map((x) => String(x.properties?.recordId?.value))).size >= written();
+    const allDelivered = () => new Set(ddataIds()).size >= written();
 
     await until('NBIRTH (NCMD subscribed)', () => count('NBIRTH') === 1, 15_000);
     await write(4, ['reload']);
@@ -93,7 +95,7 @@ describe('mqtt sink, Sparkplug B gateway events', () => {
           assert.ok(births.every((b) => b.kind === 'DBIRTH'), 'only DBIRTHs between the rebirth NBIRTH and the next DDATA');
           assert.deepEqual(births.map((b) => b.device).sort(), [...lastBirth.keys()].sort());
           for (const b of births) {
-            const shape = (ms: Metric[]) => ms.map((x) => [x.name, num(x.alias), x.type]);
+            const shape = (ms: Metric[]) => ms.map((x) => [x.name, num(x.alias), x.datatype]);
             assert.deepEqual(shape(b.p.metrics!), shape(lastBirth.get(b.device!)!), `${b.device}: the rebirth declares the same metrics`);
           }
           const reborn = new Map(births.map((b) => [b.device!, b.p.metrics!.map((x) => x.name)]));
@@ -115,17 +117,20 @@ describe('mqtt sink, Sparkplug B gateway events', () => {
         assert.ok(!alive.has(dev), `DBIRTH of ${dev} only when it is not born`);
         alive.set(dev, new Map(m.p.metrics!.map((x) => [num(x.alias), x])));
         lastBirth.set(dev, m.p.metrics!);
-        for (const x of m.p.metrics!) if (String(x.name).startsWith('Events/')) assert.equal(x.type, 'String');
+        for (const x of m.p.metrics!) if (String(x.name).startsWith('Events/')) assert.equal(x.datatype, DataType.String);
         continue;
       }
       assert.equal(m.kind, 'DDATA');
       const declared = alive.get(dev);
       assert.ok(declared, `DDATA of ${dev} after its DBIRTH`);
-      for (const x of m.p.metrics!) {
+      const idsOf = recordIds(m.p);
+      for (const [k, x] of m.p.metrics!.entries()) {
         assert.equal(x.name, undefined, 'DDATA carries aliases only');
+        assert.equal(x.datatype, undefined, 'DDATA carries no datatype (Sparkplug 3.0: SHOULD NOT)');
+        assert.equal(x.properties?.recordId, undefined, 'ids by position, not per metric');
         const def = declared.get(num(x.alias));
         assert.ok(def, `alias ${num(x.alias)} declared in the DBIRTH of ${dev}`);
-        const id = String(x.properties?.recordId?.value);
+        const id = String(idsOf[k]);
         assert.match(id, /^gw-e:[0-9a-z]+:\d+$/);
         ids.push(id);
         if (!String(def.name).startsWith('Events/')) continue;
@@ -134,15 +139,12 @@ describe('mqtt sink, Sparkplug B gateway events', () => {
         seenEvents.set(e.message, (seenEvents.get(e.message) ?? 0) + 1);
         assert.equal(dev, e.source.replace(/[/+#]/g, '_'), 'device = event source');
         assert.equal(def.name, `Events/${e.kind}`);
-        assert.equal(x.type, 'String');
+        assert.equal(def.datatype, DataType.String);
         assert.equal(num(x.timestamp), e.ts, 'timestamp = event ts');
-        assert.equal(x.properties?.severity?.type, 'String');
-        assert.equal(x.properties?.severity?.value, e.severity);
+        assert.equal(x.properties?.severity, e.severity);
         const data = x.properties?.data;
         if (e.data) {
-          assert.equal(data?.type, 'PropertySet');
-          const got = Object.fromEntries(Object.entries(data!.value as Record<string, { value: unknown }>).map(([k, v]) => [k, v.value]));
-          assert.deepEqual(got, e.data);
+          assert.deepEqual(data, e.data);
         } else {
           assert.equal(data, undefined);
         }

@@ -2,13 +2,14 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import mqtt from 'mqtt';
 import { createOutbox, outboxSchema, type OutboxRecord } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
+import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { SparkplugSession, encodePayload } from './sparkplug.ts';
-import { DataType, decodeSpec, type SpecPayload } from './sparkplug-spec.ts';
-import { TestBroker } from './test-broker.ts';
+import { encodeData } from './sparkplug-wire.ts';
+import { DataType, decodeSpec, recordIds, type SpecPayload } from '../../../test/support/mqtt/sparkplug-spec.ts';
+import { TestBroker } from '../../../test/support/mqtt/test-broker.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -41,6 +42,65 @@ describe('Sparkplug B payload bytes, by hand from the specification', () => {
   });
 });
 
+describe('Sparkplug B DDATA after birth: alias and value only, ids by position (bytes by hand from the specification)', () => {
+  // Payload { timestamp(1) = 1000, metrics(2) = [Metric { alias(2) = 3, float_value(12) = 1.5 },
+  //   Metric { alias(2) = 200, is_null(7) = true }], seq(3) = 7, uuid(4) = "ids:g:1:5" }
+  const bytes = Uint8Array.from([
+    0x08, 0xe8, 0x07, // field 1 varint: timestamp 1000
+    0x12, 0x07, // field 2, 7 bytes: a Metric
+    0x10, 0x03, //   field 2 varint: alias 3
+    0x65, 0x00, 0x00, 0xc0, 0x3f, //   field 12 (12 << 3 | 5 = 0x65) 32-bit: 1.5f little-endian
+    0x12, 0x05, // field 2, 5 bytes: a Metric
+    0x10, 0xc8, 0x01, //   field 2 varint: alias 200 (two bytes)
+    0x38, 0x01, //   field 7 varint: is_null = true
+    0x18, 0x07, // field 3 varint: seq 7
+    0x22, 0x09, 0x69, 0x64, 0x73, 0x3a, 0x67, 0x3a, 0x31, 0x3a, 0x35, // field 4, 9 bytes: uuid "ids:g:1:5"
+  ]);
+
+  test('the DATA encoder writes exactly these bytes; the spec reader and the dedupe rule read them back', () => {
+    const enc = encodeData({ timestamp: 1000, seq: 7, uuid: 'ids:g:1:5', metrics: [{ alias: 3, type: 'Float', value: 1.5 }, { alias: 200, type: 'Double', value: null }] });
+    assert.equal(enc.toString('hex'), Buffer.from(bytes).toString('hex'));
+    const p = decodeSpec(bytes);
+    assert.deepEqual(p, { timestamp: 1000, seq: 7, uuid: 'ids:g:1:5', metrics: [{ alias: 3, value: 1.5 }, { alias: 200, isNull: true }] });
+    assert.deepEqual(recordIds(p), ['g:1:5', 'g:1:6']);
+  });
+
+  test('a poll of float32 tags: Float in DBIRTH; DDATA = alias + 4-byte value (+ timestamp per metric, or once with per-payload)', () => {
+    const recs: OutboxRecord[] = [1.5, 2.25, -3].map((v, i) => ({ kind: 'sample', seq: 10 + i, id: `gw:k:${10 + i}`, sample: { source: 'plc1', tag: `t${i}`, ts: 5000, value: v, quality: 'good', float32: true } }));
+    for (const timestamps of ['per-metric', 'per-payload'] as const) {
+      const sp = new SparkplugSession({ groupId: 'g', edgeNodeId: 'e', qos: 1, timestamps });
+      sp.newSession();
+      sp.nodeBirth();
+      const [birth, data] = sp.encode(recs).messages;
+      const b = decodeSpec(birth!.payload as Buffer);
+      assert.deepEqual(b.metrics.map((m) => [m.name, m.alias, m.datatype, m.value, m.timestamp]), [['t0', 1, DataType.Float, 1.5, 5000], ['t1', 2, DataType.Float, 2.25, 5000], ['t2', 3, DataType.Float, -3, 5000]]);
+      const d = Buffer.from(data!.payload as Buffer);
+      const p = decodeSpec(d);
+      assert.deepEqual(recordIds(p), ['gw:k:10', 'gw:k:11', 'gw:k:12']);
+      assert.equal(p.uuid, 'ids:gw:k:10');
+      if (timestamps === 'per-payload') {
+        assert.equal(p.timestamp, 5000, 'the payload timestamp is the poll time its metrics share');
+        // by hand: 3 metrics of [0x12 0x07 | 0x10 alias | 0x65 float32 LE]
+        const metrics = '120710016500 00c03f 120710026500 001040 12071003650000 40c0'.replace(/ /g, '');
+        assert.equal(d.toString('hex'), `088827${metrics}1802220b${Buffer.from('ids:gw:k:10').toString('hex')}`);
+      } else {
+        assert.deepEqual(p.metrics.map((m) => [m.alias, m.value, m.timestamp, m.datatype, m.name]), [[1, 1.5, 5000, undefined, undefined], [2, 2.25, 5000, undefined, undefined], [3, -3, 5000, undefined, undefined]]);
+      }
+    }
+  });
+});
+
+describe('Sparkplug B: one DDATA per poll of a device', () => {
+  test('two polls of a device in one chunk are two DDATA, each with one payload time (per-payload: no metric timestamps)', () => {
+    const rec = (seq: number, tag: string, ts: number): OutboxRecord => ({ kind: 'sample', seq, id: `gw:k:${seq}`, sample: { source: 'plc1', tag, ts, value: seq, quality: 'good', float32: true } });
+    const sp = new SparkplugSession({ groupId: 'g', edgeNodeId: 'e', qos: 1, timestamps: 'per-payload' });
+    sp.newSession();
+    sp.nodeBirth();
+    const data = sp.encode([rec(1, 'a', 1000), rec(2, 'b', 1000), rec(3, 'a', 1100), rec(4, 'b', 1100)]).messages.filter((m) => m.topic.includes('/DDATA/')).map((m) => decodeSpec(m.payload as Buffer));
+    assert.deepEqual(data.map((p) => [p.timestamp, recordIds(p), p.metrics.map((m) => m.timestamp)]), [[1000, ['gw:k:1', 'gw:k:2'], [undefined, undefined]], [1100, ['gw:k:3', 'gw:k:4'], [undefined, undefined]]]);
+  });
+});
+
 describe('Sparkplug history modes (records stored before the births)', () => {
   const recs: OutboxRecord[] = numberBatch('plc1', 0, 4, 2).samples.map((s, i) => ({ kind: 'sample', seq: i + 1, id: `gw:1:${i + 1}`, sample: s }));
   test('inline: historical runs flagged, then live runs unflagged, in one seq order', () => {
@@ -49,7 +109,7 @@ describe('Sparkplug history modes (records stored before the births)', () => {
     sp.nodeBirth();
     const { messages } = sp.encode(recs, 2);
     const data = messages.filter((m) => m.topic.includes('/DDATA/')).map((m) => decodeSpec(m.payload as Buffer));
-    assert.deepEqual(data.map((p) => p.metrics.map((x) => [x.properties?.recordId, x.isHistorical ?? false])), [
+    assert.deepEqual(data.map((p) => recordIds(p).map((id, k) => [id, p.metrics[k]!.isHistorical ?? false])), [
       [['gw:1:1', true], ['gw:1:2', true]],
       [['gw:1:3', false], ['gw:1:4', false]],
     ]);
@@ -72,7 +132,7 @@ describe('Sparkplug history modes (records stored before the births)', () => {
     sp.nodeBirth();
     const r = sp.encode(recs, 3);
     assert.equal(r.historyDropped, 3);
-    assert.deepEqual(r.messages.filter((m) => m.topic.includes('/DDATA/')).flatMap((m) => decodeSpec(m.payload as Buffer).metrics.map((x) => x.properties?.recordId)), ['gw:1:4']);
+    assert.deepEqual(r.messages.filter((m) => m.topic.includes('/DDATA/')).flatMap((m) => recordIds(decodeSpec(m.payload as Buffer))), ['gw:1:4']);
   });
 });
 
@@ -170,11 +230,11 @@ describe('Sparkplug B primary host awareness, with a host application written ag
     writing = false;
     await writer;
     await until('every record delivered', () => stage!.probe().details?.backlog === 0, 15_000);
-    await until('the host saw every record', () => new Set(kinds('DDATA').flatMap((s) => s.p.metrics.map((m) => m.properties?.recordId))).size === 2 * next, 10_000);
+    await until('the host saw every record', () => new Set(kinds('DDATA').flatMap((s) => recordIds(s.p))).size === 2 * next, 10_000);
     assert.equal(kinds('NDEATH').length, 1, 'the stale offline STATE did not end the session');
 
     // every record, in outbox order within each session, as the host saw it
-    const metrics = kinds('DDATA').flatMap((s) => s.p.metrics.map((m) => ({ id: String(m.properties?.recordId), seq: Number(String(m.properties?.recordId).split(':')[2]), hist: m.isHistorical === true, at: seen.indexOf(s) })));
+    const metrics = kinds('DDATA').flatMap((s) => { const ids = recordIds(s.p); return s.p.metrics.map((m, k) => ({ id: String(ids[k]), seq: Number(String(ids[k]).split(':')[2]), hist: m.isHistorical === true, at: seen.indexOf(s) })); });
     assert.equal(new Set(metrics.map((m) => m.id)).size, 2 * next, 'every record');
     const births = kinds('NBIRTH').map((s) => seen.indexOf(s));
     const death = seen.indexOf(kinds('NDEATH')[0]!);
@@ -269,7 +329,7 @@ describe('Sparkplug B history after a broker outage (no primary host configured)
     await until('the host saw the live records', () => kinds('DDATA').flatMap((s) => s.p.metrics).filter((m) => !m.isHistorical).length >= 90, 10_000);
 
     const b2 = seen.indexOf(kinds('NBIRTH')[1]!);
-    const after = seen.slice(b2).filter((s) => s.kind === 'DDATA').flatMap((s) => s.p.metrics.map((m) => ({ seq: Number(String(m.properties?.recordId).split(':')[2]), hist: m.isHistorical === true })));
+    const after = seen.slice(b2).filter((s) => s.kind === 'DDATA').flatMap((s) => { const ids = recordIds(s.p); return s.p.metrics.map((m, k) => ({ seq: Number(String(ids[k]).split(':')[2]), hist: m.isHistorical === true })); });
     assert.deepEqual(after.filter((m) => m.hist).map((m) => m.seq), Array.from({ length: 120 }, (_, i) => 51 + i), 'the 120 stored records, flagged, in order');
     assert.ok(after.filter((m) => m.hist).every((m) => m.seq <= storedUntil));
     const firstLive = after.findIndex((m) => !m.hist);

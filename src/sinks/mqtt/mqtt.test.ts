@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { createOutbox, outboxSchema, type Outbox } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
-import type { Stage } from '../../pipeline/contracts.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
+import type { Stage } from '../../core/contracts.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { type CompactSamplesJson, decodeCompactSamples } from '../json.ts';
 import { decodePayload } from './sparkplug.ts';
-import { TestBroker } from './test-broker.ts';
+import { decodeSpec, recordIds } from '../../../test/support/mqtt/sparkplug-spec.ts';
+import { TestBroker } from '../../../test/support/mqtt/test-broker.ts';
 import { until as waitUntil } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -187,13 +188,17 @@ describe('mqtt sink', () => {
     // first DBIRTH: temp and on, with names and aliases; DDATA: alias only, bad quality property
     const birth = msgs[1]!.p.metrics!;
     assert.deepEqual(birth.map((m) => [m.name, m.type, m.value]), [['temp', 'Double', 20.5], ['on', 'Boolean', true]]);
-    const data = msgs[2]!.p.metrics!;
-    assert.deepEqual(data.map((m) => [Number(m.alias), m.value, m.name]), [[Number(birth[0]!.alias), 20.5, undefined], [Number(birth[1]!.alias), true, undefined]]);
-    assert.match(String(data[0]!.properties?.recordId?.value), /^gw-m:[0-9a-z]+:1$/);
-    const data2 = msgs[5]!.p.metrics!;
+    // DDATA as a host reads it (no datatype after birth: the reader written from the spec, not the library's)
+    const ddata = decodeSpec(broker.received[2]!.payload);
+    const data = ddata.metrics;
+    assert.deepEqual(data.map((m) => [Number(m.alias), m.value, m.name, m.datatype]), [[Number(birth[0]!.alias), 20.5, undefined, undefined], [Number(birth[1]!.alias), true, undefined, undefined]]);
+    assert.match(String(recordIds(ddata)[0]), /^gw-m:[0-9a-z]+:1$/);
+    assert.match(String(ddata.uuid), /^ids:gw-m:[0-9a-z]+:1$/, 'the record ids: the first in uuid, the rest by position');
+    const ddata2 = decodeSpec(broker.received[5]!.payload);
+    const data2 = ddata2.metrics;
     assert.equal(data2[0]!.value, 21);
-    assert.equal(data2[0]!.properties?.Quality?.value, 0, 'bad quality travels as a Quality property');
-    assert.match(String(data2[1]!.properties?.recordId?.value), /^gw-m:[0-9a-z]+:4$/);
+    assert.equal(data2[0]!.properties?.Quality, 0, 'bad quality travels as a Quality property');
+    assert.match(String(recordIds(ddata2)[1]), /^gw-m:[0-9a-z]+:4$/);
     // a new metric: DDEATH then a DBIRTH with all three, the Int64 exact
     const rebirth = msgs[4]!.p.metrics!;
     assert.deepEqual(rebirth.map((m) => m.name), ['temp', 'on', 'big']);

@@ -5,7 +5,7 @@ import { abortable } from '../../core/abortable.ts';
 import { FgError, errorMessage } from '../../core/errors.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { MqttSinkConfig } from './config.ts';
 import { type OutgoingMessage, jsonMessages } from './json.ts';
@@ -42,7 +42,7 @@ export class MqttTransport implements Transport {
     if (cfg.payload === 'sparkplug-b') {
       this.sparkplug = new SparkplugSession({
         groupId: cfg.sparkplug.groupId, edgeNodeId: cfg.sparkplug.edgeNodeId ?? ctx.gateway.id, qos: cfg.qos,
-        history: cfg.sparkplug.history, historyTopic: cfg.sparkplug.historyTopic,
+        history: cfg.sparkplug.history, historyTopic: cfg.sparkplug.historyTopic, timestamps: cfg.sparkplug.timestamps,
       });
     }
     // certificate files are read once, at creation, so a missing file fails before anything starts

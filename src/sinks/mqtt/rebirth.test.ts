@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { numberBatch } from '../../outbox/testing.ts';
+import { numberBatch } from '../../../test/support/outbox/testing.ts';
 import { decodePayload, encodePayload } from './sparkplug.ts';
-import { NCMD, sparkplugRig } from './sparkplug-rig.ts';
-import type { Received } from './test-broker.ts';
+import { decodeSpec, recordIds, type SpecPayload } from '../../../test/support/mqtt/sparkplug-spec.ts';
+import { NCMD, sparkplugRig } from '../../../test/support/mqtt/sparkplug-rig.ts';
+import type { Received } from '../../../test/support/mqtt/test-broker.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -26,15 +27,15 @@ async function setup() {
   };
   const written = () => 2 * next;
   // what the edge node published (the host's NCMDs pass through the same broker)
-  const sent = () => broker.received.filter((m) => !m.topic.startsWith(NCMD)).map((m) => ({ topic: m.topic, kind: m.topic.split('/')[2]!, p: decodePayload(m.payload) }));
+  const sent = () => broker.received.filter((m) => !m.topic.startsWith(NCMD)).map((m) => ({ topic: m.topic, kind: m.topic.split('/')[2]!, p: decodeSpec(m.payload) }));
   const count = (kind: string) => broker.received.filter((m: Received) => m.topic.split('/')[2] === kind).length;
-  const recordIds = () => sent().filter((m) => m.kind === 'DDATA').flatMap((m) => m.p.metrics!.map((x) => String(x.properties?.recordId?.value)));
+  const ids = () => sent().filter((m) => m.kind === 'DDATA').flatMap((m) => recordIds(m.p).map(String));
   const ncmdErrors = async () => (await ctx.metrics.errors.get()).values.find((v) => v.labels.code === 'FG_E_SPARKPLUG_NCMD')?.value ?? 0;
-  return { ctx, broker, stage, host, stop, write, written, sent, count, recordIds, ncmdErrors };
+  return { ctx, broker, stage, host, stop, write, written, sent, count, recordIds: ids, ncmdErrors };
 }
 
 const ncmd = (metrics: { name: string; type: 'Boolean'; value: boolean }[]) => Buffer.from(encodePayload({ timestamp: Date.now(), metrics }));
-const bdSeq = (p: ReturnType<typeof decodePayload>) => Number(String(p.metrics!.find((x) => x.name === 'bdSeq')!.value));
+const bdSeq = (p: SpecPayload) => Number(String(p.metrics!.find((x) => x.name === 'bdSeq')!.value));
 const device = (topic: string) => topic.split('/')[4];
 
 describe('mqtt sink, Sparkplug B rebirth requests', () => {
@@ -69,7 +70,7 @@ describe('mqtt sink, Sparkplug B rebirth requests', () => {
     // the rebirth declares the same names and aliases as the first birth (the host's alias table stays valid)
     for (const m of rebirths) {
       const first = msgs.find((x) => x.kind === 'DBIRTH' && x.topic === m.topic)!;
-      const names = (x: typeof m) => x.p.metrics!.map((y) => [y.name, Number(y.alias), y.type]);
+      const names = (x: typeof m) => x.p.metrics.map((y) => [y.name, Number(y.alias), y.datatype]);
       assert.deepEqual(names(m), names(first));
     }
     // seq: 0 on each NBIRTH, +1 (mod 256) on every other message, across the rebirth

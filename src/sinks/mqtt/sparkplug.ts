@@ -1,25 +1,33 @@
 import { createRequire } from 'node:module';
 import type { GatewayEvent, SampleValue } from '../../core/sample.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
+import { startsNextPoll } from '../json.ts';
 import type { OutgoingMessage } from './json.ts';
+import { type DataMetric, type PropValue, SP_TYPE, encodeData } from './sparkplug-wire.ts';
 
 // sparkplug-payload is CommonJS with a namespace getter: get('spBv1.0') -> { encodePayload, decodePayload }
 type SpModule = typeof import('sparkplug-payload/lib/sparkplugbpayload.js');
 type UPayload = import('sparkplug-payload/lib/sparkplugbpayload.js').UPayload;
 type UMetric = import('sparkplug-payload/lib/sparkplugbpayload.js').UMetric;
 type TypeStr = import('sparkplug-payload/lib/sparkplugbpayload.js').TypeStr;
-type UPropertySet = import('sparkplug-payload/lib/sparkplugbpayload.js').UPropertySet;
 const sp = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): SpModule | null }).get('spBv1.0')!;
 
 export const encodePayload = sp.encodePayload;
 export const decodePayload = sp.decodePayload;
 
-/** Sparkplug has no data type for "unknown yet": a metric first seen as null is born a Double. */
-function typeOf(v: SampleValue): TypeStr {
+/** The types a metric of fieldgate's can have. */
+type MetricType = 'Float' | 'Double' | 'Int64' | 'UInt64' | 'Boolean' | 'String';
+
+/**
+ * Sparkplug has no data type for "unknown yet": a metric first seen as null is born a Double.
+ * A number the device sent as float32 (`Sample.float32`) is a Float: 4 bytes on the wire, exact.
+ */
+function typeOf(v: SampleValue, float32 = false): MetricType {
   switch (typeof v) {
     case 'boolean': return 'Boolean';
     case 'string': return 'String';
     case 'bigint': return v > 0x7fff_ffff_ffff_ffffn ? 'UInt64' : 'Int64';
+    case 'number': return float32 ? 'Float' : 'Double';
     default: return 'Double';
   }
 }
@@ -33,7 +41,7 @@ function longOf(v: bigint): { low: number; high: number; unsigned: boolean } {
 function metricValue(type: TypeStr, v: SampleValue): UMetric['value'] {
   if (v === null) return null;
   if (type === 'Int64' || type === 'UInt64') return longOf(typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)))) as unknown as UMetric['value'];
-  if (type === 'Double') return typeof v === 'number' ? v : Number(v);
+  if (type === 'Double' || type === 'Float') return typeof v === 'number' ? v : Number(v);
   if (type === 'Boolean') return Boolean(v);
   return String(v);
 }
@@ -41,10 +49,13 @@ function metricValue(type: TypeStr, v: SampleValue): UMetric['value'] {
 // OPC-style quality codes, the convention Sparkplug host applications read from a "Quality" property
 const QUALITY: Record<string, number> = { good: 192, uncertain: 64, bad: 0 };
 
-interface MetricDef { alias: number; type: TypeStr; last: SampleValue; ts: number }
+interface MetricDef { alias: number; type: MetricType; last: SampleValue; ts: number }
 interface Device { metrics: Map<string, MetricDef>; born: boolean }
-/** One DDATA metric to be: `props` are extra properties (events: severity, data) next to recordId and Quality. */
-interface Point { name: string; value: SampleValue; ts: number; quality: string; id: string; props?: UPropertySet }
+/**
+ * One DDATA metric to be: `props` are extra properties (events: severity, data) next to Quality.
+ * `seq` is its record's outbox seq; `shared` marks a record that gives several metrics (a prediction's outputs).
+ */
+interface Point { name: string; value: SampleValue; float32: boolean; ts: number; quality: string; id: string; seq: number; shared: boolean; props?: Record<string, PropValue> }
 
 /** Where records stored while the host or the broker was away go: see the README. */
 export type HistoryMode = 'inline' | 'topic' | 'off';
@@ -58,10 +69,10 @@ export function eventDevice(source: string): string {
 }
 
 /** An event's properties: `severity` (String) and, when it has data, `data` (PropertySet, one property per field). */
-function eventProps(e: GatewayEvent): UPropertySet {
-  const props: UPropertySet = { severity: { type: 'String', value: String(e.severity) } };
+function eventProps(e: GatewayEvent): Record<string, PropValue> {
+  const props: Record<string, PropValue> = { severity: { type: 'String', value: String(e.severity) } };
   if (e.data && typeof e.data === 'object') {
-    const data: UPropertySet = {};
+    const data: Record<string, PropValue> = {};
     for (const [k, v] of Object.entries(e.data as Record<string, unknown>)) {
       if (typeof v === 'boolean') data[k] = { type: 'Boolean', value: v };
       else if (typeof v === 'number') data[k] = { type: 'Double', value: v };
@@ -80,7 +91,17 @@ export interface SparkplugOptions {
   history?: HistoryMode;
   /** with history: topic; {group} {edgeNode} {device} */
   historyTopic?: string;
+  /**
+   * per-metric (default, Sparkplug 3.0 tck-id-payloads-name-birth-data-requirement): every DATA
+   * metric carries its timestamp, the payload's is the publish time. per-payload: the payload's
+   * timestamp is the acquisition time its metrics share, and only a metric whose time differs
+   * carries one (7 bytes a metric less; a deviation from the spec's MUST, for hosts that read it so).
+   */
+  timestamps?: 'per-metric' | 'per-payload';
 }
+
+/** The prefix of the payload `uuid` that gives the record ids of a DATA payload's metrics by position. */
+export const IDS_UUID = 'ids:';
 
 /**
  * One edge node's Sparkplug B 3.0 session state: bdSeq per MQTT session (the NDEATH will carries
@@ -167,6 +188,7 @@ export class SparkplugSession {
     let device: string | undefined;
     let historical = false;
     let run: Point[] = [];
+    let runUniform = true; // every point of the run so far has the first one's timestamp
     const flush = () => {
       if (device !== undefined && run.length > 0) {
         if (!historical || this.o.history === undefined || this.o.history === 'inline') this.encodeRun(device, run, messages, historical);
@@ -174,24 +196,34 @@ export class SparkplugSession {
         else historyDropped += new Set(run.map((p) => p.id)).size;
       }
       run = [];
+      runUniform = true;
     };
     for (const r of records) {
       let dev: string;
       const h = r.seq <= historyUntil;
       if (h !== historical) { flush(); historical = h; }
+      // a DATA payload's record ids are its first id plus the metric's position: a gap in seq starts a new one;
+      // so does the next poll of the device (one DDATA per poll: its metrics share the payload's time)
+      const last = run[run.length - 1];
+      if (last !== undefined) {
+        if (r.seq !== last.seq + 1) flush();
+        else if (r.kind === 'sample' && startsNextPoll(run.length, runUniform, run[0]!.ts, r.sample.ts)) flush();
+      }
       if (r.kind === 'sample') {
         dev = r.sample.source;
         if (dev !== device) { flush(); device = dev; }
-        run.push({ name: r.sample.tag, value: r.sample.value, ts: r.sample.ts, quality: r.sample.quality, id: r.id });
+        const s = r.sample;
+        if (run.length > 0 && s.ts !== run[0]!.ts) runUniform = false;
+        run.push({ name: s.tag, value: s.value, float32: s.float32 === true, ts: s.ts, quality: s.quality, id: r.id, seq: r.seq, shared: false });
       } else if (r.kind === 'prediction') {
         dev = r.prediction.model;
         if (dev !== device) { flush(); device = dev; }
-        for (const [k, v] of Object.entries(r.prediction.outputs)) run.push({ name: k, value: v, ts: r.prediction.ts, quality: 'good', id: r.id });
+        for (const [k, v] of Object.entries(r.prediction.outputs)) run.push({ name: k, value: v, float32: false, ts: r.prediction.ts, quality: 'good', id: r.id, seq: r.seq, shared: true });
       } else if (r.kind === 'event') {
         dev = eventDevice(r.event.source);
         if (dev !== device) { flush(); device = dev; }
         const e = r.event;
-        run.push({ name: EVENT_FOLDER + e.kind, value: String(e.message), ts: e.ts, quality: 'good', id: r.id, props: eventProps(e) });
+        run.push({ name: EVENT_FOLDER + e.kind, value: String(e.message), float32: false, ts: e.ts, quality: 'good', id: r.id, seq: r.seq, shared: false, props: eventProps(e) });
       } else {
         skipped++;
       }
@@ -200,19 +232,40 @@ export class SparkplugSession {
     return { messages, skipped, historyDropped };
   }
 
-  /** history: topic — outside the session: no seq, no births, metric names instead of aliases. */
-  private historyMessage(dev: string, run: Point[]): OutgoingMessage {
-    const metrics: UMetric[] = run.map((p) => {
-      const type = typeOf(p.value);
-      const m: UMetric = { name: p.name, type, value: metricValue(type, p.value), timestamp: p.ts, isHistorical: true };
-      if (p.value === null) m.isNull = true;
-      m.properties = { ...p.props, recordId: { type: 'String', value: p.id } };
-      if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
+  /**
+   * The timestamps of a DATA payload and where record ids go. per-metric: the payload's is now and
+   * every metric has its own. per-payload: the payload's is the first metric's, and a metric carries
+   * one only when it differs. Ids: one `uuid` (`ids:<first record id>`, metric i has the record id
+   * whose seq is the first's + i) when every metric is a record of its own and seqs run without gap
+   * (encode() splits at gaps); else (a prediction's outputs share a record) a `recordId` property per metric.
+   */
+  private dataPayload(run: Point[], metricOf: (p: Point) => DataMetric): { timestamp: number; uuid?: string; metrics: DataMetric[] } {
+    const perPayload = this.o.timestamps === 'per-payload';
+    const timestamp = perPayload ? run[0]!.ts : Date.now();
+    const byPosition = !run.some((p) => p.shared);
+    const metrics = run.map((p) => {
+      const m = metricOf(p);
+      if (!perPayload || p.ts !== timestamp) m.timestamp = p.ts;
+      if (p.quality !== 'good' || p.props !== undefined || !byPosition) {
+        const props: Record<string, PropValue> = { ...p.props };
+        if (!byPosition) props.recordId = { type: 'String', value: p.id };
+        if (p.quality !== 'good') props.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
+        m.properties = props;
+      }
       return m;
+    });
+    return byPosition ? { timestamp, uuid: IDS_UUID + run[0]!.id, metrics } : { timestamp, metrics };
+  }
+
+  /** history: topic — outside the session: no seq, no births, metric names and datatypes instead of aliases. */
+  private historyMessage(dev: string, run: Point[]): OutgoingMessage {
+    const payload = this.dataPayload(run, (p) => {
+      const type = typeOf(p.value, p.float32);
+      return { name: p.name, datatype: SP_TYPE[type], type, value: p.value, historical: true };
     });
     const vars: Record<string, string> = { group: this.o.groupId, edgeNode: this.o.edgeNodeId, device: dev };
     const topic = (this.o.historyTopic ?? 'fieldgate/history/{group}/{edgeNode}/{device}').replace(/\{(group|edgeNode|device)\}/g, (_, k: string) => vars[k]!.replace(/[/+#]/g, '_'));
-    return { topic, payload: Buffer.from(encodePayload({ timestamp: Date.now(), metrics })), qos: this.o.qos };
+    return { topic, payload: encodeData(payload), qos: this.o.qos };
   }
 
   private encodeRun(dev: string, run: Point[], out: OutgoingMessage[], historical = false): void {
@@ -220,7 +273,7 @@ export class SparkplugSession {
     let changed = false;
     for (const p of run) {
       const def = d.metrics.get(p.name);
-      const t = typeOf(p.value);
+      const t = typeOf(p.value, p.float32);
       if (!def) {
         d.metrics.set(p.name, { alias: this.nextAlias++, type: t, last: p.value, ts: p.ts });
         changed = true;
@@ -238,19 +291,16 @@ export class SparkplugSession {
       out.push(this.deviceBirth(dev, d));
       d.born = true;
     }
-    const metrics: UMetric[] = [];
-    for (const p of run) {
+    // after birth a DATA metric is its alias and its value (no name, no datatype: Sparkplug 3.0 6.4.3)
+    const payload = this.dataPayload(run, (p) => {
       const def = d.metrics.get(p.name)!;
       def.last = p.value;
       def.ts = p.ts;
-      const m: UMetric = { alias: def.alias, type: def.type, value: metricValue(def.type, p.value), timestamp: p.ts };
-      if (historical) m.isHistorical = true;
-      if (p.value === null) m.isNull = true;
-      m.properties = { ...p.props, recordId: { type: 'String', value: p.id } };
-      if (p.quality !== 'good') m.properties.Quality = { type: 'Int32', value: QUALITY[p.quality] ?? 0 };
-      metrics.push(m);
-    }
-    out.push(this.data(dev, metrics));
+      const m: DataMetric = { alias: def.alias, type: def.type, value: p.value };
+      if (historical) m.historical = true;
+      return m;
+    });
+    out.push({ topic: `${this.prefix}/DDATA/${this.o.edgeNodeId}/${dev}`, payload: encodeData({ ...payload, seq: this.nextSeq() }), qos: this.o.qos });
   }
 
   private device(id: string): Device {
@@ -287,10 +337,6 @@ export class SparkplugSession {
     return { topic: `${this.prefix}/DDEATH/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
   }
 
-  private data(id: string, metrics: UMetric[]): OutgoingMessage {
-    const payload: UPayload = { timestamp: Date.now(), seq: this.nextSeq(), metrics };
-    return { topic: `${this.prefix}/DDATA/${this.o.edgeNodeId}/${id}`, payload: Buffer.from(encodePayload(payload)), qos: this.o.qos };
-  }
 }
 
 export type NodeCommand = { kind: 'rebirth' } | { kind: 'ignored'; metrics: string[] };

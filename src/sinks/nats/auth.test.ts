@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { nkeys, type TlsOptions } from '@nats-io/transport-node';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
-import { NatsCluster, natsServerBinary } from './test-cluster.ts';
+import { NatsCluster, natsServerBinary } from '../../../test/support/nats/test-cluster.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const bin = natsServerBinary();

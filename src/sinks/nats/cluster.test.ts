@@ -7,15 +7,15 @@ import { fileURLToPath } from 'node:url';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
-import { NatsCluster, type StoredRecord, natsServerBinary, readStream } from './test-cluster.ts';
+import { NatsCluster, type StoredRecord, natsServerBinary, readStream } from '../../../test/support/nats/test-cluster.ts';
 import { until } from '../../../test/support/wait.ts';
 import { runLineChild } from '../../../test/support/line-child.ts';
 
 const bin = natsServerBinary();
-const fixture = fileURLToPath(new URL('./kill9.fixture.ts', import.meta.url));
+const fixture = fileURLToPath(new URL('../../../test/support/nats/kill9.fixture.ts', import.meta.url));
 
 async function addStream(jsm: JetStreamManager, name: string, subjects: string[]): Promise<void> {
   await jsm.streams.add({ name, subjects, num_replicas: 3, storage: 'file' as never, duplicate_window: 120_000_000_000 });

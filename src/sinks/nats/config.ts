@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../../config/units.ts';
+import { duration } from '../../core/units.ts';
 import { sinkBaseShape } from '../common.ts';
 
 const serverUrl = z

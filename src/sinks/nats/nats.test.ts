@@ -3,12 +3,12 @@ import { after, before, describe, test } from 'node:test';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createOutbox, outboxSchema } from '../../outbox/index.ts';
-import { numberBatch, tempContext } from '../../outbox/testing.ts';
+import { numberBatch, tempContext } from '../../../test/support/outbox/testing.ts';
 import { sinkSchema } from '../config.ts';
 import { createSink } from '../index.ts';
 import { natsSinkSchema } from './config.ts';
 import { SubjectTemplate, subjectToken } from './subject.ts';
-import { NatsCluster, natsServerBinary, readStream } from './test-cluster.ts';
+import { NatsCluster, natsServerBinary, readStream } from '../../../test/support/nats/test-cluster.ts';
 import { until } from '../../../test/support/wait.ts';
 
 const base = { id: 'n', type: 'nats', servers: 'nats://127.0.0.1:4222', stream: 'S' };

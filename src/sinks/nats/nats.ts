@@ -11,7 +11,7 @@ import { FgError, errorMessage } from '../../core/errors.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
 import { recordSource } from '../../outbox/records.ts';
-import type { StageContext } from '../../pipeline/contracts.ts';
+import type { StageContext } from '../../core/contracts.ts';
 import { type JsonStrings, recordJsonText } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { NatsSinkConfig } from './config.ts';
@@ -57,7 +57,7 @@ export class NatsTransport implements Transport {
   private nc?: NatsConnection;
   private inbox = '';
   private lost?: AbortController;
-  private broken?: unknown;
+  private broken?: Error;
   private nextChunk = 0;
   private readonly pending = new Map<number, Pending>();
   /** highest outbox seq stored (not a duplicate) by this process: a lower one stored later is out of order */
@@ -261,7 +261,7 @@ export class NatsTransport implements Transport {
   }
 
   /** Ends publishing on this connection: every waiting chunk fails and the runner reconnects. */
-  private fail(e: unknown): void {
+  private fail(e: Error): void {
     if (this.broken === undefined) this.broken = e;
     for (const p of this.pending.values()) {
       clearTimeout(p.timer);

@@ -4,7 +4,7 @@ import { parseConfigText } from '../../../src/config/load.ts';
 import { Metrics } from '../../../src/core/metrics.ts';
 import { findDriver } from '../../../drivers/index.ts';
 import { silentLogger } from '../../../src/log.ts';
-import { SourceStage, type SourceStageConfig } from '../../../src/pipeline/source-stage.ts';
+import { SourceStage } from '../../../src/pipeline/source-stage.ts';
 
 // A key left out of `channel:` keeps the driver's default; the schema used to fill in 256/block,
 // so `channel: { capacity: 10 }` turned an OPC UA source (drop-oldest) into a blocking one.
@@ -12,7 +12,7 @@ const ctx = { gateway: { id: 'gw', dataDir: '/tmp' }, log: silentLogger(), metri
 
 function channelOf(source: string): { capacity: number; whenFull: string } {
   const cfg = parseConfigText(`sources:\n  - ${source}\n`, 'c.yaml', '/tmp', { env: {} });
-  const src = cfg.sources[0] as SourceStageConfig;
+  const src = cfg.sources[0]!;
   const stage = new SourceStage(src, findDriver(src.type)!, ctx);
   const s = stage.channel.stats();
   return { capacity: s.capacity, whenFull: s.whenFull };

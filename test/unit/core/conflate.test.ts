@@ -5,7 +5,7 @@ import { Channel } from '../../../src/core/channel.ts';
 import { Metrics } from '../../../src/core/metrics.ts';
 import { mergeNewestPerTag, type Sample, type SampleBatch } from '../../../src/core/sample.ts';
 import { silentLogger } from '../../../src/log.ts';
-import type { DriverDefinition } from '../../../src/pipeline/contracts.ts';
+import type { DriverDefinition } from '../../../src/core/contracts.ts';
 import { SourceStage } from '../../../src/pipeline/source-stage.ts';
 
 const sample = (tag: string, value: number, ts: number): Sample => ({ source: 's', tag, ts, value, quality: 'good' });
