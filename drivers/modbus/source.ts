@@ -221,10 +221,13 @@ export class ModbusSource implements Source {
 
   private async groupLoop(g: PollGroup, signal: AbortSignal): Promise<void> {
     const out = this.ctx.out;
+    // the overload rule: while a connected sink lags, some ticks are skipped (evenly spread)
+    const admit = this.ctx.pollGate?.();
     let next = performance.now();
     while (!signal.aborted && !out.closed) {
       const req0 = this.link.requests;
       if (out.whenFull === 'block' && out.depth >= out.capacity) this.overrun(1, 'full');
+      else if (admit && !admit()) this.overrun(1, 'shed');
       else await this.poll(g);
       this.ctx.heartbeat();
       if (g.interval === 0) {
@@ -271,7 +274,7 @@ export class ModbusSource implements Source {
   }
 
   /** skipped polls: in the status and in /metrics (fieldgate_source_overruns_total{reason}) */
-  private overrun(n: number, reason: 'late' | 'full'): void {
+  private overrun(n: number, reason: 'late' | 'full' | 'shed'): void {
     this.overruns += n;
     this.ctx.stageMetrics.overrun(n, reason);
   }

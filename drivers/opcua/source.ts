@@ -457,10 +457,19 @@ export function createOpcuaSource(cfg: OpcuaSourceConfig, ctx: SourceContext): S
     state.phase = 'running';
     state.reason = '';
     log.info({ items: tags.length }, `polling ${tags.length} items every ${cfg.pollInterval} ms`);
+    // the overload rule: while a connected sink lags, some polls are skipped (evenly spread)
+    const admit = ctx.pollGate?.();
     try {
       let next = performance.now();
       while (!signal.aborted) {
         if (lost.signal.aborted) throw lost.signal.reason;
+        if (admit && !admit()) {
+          ctx.stageMetrics.overrun(1, 'shed');
+          activity();
+          next += cfg.pollInterval;
+          await sleep(Math.max(0, next - performance.now()), both).catch(() => {});
+          continue;
+        }
         const now = Date.now();
         const samples: Sample[] = [];
         const truncated = shaper.truncated;

@@ -14,6 +14,39 @@ export interface StageContext {
   metrics: Metrics;
   /** relative paths in a config file are relative to that file's folder */
   resolvePath(p: string): string;
+  /** the overload rule (src/pipeline/overload.ts): sinks report their load, pollers ask before each poll */
+  overload?: OverloadControl;
+}
+
+/** What a running sink reports to the overload rule; undefined while it is not connected (or sheds nothing). */
+export interface SinkLoad {
+  readonly sink: string;
+  /** lag at which this sink asks the sources to shed (ms; 0: never) */
+  readonly shedAt: number;
+  /** how long the oldest record it has not had confirmed has been committed (ms) */
+  readonly lagMs: number;
+  /** its cursor position (records delivered or skipped) */
+  readonly acked: number;
+  /** records committed after its cursor (acked + backlog: the log's end) */
+  readonly backlog: number;
+  /** performance.now() of its last confirmation (or of its connection) */
+  readonly lastAckAt: number;
+  /**
+   * A queue in front of a bounded channel (the router's wait before the outbox): its input rate
+   * equals its output once the channel is full, so a lag above shedAt that does not fall is a cut.
+   */
+  readonly queue?: boolean;
+}
+
+export interface LoadReporter {
+  overloadReport(): SinkLoad | undefined;
+}
+
+export interface OverloadControl {
+  /** a running sink registers; the returned function unregisters it */
+  register(sink: LoadReporter): () => void;
+  /** a poll gate for one poll loop: false means skip this tick (count it as an overrun, reason shed) */
+  gate(): () => boolean;
 }
 
 export type StageKind = 'source' | 'router' | 'model' | 'outbox' | 'sink' | 'health' | 'simulator';
@@ -37,6 +70,11 @@ export interface SourceContext extends StageContext {
   out: Channel<SampleBatch>;
   /** call after every completed poll/notification: the watchdog restarts a source whose heartbeat stops */
   heartbeat(): void;
+  /**
+   * A poll gate for one poll loop (one per loop, created at its start): a false answer means
+   * skip this tick to shed load, counted as `overrun(1, 'shed')`. Absent: never shed.
+   */
+  pollGate?(): () => boolean;
 }
 
 /** A running source. `run` is supervised: a throw restarts it with backoff. */

@@ -248,6 +248,11 @@ export const ERROR_CODES = {
     means: "A sink fell behind its lag bound (maxLag) under whenBehind: drop-oldest: its oldest records were skipped for that sink only and counted as dropped with reason lag.",
     action: "Bring the upstream back or raise its maxLag (bounded by outbox.maxBytes); use whenBehind: block only for an upstream that must never miss a record.",
   },
+  FG_E_OVERLOAD: {
+    area: 'outbox and sinks',
+    means: "A sink that is connected and confirming cannot keep up with ingestion: its lag passed its shedAt, so sources skip some polls (counted as fieldgate_source_overruns_total{reason=\"shed\"}) until it catches up.",
+    action: "Give the upstream more capacity (bandwidth, maxInFlight, batchSize, the compact format), poll less often, or set shedAt: 0 on that sink to let it fall behind instead (its maxLag and whenBehind then apply).",
+  },
   FG_E_MODEL_FEATURE: {
     area: 'inference',
     means: "A model feature names a tag that no configured source produces (validate and run say which feature and which tags exist).",

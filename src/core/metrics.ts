@@ -23,7 +23,7 @@ export class Metrics {
     this.sent = new Counter({ name: 'fieldgate_records_sent_total', help: 'Records a stage passed on or delivered', labelNames: ['stage'], registers });
     this.dropped = new Counter({ name: 'fieldgate_records_dropped_total', help: 'Records a stage dropped, by reason', labelNames: ['stage', 'reason', 'source'], registers });
     this.errors = new Counter({ name: 'fieldgate_errors_total', help: 'Errors by stage and FG_E_ code', labelNames: ['stage', 'code'], registers });
-    this.overruns = new Counter({ name: 'fieldgate_source_overruns_total', help: 'Polls a source skipped, by reason: late (a poll overran its interval: a slow device or a busy machine) or full (its channel was full: backpressure from the pipeline)', labelNames: ['stage', 'reason'], registers });
+    this.overruns = new Counter({ name: 'fieldgate_source_overruns_total', help: 'Polls a source skipped, by reason: late (a poll overran its interval: a slow device or a busy machine), full (its channel was full: backpressure from the pipeline) or shed (a connected sink lagged past its shedAt: the overload rule)', labelNames: ['stage', 'reason'], registers });
     const channels = this.channels;
     new Gauge({
       name: 'fieldgate_channel_depth', help: 'Values queued in a channel', labelNames: ['channel'], registers,
@@ -78,6 +78,6 @@ export class StageMetrics {
   sent(n: number): void { this.tx.inc(n); }
   dropped(n: number, reason: string): void { this.m.dropped.labels({ stage: this.stage, reason }).inc(n); }
   error(code: string): void { this.m.errors.labels(this.stage, code).inc(); }
-  /** polls skipped (sources): overran the interval or found the channel full */
-  overrun(n: number, reason: 'late' | 'full'): void { this.m.overruns.labels(this.stage, reason).inc(n); }
+  /** polls skipped (sources): overran the interval, found the channel full, or shed for a slow sink */
+  overrun(n: number, reason: 'late' | 'full' | 'shed'): void { this.m.overruns.labels(this.stage, reason).inc(n); }
 }

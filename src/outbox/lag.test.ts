@@ -226,6 +226,25 @@ describe('lag bookkeeping', () => {
     assert.equal(m.seqBefore(3_000), 30);
   });
 
+  test('commit marks under steady commits: one mark a second, commit times within the second, estimates close', () => {
+    const m = new CommitMarks();
+    // a commit of 10 records every 50 ms for 10 s
+    for (let i = 1; i <= 200; i++) m.add(i * 10, i * 50);
+    assert.ok(m.size >= 9 && m.size <= 11, `one mark a second (${m.size})`);
+    for (const seq of [5, 500, 1_001, 1_995]) {
+      const truth = Math.ceil(seq / 10) * 50;
+      const early = m.committedAt(seq)!;
+      assert.ok(early <= truth && truth - early < 1_000, `committedAt(${seq}) = ${early}, committed at ${truth}`);
+      const est = m.estimateCommittedAt(seq)!;
+      assert.ok(Math.abs(est - truth) <= 100, `estimateCommittedAt(${seq}) = ${est}, committed at ${truth}`);
+    }
+    assert.equal(m.estimateCommittedAt(2_001), undefined);
+    // a sink near the head: the marks below it are pruned, the estimate stays as close
+    m.pruneThrough(1_900);
+    const est = m.estimateCommittedAt(1_995)!;
+    assert.ok(Math.abs(est - 10_000) <= 100, `after pruning: estimateCommittedAt(1995) = ${est}, committed at 10000`);
+  });
+
   test('global drops are attributed by range', () => {
     const g = new GlobalDrops();
     g.add(100, 'outbox-expired');

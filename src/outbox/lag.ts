@@ -28,10 +28,14 @@ export class CommitMarks {
   /** time of the first commit each mark covers */
   private firsts: number[] = [];
   private head = 0;
+  /** the last seq of the mark before seqs[0] (kept when old marks are cut off), for estimates */
+  private before?: number;
 
   add(lastSeq: number, at: number): void {
     const n = this.seqs.length;
-    if (n > this.head && at - this.ats[n - 1]! < 1_000) {
+    // measured from the mark's FIRST commit: from its last, commits less than a second apart
+    // (every 50 ms under load) extended one mark forever and every lag read as "since the start"
+    if (n > this.head && at - this.firsts[n - 1]! < 1_000) {
       // same second: the mark moves on (its time is that of the newest commit it covers)
       this.seqs[n - 1] = lastSeq;
       this.ats[n - 1] = at;
@@ -57,6 +61,30 @@ export class CommitMarks {
     return found;
   }
 
+  /**
+   * When the record `seq` was committed, interpolated inside its mark by seq (exact at the mark's
+   * ends, close under steady ingestion; `committedAt` can be up to a second early), or undefined.
+   */
+  estimateCommittedAt(seq: number): number | undefined {
+    let lo = this.head;
+    let hi = this.seqs.length - 1;
+    let i = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.seqs[mid]! >= seq) {
+        i = mid;
+        hi = mid - 1;
+      } else lo = mid + 1;
+    }
+    if (i < 0) return undefined;
+    // the mark before may be pruned already (the head moved past it): its seq is still there
+    const from = i > 0 ? this.seqs[i - 1]! : this.before;
+    const first = this.firsts[i]!;
+    const last = this.ats[i]!;
+    if (from === undefined || this.seqs[i]! <= from + 1) return first;
+    return first + ((seq - from - 1) / (this.seqs[i]! - from - 1)) * (last - first);
+  }
+
   /** The newest seq committed before `cutoff` (every record up to it is older), or 0. */
   seqBefore(cutoff: number): number {
     let lo = this.head;
@@ -76,6 +104,7 @@ export class CommitMarks {
   pruneThrough(seq: number): void {
     while (this.head < this.seqs.length - 1 && this.seqs[this.head]! <= seq) this.head++;
     if (this.head > 1024 && this.head * 2 > this.seqs.length) {
+      this.before = this.seqs[this.head - 1];
       this.seqs = this.seqs.slice(this.head);
       this.ats = this.ats.slice(this.head);
       this.firsts = this.firsts.slice(this.head);

@@ -48,6 +48,8 @@ export interface OutboxCursor {
   rewind(): number;
   /** records committed after the acked position that this sink will still get */
   backlog(): number;
+  /** how long the oldest record this sink still owes has been committed (ms; 0: caught up) */
+  lagMs(): number;
   /** resolves once a record with seq > afterSeq is committed (or the outbox stops) */
   waitFor(afterSeq: number, signal: AbortSignal): Promise<void>;
   /** records this sink was not given, by reason, since start */
@@ -315,6 +317,9 @@ class CursorImpl implements OutboxCursor {
   }
   backlog(): number {
     return this.box.countAfter(this.holds);
+  }
+  lagMs(): number {
+    return this.box.lagMs(this.holds);
   }
   waitFor(afterSeq: number, signal: AbortSignal): Promise<void> {
     return this.box.waitFor(afterSeq, signal);
@@ -1244,6 +1249,15 @@ export class OutboxImpl implements Outbox {
       } else out.push(decodeTuple(row as unknown as RecordTuple, this.idPrefix));
     }
     return out;
+  }
+
+  /** How long the record after `holds` has been committed (ms; 0 when there is none). For the overload rule. */
+  lagMs(holds: number): number {
+    if (this.countAfter(holds) === 0) return 0;
+    const next = Math.max(holds, this.firstSeq - 1) + 1;
+    // records from before this start have no mark: the file's commit times say (one indexed lookup)
+    const at = this.marks.estimateCommittedAt(next) ?? this.oldestStmt?.get(next - 1);
+    return at === undefined ? 0 : Math.max(0, Date.now() - at);
   }
 
   /** Records after `seq`; exact while no rows were dropped in between. */

@@ -75,10 +75,22 @@ export function qualityCode(q: Quality): number {
  * tail, tail.ts): the same fields and value types as `decodeRow`, without the round trip.
  */
 export function sampleRecord(s: Sample, seq: number, prefix: string): OutboxRecord {
+  // the common case holds nothing a read would change: the driver's own sample is shared (read
+  // only from here on), one object per sample fewer on the main thread while it waits for its sinks
+  if (isStored(s)) return { kind: 'sample', seq, id: prefix + seq, sample: s };
   const sample: Sample = { source: s.source, tag: s.tag, ts: s.ts, value: storedValue(s.value), quality: QUALITIES[qualityCode(s.quality)]! };
   if (s.reason !== undefined && s.reason !== null) sample.reason = s.reason;
   if (s.float32 === true && typeof s.value === 'number') sample.float32 = true;
   return { kind: 'sample', seq, id: prefix + seq, sample };
+}
+
+/** A sample whose fields read back unchanged (canonical value and quality; a reason, if any, is text). */
+function isStored(s: Sample): boolean {
+  const v = s.value;
+  const t = typeof v;
+  if (t !== 'number' && t !== 'boolean' && t !== 'string' && t !== 'bigint') return false;
+  if (s.quality !== 'good' && s.quality !== 'uncertain' && s.quality !== 'bad') return false;
+  return s.reason === undefined || typeof s.reason === 'string';
 }
 
 function storedValue(v: SampleValue): SampleValue {

@@ -22,6 +22,7 @@ import { Router } from './router.ts';
 import { SECTION_LABEL, type StageEntry, type StageEntryOf, type StageSection } from './reload-plan.ts';
 import { SourceStage, type SourceStageConfig } from './source-stage.ts';
 import { GatewayEvents } from './gateway-events.ts';
+import { OverloadGovernor } from './overload.ts';
 import { tappedWriter } from './tapped-writer.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -114,6 +115,19 @@ export class Pipeline {
       resolvePath,
     };
     const cfg = opts.config;
+    // the overload rule: connected sinks that lag past their shedAt make sources shed polls
+    const overload = new OverloadGovernor({
+      registry: this.metrics.registry,
+      log: opts.log.child({ stage: 'overload' }),
+      onChange: (shedding, d) => {
+        const message = shedding
+          ? `sinks ${d.over.join(', ')} cannot keep up while connected: sources keep ${Math.round(d.share * 100)}% of their polls`
+          : 'sinks keep up again: sources poll at their configured interval';
+        this.taps.event({ source: 'overload', kind: 'overload', severity: shedding ? 'warning' : 'info', message });
+        this.events.emit({ kind: 'overload', severity: shedding ? 'warning' : 'info', message, data: { shedding, share: Math.round(d.share * 1000) / 1000 }, key: 'overload' });
+      },
+    });
+    this.ctx.overload = overload;
     this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
     for (const sim of cfg.simulators) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
@@ -130,6 +144,9 @@ export class Pipeline {
     for (const s of cfg.sinks) if (s.enabled) this.#sinks.push(createSink(s, this.outbox, this.ctx));
     for (const m of cfg.models) if (m.enabled) this.#models.push(createModelStage(m, this.writer, this.ctx));
     this.router = new Router(this.writer, this.#models, this.metrics.stage('router'), opts.log.child({ stage: 'router' }));
+    // the wait before the outbox is bounded like a sink's lag, by the strictest shedAt of the sinks
+    this.router.shedAt = routerShedAt(cfg.sinks);
+    this.router.overload = overload;
     this.declareTags(cfg);
     this.alarms = new AlarmEngine(cfg.alarms, this.taps.tags, outboxEventEmitter(this.writer, opts.log.child({ stage: 'alarms' })).emit);
     if (cfg.health.enabled) this.#health = this.createHealth(cfg);
@@ -600,4 +617,11 @@ export function ensureDataDir(dir: string): void {
         `(e.g. sudo install -d -o $(id -un) ${dir}), or set gateway.dataDir to a writable path`,
     );
   }
+}
+
+/** The overload rule's bound on the wait before the outbox: the smallest positive shedAt of the enabled sinks (0: off). */
+function routerShedAt(sinks: readonly { enabled: boolean; shedAt: number }[]): number {
+  let m = 0;
+  for (const s of sinks) if (s.enabled && s.shedAt > 0 && (m === 0 || s.shedAt < m)) m = s.shedAt;
+  return m;
 }

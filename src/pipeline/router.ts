@@ -5,10 +5,15 @@ import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { SampleBatch } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
-import type { ModelInput, OutboxWriter, Stage } from '../core/contracts.ts';
+import type { LoadReporter, ModelInput, OutboxWriter, OverloadControl, SinkLoad, Stage } from '../core/contracts.ts';
 
-/** Outbox writes in flight at once: enough to fill a group commit, bounded so memory is too. */
-const MAX_IN_FLIGHT = 64;
+/**
+ * Outbox writes in flight at once: enough to fill a group commit (outbox.commitRows, 1000 rows by
+ * default, a batch being one row), bounded in batches and in samples so memory is too. (64 capped
+ * the router at 64 batches per commit: ~51k samples/s with 50-sample polls, whatever the CPU.)
+ */
+const MAX_IN_FLIGHT = 2048;
+const MAX_IN_FLIGHT_SAMPLES = 100_000;
 /** a failing outbox is logged at most this often (every refusal is still counted) */
 const REFUSAL_LOG_MS = 10_000;
 
@@ -16,7 +21,7 @@ const REFUSAL_LOG_MS = 10_000;
  * Fans in every source channel, hands each batch to the outbox (the durability point) and to
  * the models that use its tags. Source channels can be added and removed while it runs (reload).
  */
-export class Router implements Stage {
+export class Router implements Stage, LoadReporter {
   readonly name = 'router';
   readonly kind = 'router' as const;
   private inputs: Channel<SampleBatch>[] = [];
@@ -24,12 +29,26 @@ export class Router implements Stage {
   private loop?: Promise<void>;
   private readonly ctl = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
+  private inFlightSamples = 0;
+  /** the route() waiting for a write to complete (one at a time: the loop routes in order) */
+  private slot?: () => void;
   private lastError?: string;
   private lastBatchAt = 0;
   private routed = 0;
   private draining = false;
   private refusedSinceLog = 0;
   private lastRefusalLog = 0;
+  /** for the overload rule: samples routed, the longest wait in a source channel since the last report */
+  private routedSamples = 0;
+  private samplesPerBatch = 1;
+  private waitMax = 0;
+  private lastWait = 0;
+  private lastRoutedAt = performance.now();
+  /** the overload rule's bound for the wait before the outbox (ms; 0: off): the pipeline sets it */
+  shedAt = 0;
+  /** the overload rule, which the router reports to while it runs */
+  overload?: OverloadControl;
+  private unregister?: () => void;
 
   constructor(
     private readonly outbox: OutboxWriter,
@@ -61,7 +80,9 @@ export class Router implements Stage {
   }
 
   async start(): Promise<void> {
+    this.ctl.signal.addEventListener('abort', () => this.freeSlot(), { once: true });
     this.loop = this.run(this.ctl.signal);
+    this.unregister = this.overload?.register(this);
   }
 
   /**
@@ -69,6 +90,8 @@ export class Router implements Stage {
    * then waits for the outbox writes in flight. Past the deadline it stops where it is.
    */
   async stop(deadlineMs: number): Promise<void> {
+    this.unregister?.();
+    this.unregister = undefined;
     this.draining = true;
     this.wake?.();
     const timer = setTimeout(() => this.ctl.abort(new DOMException('router drain deadline', 'AbortError')), deadlineMs);
@@ -84,6 +107,24 @@ export class Router implements Stage {
     const details = { inFlight: this.inFlight.size, batchesRouted: this.routed };
     if (this.lastError) return { state: 'degraded', reason: `outbox write failed: ${this.lastError}`, details };
     return { state: 'up', details };
+  }
+
+  /**
+   * For the overload rule: when the pipeline itself cannot keep up (the main thread, the outbox),
+   * polled batches wait in their source channels before anything is committed, a lag no sink
+   * sees. Reported like a sink's: the longest wait of a batch routed since the last report
+   * (growing while none is routed), samples routed as delivered, samples queued as backlog.
+   */
+  overloadReport(): SinkLoad | undefined {
+    if (this.shedAt <= 0) return undefined;
+    let queued = 0;
+    for (const c of this.inputs) queued += c.depth;
+    const now = performance.now();
+    let lag = this.waitMax;
+    if (lag === 0 && queued > 0) lag = this.lastWait + (now - this.lastRoutedAt);
+    this.lastWait = lag;
+    this.waitMax = 0;
+    return { sink: 'router', shedAt: this.shedAt, lagMs: lag, acked: this.routedSamples, backlog: Math.round(queued * this.samplesPerBatch), lastAckAt: queued > 0 ? this.lastRoutedAt : now, queue: true };
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -127,21 +168,41 @@ export class Router implements Stage {
     );
   }
 
+  private freeSlot(): void {
+    const wake = this.slot;
+    this.slot = undefined;
+    wake?.();
+  }
+
   private async route(batch: SampleBatch, signal: AbortSignal): Promise<void> {
     const n = batch.samples.length;
     this.metrics.received(n);
     this.lastBatchAt = Date.now();
+    const wait = this.lastBatchAt - batch.receivedAt;
+    if (wait > this.waitMax) this.waitMax = wait;
+    this.routedSamples += n;
+    this.samplesPerBatch += (n - this.samplesPerBatch) / 16;
+    this.lastRoutedAt = performance.now();
     this.routed++;
     for (const m of this.models) if (m.wants(batch.source)) m.offer(batch);
-    while (this.inFlight.size >= MAX_IN_FLIGHT && !signal.aborted) await Promise.race(this.inFlight);
+    // one waiter woken by the next completion (a race over every write in flight would add a
+    // reaction to each of them per routed batch)
+    while ((this.inFlight.size >= MAX_IN_FLIGHT || this.inFlightSamples >= MAX_IN_FLIGHT_SAMPLES) && !signal.aborted) {
+      await new Promise<void>((r) => { this.slot = r; });
+    }
+    this.inFlightSamples += n;
     const p: Promise<void> = this.outbox.writeSamples(batch).then(
       () => {
         this.inFlight.delete(p);
+        this.inFlightSamples -= n;
+        this.freeSlot();
         this.lastError = undefined;
         this.metrics.sent(n);
       },
       (err: unknown) => {
         this.inFlight.delete(p);
+        this.inFlightSamples -= n;
+        this.freeSlot();
         const code = errorCode(err);
         this.lastError = errorMessage(err);
         this.metrics.error(code);

@@ -43,6 +43,8 @@ export class SourceStage implements Stage {
     // the skipped-polls series are visible at zero from the start
     this.stageMetrics.overrun(0, 'late');
     this.stageMetrics.overrun(0, 'full');
+    this.stageMetrics.overrun(0, 'shed');
+    const overload = ctx.overload;
     this.source = driver.create(config, {
       ...ctx,
       log: this.log,
@@ -51,6 +53,8 @@ export class SourceStage implements Stage {
       heartbeat: () => {
         this.lastBeat = Date.now();
       },
+      // the overload rule: a poller asks before each poll (src/pipeline/overload.ts)
+      ...(overload ? { pollGate: () => overload.gate() } : {}),
     });
     // watched only once the driver accepted its config: a create() that throws (a reload that
     // gets rolled back) leaves no channel behind in the metrics

@@ -22,6 +22,9 @@ export const sinkBaseShape = {
     })
     .prefault({})
     .describe('how far this sink may fall behind the newest record before whenBehind applies'),
+  shedAt: duration()
+    .prefault(500)
+    .describe('overload rule: while this sink is connected and confirming but its lag (fieldgate_sink_lag_seconds) passes this, sources shed polls (counted as fieldgate_source_overruns_total{reason="shed"}) until the lag is under half of it; 0 turns it off for this sink. A sink whose upstream is down never sheds: the outbox keeps its records'),
   whenBehind: z
     .enum(['drop-oldest', 'block'])
     .default('drop-oldest')

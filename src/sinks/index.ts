@@ -20,5 +20,5 @@ export function createSink(cfg: SinkConfig, outbox: Outbox, ctx: StageContext, l
   const metrics = ctx.metrics.stage(`sink.${cfg.id}`);
   const transport = def.create(cfg, ctx, { metrics, headSeq: () => outbox.stats().lastSeq });
   const lag = { ...cfg.maxLag, whenBehind: cfg.whenBehind };
-  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight: def.maxInFlight(cfg), backoff: cfg.backoff, lag }, transport, outbox, ctx);
+  return new SinkRunner({ id: cfg.id, batchSize: cfg.batchSize, maxInFlight: def.maxInFlight(cfg), backoff: cfg.backoff, lag, shedAt: cfg.shedAt }, transport, outbox, ctx);
 }

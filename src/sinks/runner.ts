@@ -4,7 +4,7 @@ import { FgError, errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { LagBound, Outbox, OutboxCursor, OutboxRecord } from '../outbox/index.ts';
-import type { Stage, StageContext } from '../core/contracts.ts';
+import type { LoadReporter, SinkLoad, Stage, StageContext } from '../core/contracts.ts';
 
 /** What a sink's upstream confirmed for one chunk of records. */
 export type SendResult = { ok: true } | { ok: false; rejected: string };
@@ -33,6 +33,8 @@ export interface RunnerOptions {
   backoff: { initial: number; max: number };
   /** how far this sink may fall behind (sink config maxLag + whenBehind); the outbox applies it */
   lag?: LagBound;
+  /** lag (ms) past which this sink, while connected and confirming, has the sources shed polls; 0 or unset: never */
+  shedAt?: number;
 }
 
 interface InFlight {
@@ -48,7 +50,7 @@ interface InFlight {
  * cursor over a chunk only once it and every chunk before it are confirmed. On a failure the
  * unconfirmed chunks are sent again after backoff (same record ids: the upstream can dedupe).
  */
-export class SinkRunner implements Stage {
+export class SinkRunner implements Stage, LoadReporter {
   readonly kind = 'sink' as const;
   readonly name: string;
   private readonly cursor: OutboxCursor;
@@ -67,6 +69,9 @@ export class SinkRunner implements Stage {
   /** set when a backlog starts draining after an outage, to report the drain rate */
   private drain?: { from: number; at: number; backlog: number };
   private lastDrainRate?: number;
+  /** performance.now() of the last confirmation (or connection): a sink with work and none for long is stalled */
+  private lastAckAt = 0;
+  private unregister?: () => void;
 
   constructor(private readonly opts: RunnerOptions, private readonly transport: Transport, outbox: Outbox, private readonly ctx: StageContext) {
     this.name = `sink.${opts.id}`;
@@ -81,12 +86,15 @@ export class SinkRunner implements Stage {
     this.idle = new AbortController();
     this.hard = new AbortController();
     this.loop = this.run();
+    if (this.opts.shedAt) this.unregister = this.ctx.overload?.register(this);
   }
 
   /** Stops reading, waits for in-flight confirmations until the deadline, then closes. */
   async stop(deadlineMs: number): Promise<void> {
     if (!this.loop) return;
     this.stopping = true;
+    this.unregister?.();
+    this.unregister = undefined;
     this.idle?.abort(new DOMException('sink stopping', 'AbortError'));
     const t = setTimeout(() => this.hard?.abort(new DOMException('sink stop deadline', 'AbortError')), deadlineMs);
     try {
@@ -101,7 +109,7 @@ export class SinkRunner implements Stage {
 
   probe(): ProbeResult {
     const details = {
-      target: this.transport.target, backlog: this.cursor.backlog(), acked: this.cursor.acked, sent: this.sent,
+      target: this.transport.target, backlog: this.cursor.backlog(), lagMs: Math.round(this.cursor.lagMs()), acked: this.cursor.acked, sent: this.sent,
       deadLetter: this.deadLetter, inFlight: this.inFlightCount, lastDrainRate: this.lastDrainRate, lastError: this.lastError,
       // records this sink did not get, by reason (lag bound, the outbox's own drops)
       skipped: { ...this.cursor.dropped },
@@ -114,6 +122,15 @@ export class SinkRunner implements Stage {
     return { state: 'up', details };
   }
 
+  /** For the overload rule: only while connected (a sink whose upstream is down never sheds). */
+  overloadReport(): SinkLoad | undefined {
+    if (!this.connected || !this.opts.shedAt) return undefined;
+    return {
+      sink: this.opts.id, shedAt: this.opts.shedAt, lagMs: this.cursor.lagMs(),
+      acked: this.cursor.acked, backlog: this.cursor.backlog(), lastAckAt: this.lastAckAt,
+    };
+  }
+
   private async run(): Promise<void> {
     const idle = this.idle!.signal;
     const hard = this.hard!.signal;
@@ -121,6 +138,7 @@ export class SinkRunner implements Stage {
       try {
         await this.transport.connect(hard);
         this.connected = true;
+        this.lastAckAt = performance.now();
         this.lastError = undefined;
         const backlog = this.cursor.backlog();
         if (backlog > 0) this.drain = { from: this.sent, at: performance.now(), backlog };
@@ -174,6 +192,7 @@ export class SinkRunner implements Stage {
           continue;
         }
         await window[0]!.p;
+        this.lastAckAt = performance.now();
         while (window.length > 0 && window[0]!.done) {
           const f = window.shift()!;
           if (f.result && !f.result.ok) {

@@ -30,7 +30,15 @@ export function simulatorConfig(ports: number[], tags: number): string {
   });
 }
 
-export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' | 'sparkplug' | 'sparkplug-per-payload' }): string {
+export function gatewayConfig(o: {
+  ports: number[]; tags: number; intervalMs: number; brokerPort: number; dataDir: string; format?: 'records' | 'compact' | 'sparkplug' | 'sparkplug-per-payload';
+  /** overload mode: the health port to scrape /metrics from (default 0) */
+  healthPort?: number;
+  /** overload mode: the MQTT sink's shedAt (left out: the default); 0 turns the overload rule off */
+  shedAt?: string | number;
+  /** false: no per-tag history in the health stage (about 8.7 kB per tag with its defaults) */
+  history?: boolean;
+}): string {
   const format = o.format ?? 'compact';
   const sink = format === 'sparkplug' || format === 'sparkplug-per-payload'
     ? { payload: 'sparkplug-b', sparkplug: { groupId: 'bench', ...(format === 'sparkplug-per-payload' ? { timestamps: 'per-payload' } : {}) } }
@@ -53,8 +61,8 @@ export function gatewayConfig(o: { ports: number[]; tags: number; intervalMs: nu
     })),
     outbox: { maxBytes: '2GB' },
     // records is the default (and the only JSON shape before `format`): left out, so an older build can be measured too
-    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, ...sink }],
-    health: { port: 0 },
+    sinks: [{ id: 'mqtt', type: 'mqtt', url: `mqtt://127.0.0.1:${o.brokerPort}`, ...sink, ...(o.shedAt !== undefined ? { shedAt: o.shedAt } : {}) }],
+    health: { port: o.healthPort ?? 0, ...(o.history === false ? { history: { enabled: false } } : {}) },
     log: { level: 'warn' },
   });
 }

@@ -15,6 +15,16 @@
 // process, threads included; the simulator and broker are not counted), bytes per tag on the wire
 // (MQTT PUBLISH packets publisher -> broker), bytes written to disk per tag (/proc/<pid>/io),
 // peak RSS, p50/p99 latency. The systems alternate order each round (BENCH_ROUNDS, default 2).
+//
+// Overload mode (BENCH_OVERLOAD=<factor>, e.g. 2): after the phases above, for each poll interval,
+// fieldgate publishes through a proxy that passes only 1/<factor> of what the sources offer
+// (DEVICES x TAGS per poll): a connected, acking broker that is too slow. Measured twice, with the
+// overload rule (the sink's default shedAt) and with it off (shedAt: 0): delivered tags/s, p50/p99
+// latency, polls shed (fieldgate_source_overruns_total{reason="shed"}), the share of polls kept,
+// the sink's backlog at the end and records dropped (must be 0: shedding skips polls, it never
+// drops what was accepted). The proxy's rate is set from the wire bytes per tag measured during
+// the warm-up, unthrottled. BENCH_OVERLOAD_ONLY=1 skips the normal phases. BENCH_HISTORY=off runs
+// fieldgate without the health stage's per-tag history (RSS of the data path alone).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -24,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { decodeSpec } from '../support/mqtt/sparkplug-spec.ts';
 import { gatewayConfig, simulatorConfig } from './e2e-config.ts';
+import { ThrottleProxy } from '../support/throttle-proxy.ts';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
 const TAGS = Number(process.env.BENCH_TAGS ?? 50);
@@ -34,10 +45,28 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const MOSQUITTO = process.env.BENCH_MOSQUITTO ?? '/usr/sbin/mosquitto';
 /** the MQTT sink's JSON format, used by both systems: compact (default) or records */
 const FORMAT = (['records', 'sparkplug', 'sparkplug-per-payload'] as const).find((f) => f === process.env.BENCH_FORMAT) ?? 'compact';
+/** overload mode: sources offer this many times what the (throttled) broker link passes; 0 = off */
+const OVERLOAD = Number(process.env.BENCH_OVERLOAD ?? 0);
+/** BENCH_HISTORY=off: fieldgate keeps no per-tag history for the dashboard (it costs ~8.7 kB per tag of RSS) */
+const HISTORY = process.env.BENCH_HISTORY !== 'off';
+/** BENCH_SYSTEMS=fieldgate measures fieldgate alone (for quick comparisons of its own settings; no ratios) */
+const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'fieldgate,bare').split(',');
+/** overload mode only: skip the normal phases */
+const OVERLOAD_ONLY = OVERLOAD > 0 && process.env.BENCH_OVERLOAD_ONLY === '1';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const cli = process.env.FIELDGATE_CLI ?? join(root, 'bin/fieldgate.js');
 const tsx = ['--import', 'tsx'];
+/**
+ * The node flags a user's `fieldgate run` starts with: those of bin/fieldgate.js's shebang
+ * (`node <bin>` would skip them), plus BENCH_NODE_FLAGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+ * The bare pipeline runs with the same V8 flags, so the ratios compare like with like.
+ */
+const shebang = readFileSync(cli, 'utf8').split('\n', 1)[0] ?? '';
+const V8_FLAGS = shebang.startsWith('#!') && /\bnode\b/.test(shebang) && cli.endsWith('bin/fieldgate.js')
+  ? shebang.slice(shebang.search(/\bnode\b/) + 4).trim().split(/\s+/).filter(Boolean)
+  : [];
+const FG_FLAGS = [...V8_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 
 // ---- /proc readings of a child ---------------------------------------------------------------
 
@@ -177,7 +206,7 @@ class Subscriber {
 
 // ---- one measured phase --------------------------------------------------------------------------
 
-interface Result { system: string; pollMs: number; tagsPerS: number; cpuPerM: number; wirePerTag: number; diskPerTag: number; peakRssMB: number; p50: number; p99: number }
+interface Result { system: string; pollMs: number; tagsPerS: number; cpuPerM: number; wirePerTag: number; diskPerTag: number; peakRssMB: number; p50: number; p99: number; shedPolls?: number }
 
 async function measure(system: string, pollMs: number, child: ChildProcess, sub: Subscriber): Promise<Result> {
   const pid = child.pid!;
@@ -212,14 +241,23 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   };
 }
 
-async function runFieldgate(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
+async function runFieldgate(pollMs: number, ports: number[], brokerPort: number, healthPort: number, sub: Subscriber): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
   try {
     const cfgPath = join(dir, 'bench.yaml');
-    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT }));
-    const child = start(process.execPath, [cli, 'run', '-c', cfgPath]);
+    writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT, healthPort, history: HISTORY }));
+    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath]);
     try {
-      return await measure('fieldgate', pollMs, child, sub);
+      const r = await measure('fieldgate', pollMs, child, sub);
+      // polls the overload rule shed over the whole run (warm-up included): a CPU-starved gateway sheds too
+      r.shedPolls = metricSum(await scrape(healthPort), 'fieldgate_source_overruns_total', 'reason="shed"');
+      if (process.env.BENCH_VERBOSE) {
+        // where the main thread's memory is at the end (the worker threads' heaps are in RSS only)
+        const m = await scrape(healthPort);
+        const mb = (name: string, has = '') => (metricSum(m, name, has) / 1048576).toFixed(1);
+        console.log(`  fieldgate memory at the end: RSS ${mb('fieldgate_process_resident_memory_bytes')} MB, main heap used ${mb('fieldgate_nodejs_heap_size_used_bytes')} of ${mb('fieldgate_nodejs_heap_size_total_bytes')} MB (new space ${mb('fieldgate_nodejs_heap_space_size_total_bytes', 'space="new"')}, old ${mb('fieldgate_nodejs_heap_space_size_used_bytes', 'space="old"')} used), external ${mb('fieldgate_nodejs_external_memory_bytes')} MB; overruns late ${metricSum(m, 'fieldgate_source_overruns_total', 'reason="late"')} full ${metricSum(m, 'fieldgate_source_overruns_total', 'reason="full"')} shed ${metricSum(m, 'fieldgate_source_overruns_total', 'reason="shed"')}; batches queued in source channels ${metricSum(m, 'fieldgate_channel_depth', 'channel="source.')}; sink lag ${metricSum(m, 'fieldgate_sink_lag_seconds')} s, backlog ${metricSum(m, 'fieldgate_sink_backlog')}`);
+      }
+      return r;
     } finally {
       await stopChild(child);
     }
@@ -229,7 +267,7 @@ async function runFieldgate(pollMs: number, ports: number[], brokerPort: number,
 }
 
 async function runBare(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
-  const child = start(process.execPath, [...tsx, join(root, 'test/bench/e2e-bare.ts')], {
+  const child = start(process.execPath, [...V8_FLAGS, ...tsx, join(root, 'test/bench/e2e-bare.ts')], {
     BARE_PORTS: ports.join(','),
     BARE_TAGS: String(TAGS),
     BARE_INTERVAL_MS: String(pollMs),
@@ -248,28 +286,120 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+// ---- overload mode ---------------------------------------------------------------------------------
+
+interface OverloadResult { variant: string; pollMs: number; offered: number; capacity: number; tagsPerS: number; p50: number; p99: number; shedPolls: number; polls: number; share: number; backlog: number; dropped: number; peakRssMB: number }
+
+/** Sums the samples of one metric family in Prometheus text, over the series whose labels contain `has`. */
+function metricSum(text: string, name: string, has = ''): number {
+  let n = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== '{' && line[name.length] !== ' ')) continue;
+    if (has && !line.includes(has)) continue;
+    n += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return n;
+}
+
+async function scrape(port: number): Promise<string> {
+  const r = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return r.text();
+}
+
+async function runOverload(variant: 'rule on' | 'rule off', pollMs: number, ports: number[], brokerPort: number, healthPort: number, sub: Subscriber): Promise<OverloadResult> {
+  const offered = (ports.length * TAGS * 1000) / pollMs;
+  const proxy = new ThrottleProxy(brokerPort);
+  await proxy.start();
+  const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-'));
+  try {
+    const cfgPath = join(dir, 'bench.yaml');
+    writeFileSync(cfgPath, gatewayConfig({
+      ports, tags: TAGS, intervalMs: pollMs, brokerPort: proxy.port, dataDir: join(dir, 'data'), format: FORMAT, healthPort, history: HISTORY,
+      ...(variant === 'rule off' ? { shedAt: 0 } : {}),
+    }));
+    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath]);
+    try {
+      sub.begin();
+      const end = Date.now() + 60_000;
+      while (sub.samples === 0) {
+        if (Date.now() > end || child.exitCode !== null) throw new Error(`fieldgate (${variant}): no data reached the subscriber`);
+        await sleep(100);
+      }
+      // calibration, unthrottled: proxy bytes per delivered tag
+      await sleep(Math.min(WARMUP_S, 3) * 1000);
+      const f0 = proxy.forwarded;
+      sub.begin();
+      await sleep(2_000);
+      const bytesPerTag = (proxy.forwarded - f0) / Math.max(1, sub.samples);
+      const capacity = offered / OVERLOAD;
+      proxy.rate = capacity * bytesPerTag;
+      await sleep(WARMUP_S * 1000);
+      const m0 = await scrape(healthPort);
+      const t0 = performance.now();
+      sub.begin();
+      await sleep(MEASURE_S * 1000);
+      sub.end();
+      const secs = (performance.now() - t0) / 1000;
+      const m1 = await scrape(healthPort);
+      const shed = metricSum(m1, 'fieldgate_source_overruns_total', 'reason="shed"') - metricSum(m0, 'fieldgate_source_overruns_total', 'reason="shed"');
+      const polled = metricSum(m1, 'fieldgate_records_received_total', 'stage="router"') - metricSum(m0, 'fieldgate_records_received_total', 'stage="router"');
+      return {
+        variant, pollMs, offered, capacity,
+        tagsPerS: sub.samples / secs,
+        p50: sub.percentile(50), p99: sub.percentile(99),
+        shedPolls: shed,
+        polls: polled / TAGS,
+        share: metricSum(m1, 'fieldgate_overload_poll_share'),
+        backlog: metricSum(m1, 'fieldgate_sink_backlog', 'sink="mqtt"'),
+        // records accepted and then lost on the way: the sink's, the router's and the outbox's drops
+        dropped: ['stage="sink.mqtt"', 'stage="router"', 'stage="outbox"'].reduce((n, st) => n + metricSum(m1, 'fieldgate_records_dropped_total', st), 0),
+        peakRssMB: peakRssMB(child.pid!),
+      };
+    } finally {
+      await stopChild(child);
+    }
+  } finally {
+    await proxy.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 // ---- main ------------------------------------------------------------------------------------------
 
 const dir = mkdtempSync(join(tmpdir(), 'fg-e2e-rig-'));
-const [brokerPort, ...ports] = await freePorts(DEVICES + 1) as [number, ...number[]];
+const [brokerPort, healthPort, ...ports] = await freePorts(DEVICES + 2) as [number, number, ...number[]];
 writeFileSync(join(dir, 'mosquitto.conf'), `listener ${brokerPort} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence false\n`);
 const broker = start(MOSQUITTO, ['-c', join(dir, 'mosquitto.conf')]);
 writeFileSync(join(dir, 'sim.yaml'), simulatorConfig(ports, TAGS));
 const sim = start(process.execPath, [cli, 'simulate', '-c', join(dir, 'sim.yaml')]);
 const results: Result[] = [];
+const overloads: OverloadResult[] = [];
 let sub: Subscriber | undefined;
 try {
   await waitPorts([brokerPort], 'mosquitto');
   await waitPorts(ports, 'simulator');
   sub = await Subscriber.open(brokerPort);
-  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  for (const poll of POLLS) {
+  console.log(`node flags of both systems: ${V8_FLAGS.join(' ') || '(none)'} (bin/fieldgate.js's shebang)${FG_FLAGS.length > V8_FLAGS.length ? `; fieldgate also ${FG_FLAGS.slice(V8_FLAGS.length).join(' ')}` : ''}`);
+  console.log(`bench:e2e ${DEVICES} devices x ${TAGS} float32 tags, polls ${POLLS.join(', ')} ms, JSON format ${FORMAT}, tag history ${HISTORY ? 'on' : 'off'}, ${WARMUP_S} s warm-up + ${MEASURE_S} s measured, ${ROUNDS} rounds; broker mosquitto (own process); load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['fieldgate', 'bare'] : ['bare', 'fieldgate'];
-      for (const system of order) {
-        const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, sub) : await runBare(poll, ports, brokerPort, sub);
+      for (const system of order.filter((sys) => SYSTEMS.includes(sys))) {
+        const r = system === 'fieldgate' ? await runFieldgate(poll, ports, brokerPort, healthPort, sub) : await runBare(poll, ports, brokerPort, sub);
         results.push(r);
         if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
+      }
+    }
+  }
+  if (OVERLOAD > 0) {
+    for (const poll of POLLS) {
+      for (let round = 0; round < ROUNDS; round++) {
+        const order = round % 2 === 0 ? (['rule on', 'rule off'] as const) : (['rule off', 'rule on'] as const);
+        for (const variant of order) {
+          const r = await runOverload(variant, poll, ports, brokerPort, healthPort, sub);
+          overloads.push(r);
+          if (process.env.BENCH_VERBOSE) console.log(JSON.stringify(r));
+        }
       }
     }
   }
@@ -281,9 +411,11 @@ try {
 }
 
 const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
-console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
-console.log('|---|---|---|---|---|---|---|---|---|');
-for (const poll of POLLS) {
+if (!OVERLOAD_ONLY) {
+  console.log('\n| poll | system | tags/s | CPU s / 1M tags | wire B/tag | disk B/tag | peak RSS MB | p50 ms | p99 ms |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+}
+for (const poll of OVERLOAD_ONLY ? [] : POLLS) {
   const by = (s: string) => results.filter((r) => r.pollMs === poll && r.system === s);
   const row = (s: string) => {
     const rs = by(s);
@@ -295,6 +427,21 @@ for (const poll of POLLS) {
   for (const [name, r] of [['fieldgate', fg], ['bare', bare]] as const) {
     console.log(`| ${poll} ms | ${name} | ${f(r.tagsPerS)} | ${f(r.cpuPerM, 2)} | ${f(r.wirePerTag, 1)} | ${f(r.diskPerTag, 1)} | ${f(r.peakRssMB)} | ${f(r.p50)} | ${f(r.p99)} |`);
   }
+  const shed = by('fieldgate').map((r) => r.shedPolls ?? 0);
+  if (shed.some((n) => n > 0)) console.log(`| ${poll} ms | (fieldgate shed ${shed.join(', ')} polls per round: a connected sink lagged past its shedAt) | | | | | | | |`);
   console.log(`| ${poll} ms | ratio fieldgate/bare | ${f(fg.tagsPerS / bare.tagsPerS, 2)} | ${f(fg.cpuPerM / bare.cpuPerM, 2)} | ${f(fg.wirePerTag / bare.wirePerTag, 2)} | | ${f(fg.peakRssMB / bare.peakRssMB, 2)} | | ${f(fg.p99 / bare.p99, 2)} |`);
+}
+if (OVERLOAD > 0) {
+  console.log(`\nOverload: the broker link passes 1/${OVERLOAD} of what the sources offer (throttling proxy; broker connected and acking)`);
+  console.log('| poll | overload rule | offered tags/s | link capacity tags/s | delivered tags/s | p50 ms | p99 ms | polls shed /s | polls kept /s | poll share at end | backlog at end | dropped | peak RSS MB |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const poll of POLLS) {
+    for (const variant of ['rule on', 'rule off']) {
+      const rs = overloads.filter((r) => r.pollMs === poll && r.variant === variant);
+      if (rs.length === 0) continue;
+      const m = (k: keyof OverloadResult) => median(rs.map((r) => r[k] as number));
+      console.log(`| ${poll} ms | ${variant} | ${f(m('offered'))} | ${f(m('capacity'))} | ${f(m('tagsPerS'))} | ${f(m('p50'))} | ${f(m('p99'))} | ${f(m('shedPolls') / MEASURE_S)} | ${f(m('polls') / MEASURE_S)} | ${f(m('share'), 3)} | ${f(m('backlog'))} | ${f(m('dropped'))} | ${f(m('peakRssMB'))} |`);
+    }
+  }
 }
 console.log(`(medians of ${ROUNDS} rounds; load average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);

@@ -12,6 +12,7 @@ import { startModbusSimulator, type ModbusSimulator } from '../../drivers/modbus
 import { simConfig } from '../support/modbus/testing.ts';
 import { silentLogger } from '../../src/log.ts';
 import { assertSourceAccounting } from '../support/outbox/testing.ts';
+import type { OverloadGovernor } from '../../src/pipeline/overload.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
@@ -56,7 +57,8 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
     }],
     outbox: { commitInterval: '10ms' },
     sinks: [
-      { type: 'file', id: 'hist', path: filePath, maxBytes: '1GB' },
+      // the file sink never sheds (shedAt 0): what is shed during the outage could only be the dead sink's doing
+      { type: 'file', id: 'hist', path: filePath, maxBytes: '1GB', shedAt: 0 },
       { type: 'mqtt', id: 'cloud', url: broker.url, maxLag: { records: 50 }, backoff: { initial: '100ms', max: '300ms' }, connectTimeout: '1s' },
     ],
     health: { port: 0, probes: { unhealthy: '100ms', stable: '400ms' }, watchdog: { heartbeatTimeout: '10s' } },
@@ -73,6 +75,12 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
     const overrunsBefore = await metric(p, 'overruns', { stage: 'source.plc', reason: 'full' });
     await broker.stop();
     const outageAt = Date.now();
+    // the overload rule never counts a sink whose upstream is down (on a busy machine the live
+    // sinks may have made the sources shed before: counted from the moment the cloud sink is down)
+    const overload = p.ctx.overload as OverloadGovernor;
+    const cloudSink = p.sinks.find((s) => s.name === 'sink.cloud')!;
+    await until('the cloud sink is down and nothing is shed', () => cloudSink.probe().state === 'down' && overload.share === 1, 10_000);
+    const shedBefore = await metric(p, 'overruns', { stage: 'source.plc', reason: 'shed' });
     const lastBefore = Math.max(...received().map(seqOf));
     await until('the MQTT sink skips records (lag)', async () => (await metric(p, 'dropped', { stage: 'sink.cloud', reason: 'lag' })) > 0 && Date.now() - outageAt > 5_000, 20_000);
     const cloud = p.sinks.find((s) => s.name === 'sink.cloud')!;
@@ -80,6 +88,7 @@ test('a dead MQTT upstream past its lag bound: the file sink gets everything, no
     const hist = p.sinks.find((s) => s.name === 'sink.hist')!;
     assert.ok((hist.probe().details as { backlog: number }).backlog < 200, 'the file sink keeps up meanwhile');
     assert.equal(await metric(p, 'overruns', { stage: 'source.plc', reason: 'full' }), overrunsBefore, 'no poll skipped for backpressure while the upstream is dead');
+    assert.equal(await metric(p, 'overruns', { stage: 'source.plc', reason: 'shed' }), shedBefore, 'no poll shed for a dead upstream (the overload rule is for connected sinks)');
     assert.equal(await metric(p, 'dropped', { stage: 'sink.hist' }), 0);
 
     // back: it goes on from its new cursor, in order
