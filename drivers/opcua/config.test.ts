@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { buildConfigSchema } from '../../src/config/schema.ts';
 import { opcuaSourceSchema } from './config.ts';
 import { opcuaDriver } from './index.ts';
+import { checkTestcases } from '../../test/support/testcases.ts';
 
 const base = { type: 'opcua', id: 'plc1', endpoint: 'opc.tcp://plc1:4840' };
 
@@ -60,21 +59,5 @@ describe('opcua config', () => {
 // Every file in testcases/ is a source entry: valid-* must parse, invalid-* must fail with the
 // message in its "# expect:" line (path: message prefix), as for the Modbus driver.
 it('testcases: valid files parse, invalid files fail with the expected message', () => {
-  const dir = join(import.meta.dirname, 'testcases');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
-  assert.ok(files.length >= 4);
-  for (const f of files) {
-    const text = readFileSync(join(dir, f), 'utf8');
-    const r = opcuaSourceSchema.safeParse(parse(text));
-    if (f.startsWith('valid-')) {
-      assert.ok(r.success, `${f}: ${r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-      assert.ok(r.data.tags.length > 0);
-    } else {
-      const expect = /^# expect: (.*)$/m.exec(text)?.[1];
-      assert.ok(expect, `${f} has no # expect: line`);
-      assert.equal(r.success, false, `${f} parsed but should not`);
-      const got = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-      assert.ok(got.some((m) => m.startsWith(expect)), `${f}: expected "${expect}", got ${JSON.stringify(got)}`);
-    }
-  }
+  checkTestcases(join(import.meta.dirname, 'testcases'), opcuaSourceSchema, { minFiles: 4, onValid: (c) => assert.ok(c.tags.length > 0) });
 });

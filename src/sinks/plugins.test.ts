@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { loadConfigFile } from '../config/load.ts';
 import { sinkSchema } from './config.ts';
 import { sinks } from './registry.ts';
+import { checkTestcases } from '../../test/support/testcases.ts';
 
 const here = import.meta.dirname;
 
@@ -43,22 +44,7 @@ for (const sink of sinks) {
     });
 
     test('testcases: valid-* parse, invalid-* fail with their expected message', () => {
-      const files = readdirSync(join(dir, 'testcases')).filter((f) => f.endsWith('.yaml'));
-      assert.ok(files.some((f) => f.startsWith('valid-')) && files.some((f) => f.startsWith('invalid-')), 'at least one of each');
-      for (const f of files) {
-        const text = readFileSync(join(dir, 'testcases', f), 'utf8');
-        const r = sink.schema.safeParse(parse(text));
-        if (f.startsWith('valid-')) {
-          assert.ok(r.success, `${f}: ${r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-        } else {
-          assert.ok(f.startsWith('invalid-'), `${f}: name it valid-* or invalid-*`);
-          const expect = /^# expect: (.*)$/m.exec(text)?.[1];
-          assert.ok(expect, `${f} has no # expect: line`);
-          assert.equal(r.success, false, `${f} parsed but should not`);
-          const got = r.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-          assert.ok(got.some((m) => m.startsWith(expect)), `${f}: expected "${expect}", got ${JSON.stringify(got)}`);
-        }
-      }
+      checkTestcases(join(dir, 'testcases'), sink.schema);
     });
   });
 }

@@ -13,6 +13,7 @@ import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { ThrottleProxy } from '../support/throttle-proxy.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
+import { metric } from '../support/pipeline-metrics.ts';
 
 const tmp = tempDir('fg-overload-');
 after(() => tmp.cleanup());
@@ -22,14 +23,6 @@ const TAGS = 40;
 interface Rec { id: string; kind: string; source: string }
 const seqOf = (r: Rec): number => Number(r.id.slice(r.id.lastIndexOf(':') + 1));
 
-async function metric(p: Pipeline, name: 'sent' | 'dropped' | 'overruns', labels: Record<string, string>): Promise<number> {
-  const m = name === 'sent' ? p.metrics.sent : name === 'dropped' ? p.metrics.dropped : p.metrics.overruns;
-  let n = 0;
-  for (const v of (await m.get()).values) {
-    if (Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want)) n += v.value;
-  }
-  return n;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

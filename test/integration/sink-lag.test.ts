@@ -16,6 +16,7 @@ import type { OverloadGovernor } from '../../src/pipeline/overload.ts';
 import { Pipeline } from '../../src/pipeline/pipeline.ts';
 import { TestBroker } from '../support/mqtt/test-broker.ts';
 import { tempDir, testConfig, testDrivers, until } from './health-testkit.ts';
+import { metric } from '../support/pipeline-metrics.ts';
 
 const tmp = tempDir('fg-sink-lag-');
 after(() => tmp.cleanup());
@@ -32,14 +33,6 @@ const sim = () => simConfig({
 interface Rec { id: string; kind: string; source: string; type?: string; data?: Record<string, unknown> }
 const seqOf = (r: Rec): number => Number(r.id.slice(r.id.lastIndexOf(':') + 1));
 
-async function metric(p: Pipeline, name: 'sent' | 'dropped' | 'overruns', labels: Record<string, string>): Promise<number> {
-  const m = name === 'sent' ? p.metrics.sent : name === 'dropped' ? p.metrics.dropped : p.metrics.overruns;
-  let n = 0;
-  for (const v of (await m.get()).values) {
-    if (Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want)) n += v.value;
-  }
-  return n;
-}
 
 test('a dead MQTT upstream past its lag bound: the file sink gets everything, no poll skipped, drops counted on the MQTT sink; gateway events upstream', async () => {
   let simulator: ModbusSimulator = await startModbusSimulator(sim());
