@@ -6,7 +6,7 @@ import { modelSchema } from '../config.ts';
 import { createModelStage } from '../index.ts';
 import { MemoryOutbox, quietContext } from './collect.ts';
 import { parseTimestamp, readTable } from './csv.ts';
-import { readModelDir } from './model-dir.ts';
+import { configSnippet, readModelDir } from './model-dir.ts';
 
 export interface EvaluateOptions {
   dir: string;
@@ -79,18 +79,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   const table = readTable(opts.data, { columns: tags });
   const labelled = opts.windows ? readWindows(opts.windows, opts.key, opts.data).windows : [];
   const cfg = modelSchema.parse({
-    id: meta.name.replace(/[^A-Za-z0-9_.-]/g, '_') || 'model',
-    path: resolve(opts.dir, meta.file ?? 'model.onnx'),
-    input: {
-      name: meta.input.name,
-      window: meta.input.window,
-      stride: meta.input.stride,
-      ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
-      ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
-      features: meta.input.features.map((f) => ({ tag: `${SOURCE}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
-    },
-    outputs: [{ name: 'score' }],
-    thresholds: meta.thresholds.filter((t) => t.field === 'score'),
+    // the entry `model fit` prints for a config file, run here with a replay's batching and no watch
+    ...configSnippet(meta, meta.name.replace(/[^A-Za-z0-9_.-]/g, '_') || 'model', resolve(opts.dir, meta.file ?? 'model.onnx'), SOURCE),
     batching: { maxBatch: 256, maxWait: '5ms', queue: 32_768 },
     deadline: '10m',
     watch: false,
