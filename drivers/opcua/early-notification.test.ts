@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { startReorderProxy } from '../../test/support/opcua/reorder-proxy.ts';
 import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
+import { socketsAndTimersLeft } from '../../test/support/wait.ts';
 
 // A variable that never changes is notified exactly once, when its item is created. That first
 // notification can reach the client before the CreateMonitoredItems response does (the server
@@ -55,7 +56,5 @@ it('subscription: the first value of a constant variable that arrives before its
 });
 
 it('leaves no socket or timer behind after stop()', async () => {
-  await new Promise((r) => setTimeout(r, 300));
-  const left = process.getActiveResourcesInfo().filter((r) => /TCP|Timeout|Timer/.test(r));
-  assert.deepEqual(left, []);
+  assert.deepEqual(await socketsAndTimersLeft(), []);
 });

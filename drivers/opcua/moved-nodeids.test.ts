@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import type { Sample } from '../../src/core/sample.ts';
 import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
+import { socketsAndTimersLeft } from '../../test/support/wait.ts';
 
 // A server whose NodeIds move on a restart (numeric ids in creation order, like many PLC servers
 // after a program download): the same browse paths, other NodeIds. Tags configured by browsePath
@@ -118,7 +119,5 @@ for (const { mode, keepAliveInterval, label } of variants) {
 }
 
 it('leaves no socket or timer behind after stop()', async () => {
-  await new Promise((r) => setTimeout(r, 300));
-  const left = process.getActiveResourcesInfo().filter((r) => /TCP|Timeout|Timer/.test(r));
-  assert.deepEqual(left, []);
+  assert.deepEqual(await socketsAndTimersLeft(), []);
 });

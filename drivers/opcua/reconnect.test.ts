@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
 import { runSource, startSim, tempDataDir } from '../../test/support/opcua/testkit.ts';
+import { socketsAndTimersLeft } from '../../test/support/wait.ts';
 
 // Users of node-opcua report reconnects that do not restore subscriptions. This guards against it:
 // the simulator is stopped and started again on the same port mid-stream (a server restart, so the
@@ -68,7 +69,5 @@ it('subscription: a subscription the server drops silently is rebuilt by the wat
 });
 
 it('leaves no socket or timer behind after stop()', async () => {
-  await new Promise((r) => setTimeout(r, 300));
-  const left = process.getActiveResourcesInfo().filter((r) => /TCP|Timeout|Timer/.test(r));
-  assert.deepEqual(left, []);
+  assert.deepEqual(await socketsAndTimersLeft(), []);
 });

@@ -20,3 +20,9 @@ export async function freePort(): Promise<number> {
   await new Promise<void>((r) => s.close(() => r()));
   return port;
 }
+
+/** After a settle time, the sockets and timers this process still holds (a stopped component must leave none). */
+export async function socketsAndTimersLeft(settleMs = 300): Promise<string[]> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  return process.getActiveResourcesInfo().filter((r) => /TCP|Timeout|Timer/.test(r));
+}
