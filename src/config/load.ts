@@ -221,10 +221,18 @@ function reportIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: unknown, 
         });
         return;
       }
-      // report the branch that got furthest
+      // report the branch that got furthest; a branch whose type did not match the input at all
+      // ("expected string" for a mapping) got nowhere, whatever its issue count
       const branches = u.errors.filter((b) => b.length > 0);
+      const typeMiss = (b: readonly z.core.$ZodIssue[]): boolean => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
+      if (branches.length > 0 && branches.every(typeMiss)) {
+        const expected = [...new Set(branches.map((b) => (b[0] as z.core.$ZodIssueInvalidType).expected))];
+        at(path, `expected ${expected.join(' or ')}; got ${describe(u.input)}`);
+        return;
+      }
       if (branches.length > 0) {
-        const best = branches.reduce((a, b) => (a.length <= b.length ? a : b));
+        const rank = (b: readonly z.core.$ZodIssue[]): number => (typeMiss(b) ? Number.POSITIVE_INFINITY : b.length);
+        const best = branches.reduce((a, b) => (rank(a) <= rank(b) ? a : b));
         for (const sub of best) reportIssue({ ...sub, path: [...path, ...sub.path] } as z.core.$ZodIssue, schema, data, at);
         return;
       }
