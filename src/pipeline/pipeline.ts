@@ -251,6 +251,7 @@ export class Pipeline {
     this.assertRunning();
     await this.launch(section, cfg);
     this.#config = withEntry(this.#config, section, cfg);
+    this.sinksChanged(section);
     this.log.info({ stage: `${SECTION_LABEL[section]}.${cfg.id}` }, 'stage added');
   }
 
@@ -260,7 +261,13 @@ export class Pipeline {
     const stage = this.findStage(section, id);
     if (stage) await this.retire(section, stage, deadlineMs);
     this.#config = withoutEntry(this.#config, section, id);
+    this.sinksChanged(section);
     this.log.info({ stage: `${SECTION_LABEL[section]}.${id}` }, 'stage removed');
+  }
+
+  /** The router's wait bound follows the sinks that now run (a reload may change a shedAt). */
+  private sinksChanged(section: StageSection): void {
+    if (section === 'sinks') this.router.shedAt = routerShedAt(this.#config.sinks);
   }
 
   /**
@@ -269,6 +276,14 @@ export class Pipeline {
    * `config` lists whichever runs. Every outcome is logged with the stage's name.
    */
   async replaceStage<K extends StageSection>(section: K, prev: StageEntryOf<K>, next: StageEntryOf<K>, deadlineMs: number): Promise<ReplaceOutcome> {
+    try {
+      return await this.replaceEntry(section, prev, next, deadlineMs);
+    } finally {
+      this.sinksChanged(section);
+    }
+  }
+
+  private async replaceEntry<K extends StageSection>(section: K, prev: StageEntryOf<K>, next: StageEntryOf<K>, deadlineMs: number): Promise<ReplaceOutcome> {
     this.assertRunning();
     const name = `${SECTION_LABEL[section]}.${next.id}`;
     const old = this.findStage(section, prev.id);

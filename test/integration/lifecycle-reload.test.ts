@@ -90,3 +90,27 @@ test('a reload that changes one source leaves the others running: same connectio
     for (const s of sims) await s.stop();
   }
 });
+
+test("a reload that changes a sink's shedAt moves the router's wait bound with it (no restart needed)", async () => {
+  const doc = (sinks: Record<string, unknown>[]) => ({
+    gateway: { id: 'gw-reload-shed', dataDir: join(tmp.dir, 'shed') },
+    sources: [{ type: 'ticker', id: 't', interval: '50ms', tags: 1 }],
+    sinks,
+    health: { enabled: false },
+  });
+  const file = (id: string, shedAt: string) => ({ type: 'file', id, path: join(tmp.dir, `${id}.ndjson`), shedAt });
+  const p = new Pipeline({ config: testConfig(doc([file('f', '500ms')]), tmp.dir), baseDir: tmp.dir, log: silentLogger(), drivers: testDrivers });
+  await p.start();
+  try {
+    assert.equal(p.router.shedAt, 500);
+    const changed = await applyConfig(p, testConfig(doc([file('f', '2s')]), tmp.dir), { deadlineMs: 2_000 });
+    assert.ok(changed.ok, changed.errors.join('; '));
+    assert.equal(p.router.shedAt, 2_000, 'a changed shedAt applies at once');
+    await applyConfig(p, testConfig(doc([file('f', '2s'), file('g', '300ms')]), tmp.dir), { deadlineMs: 2_000 });
+    assert.equal(p.router.shedAt, 300, 'an added sink with a stricter bound sets it');
+    await applyConfig(p, testConfig(doc([file('g', '0ms')]), tmp.dir), { deadlineMs: 2_000 });
+    assert.equal(p.router.shedAt, 0, 'no sink sheds any more: neither does the router');
+  } finally {
+    await p.stop(2_000);
+  }
+});
