@@ -36,8 +36,12 @@ export interface FitOptions {
   quantile?: number;
   /** alternatively: the limit giving at most this many events per week on the normal fit part */
   eventsPerWeek?: number;
-  /** limit multiplier (default 1.2: a fifth above the normal quantile, room for what the normal period did not show) */
+  /** limit multiplier (default: autoMargin, from the normal windows to those of `horizon`) */
   margin?: number;
+  /** without a clear cycle the window is at most 1/minWindows of the normal period (default MIN_WINDOWS) */
+  minWindows?: number;
+  /** the span, in ms, the automatic margin extrapolates the normal scores to (default HORIZON) */
+  horizon?: number;
   calendar?: 'auto' | 'on' | 'off';
   /** minutes added to the timestamps to get local time for the calendar (default 0) */
   utcOffset?: number;
@@ -96,13 +100,30 @@ const WEEK = 7 * DAY;
 /** event rule of the written thresholds: raise above 1, clear below 0.7 */
 export const RAISE = 1;
 export const CLEAR = 0.7;
-/** non-overlapping windows the normal period must hold when the window is chosen automatically */
+/**
+ * non-overlapping windows the normal period must hold when the window is chosen automatically.
+ * 12 and the 13 weeks of HORIZON were picked with NAB's labels in view; the label-free study
+ * (npm run bench:fit-defaults) prefers 16 and 13 weeks, which failed NAB held out: README, defaults
+ */
 const MIN_WINDOWS = 12;
 /** the limit is extrapolated to the largest normal score expected over this long (see autoMargin) */
 const HORIZON = 13 * WEEK;
 /** the least margin over the normal quantile: room for what the normal period did not show */
 const MIN_MARGIN = 1.2;
 const CANDIDATE_CYCLES_H = [1, 2, 4, 6, 8, 12, 24, 168];
+
+/**
+ * The automatic margin: the normal quantile is about the largest of n independent (non-overlapping)
+ * normal windows; for a Gaussian tail the largest of N draws grows as sqrt(2 ln N), so the limit is
+ * extrapolated to the N windows of `horizonMs` by sqrt(ln N / ln n), and never below MIN_MARGIN.
+ * Rounded to 3 decimals, as the report prints it.
+ */
+export function autoMargin(windows: number, stride: number, window: number, period: number, horizonMs: number = HORIZON): { margin: number; n: number; N: number } {
+  const n = Math.max(2, (windows * stride) / window);
+  const N = horizonMs / (window * period);
+  const m = Math.sqrt(Math.log(N) / Math.log(n));
+  return { margin: m > MIN_MARGIN ? Number(m.toFixed(3)) : MIN_MARGIN, n, N };
+}
 
 /** A clean series: rows driven by the first column, other columns sampled-and-held (as the window assembler does). */
 interface Series {
@@ -273,9 +294,10 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   } else {
     // one day, but short enough that the normal period holds MIN_WINDOWS non-overlapping windows:
     // the scales and the quantile need that many independent looks at normal behaviour
-    const fitRows = Math.floor(nNormal / MIN_WINDOWS);
+    const minWindows = opts.minWindows ?? MIN_WINDOWS;
+    const fitRows = Math.floor(nNormal / minWindows);
     window = Math.max(8, Math.min(rowsPerDay, 2048, fitRows));
-    windowChosen = window < Math.min(rowsPerDay, 2048) ? `no clear cycle: one day, shortened to 1/${MIN_WINDOWS} of the normal period` : 'no clear cycle: one day';
+    windowChosen = window < Math.min(rowsPerDay, 2048) ? `no clear cycle: one day, shortened to 1/${minWindows} of the normal period` : 'no clear cycle: one day';
   }
   if (window * 4 > nNormal) {
     throw new FgError('FG_E_FIT_NORMAL', `${table.file}: the normal period (${describe}) holds ${nNormal} rows, fewer than 4 windows of ${window}; declare a longer normal period or a smaller --window`);
@@ -401,12 +423,12 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   // short normal period gets a wider threshold (never below MIN_MARGIN)
   const marginFor = (windows: number): { margin: number; why: string } => {
     if (opts.margin !== undefined) return { margin: opts.margin, why: '--margin' };
-    const n = Math.max(2, (windows * stride) / window);
-    const horizon = HORIZON / (window * period);
-    const m = Math.sqrt(Math.log(horizon) / Math.log(n));
-    return m > MIN_MARGIN
-      ? { margin: Number(m.toFixed(3)), why: `sqrt(ln ${Math.round(horizon)} / ln ${n.toFixed(1)}): from the normal period's ${n.toFixed(1)} independent windows to the ${Math.round(horizon)} of 13 weeks` }
-      : { margin: MIN_MARGIN, why: `the least margin; ${n.toFixed(0)} independent normal windows need no more` };
+    const horizonMs = opts.horizon ?? HORIZON;
+    const { margin, n, N } = autoMargin(windows, stride, window, period, horizonMs);
+    const span = horizonMs % WEEK === 0 ? `${horizonMs / WEEK} weeks` : `${(horizonMs / DAY).toFixed(1)} days`;
+    return margin > MIN_MARGIN
+      ? { margin, why: `sqrt(ln ${Math.round(N)} / ln ${n.toFixed(1)}): from the normal period's ${n.toFixed(1)} independent windows to the ${Math.round(N)} of ${span}` }
+      : { margin, why: `the least margin; ${n.toFixed(0)} independent normal windows need no more` };
   };
   // windows one calendar bucket gets per day: a bucket seen on one day only is half its own median, half the global one
   const perBucketDay = Math.max(1, (DAY / blocksPerDay) / period / stride);

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Table } from './csv.ts';
-import { CLEAR, RAISE, fit, type FitOptions } from './fit.ts';
+import { CLEAR, RAISE, autoMargin, fit, type FitOptions } from './fit.ts';
+import { family, generate, outcome } from '../../../test/support/fit-family.ts';
 
 /**
  * The fit's defaults on synthetic series it was not designed on: 5-minute data with a daily cycle
@@ -113,5 +114,47 @@ describe('model fit defaults on synthetic series (injected anomalies, daily cycl
     const shift = CASES.findIndex((c) => c.shift);
     const inShift = [1, 2, 3].map((seed) => score(CASES[shift]!, series(CASES[shift]!, seed), { baselineHalfLife: DAY }).hit);
     assert.ok(inShift.every((h) => h >= 3), `level shift case, hits per seed: ${inShift.join(', ')}`);
+  });
+});
+
+describe('model fit defaults on a slice of the bench:fit-defaults family (seeds 3-5, not used to choose the defaults)', () => {
+  // every third scenario of the family (1 s to 15 min, flat/daily/shift/duty/batch signals, drift,
+  // glitches, setpoint changes; five anomalies each), on seeds the study did not use
+  const slice = family().filter((_, i) => i % 3 === 0);
+  const run = (extra: Partial<FitOptions>): { hit: number; outside: number; series: number; anomalies: number } => {
+    let hit = 0, outside = 0, series = 0, anomalies = 0;
+    for (const seed of [3, 4, 5]) {
+      for (const sc of slice) {
+        const s = generate(sc, seed);
+        const o = outcome(s, fit(s.table, { name: sc.name, normalTo: s.normalTo, keepScores: true, ...extra }));
+        hit += o.hit; outside += o.outside; series++; anomalies += s.anomalies.length;
+      }
+    }
+    return { hit, outside, series, anomalies };
+  };
+  const now = run({});
+  const before = run({ margin: 1.2, clearAfter: 0 });
+  console.log(`family slice, ${now.series} series, ${now.anomalies} anomalies: defaults ${now.hit} caught, ${now.outside} outside; margin 1.2 and events ending at once: ${before.hit} caught, ${before.outside} outside`);
+
+  it('the defaults stay within the study\'s budget (3 events outside per series) and catch close to half the anomalies', () => {
+    assert.ok(now.outside <= 3 * now.series, `outside: ${now.outside} for ${now.series} series`);
+    assert.ok(now.hit >= 0.45 * now.anomalies, `caught ${now.hit} of ${now.anomalies}`);
+  });
+
+  it('the defaults raise under half the false events of a fixed 1.2 margin with events ending at once', () => {
+    assert.ok(now.outside * 2 < before.outside, `outside: ${now.outside} now, ${before.outside} before`);
+  });
+
+  it('a margin applied after a margin-1 fit (as bench:fit-defaults does) gives the limit the fit computes itself', () => {
+    const sc = slice.find((c) => c.shape === 'flat')!;
+    const s = generate(sc, 3);
+    for (const [minWindows, weeks] of [[12, 13], [32, 4], [8, 52]] as const) {
+      const horizon = weeks * 7 * DAY;
+      const one = fit(s.table, { name: sc.name, normalTo: s.normalTo, minWindows, margin: 1 });
+      const direct = fit(s.table, { name: sc.name, normalTo: s.normalTo, minWindows, horizon });
+      assert.equal(direct.report.window, one.report.window);
+      const m = autoMargin(one.report.windowsNormal, one.report.stride, one.report.window, one.report.period, horizon).margin;
+      assert.ok(Math.abs(direct.report.limit - one.report.limit * m) < 1e-9 * direct.report.limit, `K ${minWindows}, H ${weeks} weeks: ${direct.report.limit} vs ${one.report.limit} x ${m}`);
+    }
   });
 });
