@@ -87,9 +87,6 @@ function summaryStats(m: ProfileModel, width: number): { inits: Initializer[]; n
     for (let k = 0; k < STATS.length; k++) scale[k * F + f] = m.invScale[f]!;
   }
   const inits: Initializer[] = [
-    { name: 'axis1', dims: [1], data: [1], int64: true },
-    { name: 'stats_start', dims: [1], data: [0], int64: true },
-    { name: 'stats_end', dims: [1], data: [S], int64: true },
     { name: 'centre', dims: [S], data: centre },
     { name: 'inv_scale', dims: [S], data: scale },
     { name: 'inv_sigma', dims: [S], data: m.invSigma },
@@ -98,6 +95,12 @@ function summaryStats(m: ProfileModel, width: number): { inits: Initializer[]; n
   const nodes: NodeSpec[] = [];
   let raw = 'window';
   if (width > S) {
+    // calendar and/or baseline values follow the statistics (no unused initializers otherwise: onnxruntime warns)
+    inits.push(
+      { name: 'axis1', dims: [1], data: [1], int64: true },
+      { name: 'stats_start', dims: [1], data: [0], int64: true },
+      { name: 'stats_end', dims: [1], data: [S], int64: true },
+    );
     nodes.push({ op: 'Slice', inputs: ['window', 'stats_start', 'stats_end', 'axis1'], outputs: ['raw_stats'] });
     raw = 'raw_stats';
   }
