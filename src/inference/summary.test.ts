@@ -1,8 +1,16 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { MemoryOutbox, tempDir, testContext } from '../../test/support/inference/testing.ts';
+import { isFgError } from '../core/errors.ts';
 import type { Sample, SampleBatch } from '../core/sample.ts';
-import { modelInputSchema } from './config.ts';
+import { modelInputSchema, modelSchema } from './config.ts';
+import { readTable } from './fit/csv.ts';
+import { fit } from './fit/fit.ts';
+import { modelMeta, writeModelDir } from './fit/model-dir.ts';
+import { createModelStage, validateModel } from './index.ts';
 import { WindowSummary } from './summary.ts';
 import { WindowAssembler } from './window.ts';
 
@@ -191,5 +199,42 @@ describe('WindowAssembler with input.summary', () => {
     assert.throws(() => modelInputSchema.parse({ name: 'x', window: 5, layout: 'sequence', summary: { recent: 2 }, features: [{ tag: 'p/a' }] }), /summary needs layout: flat/);
     assert.throws(() => modelInputSchema.parse({ name: 'x', window: 5, summary: { recent: 0 }, features: [{ tag: 'p/a' }] }));
     assert.throws(() => modelInputSchema.parse({ name: 'x', window: 5, summary: { recent: 2, mean: true }, features: [{ tag: 'p/a' }] }));
+  });
+});
+
+describe('a summary-form model against a config of the other form', () => {
+  const tmp = tempDir('fg-summary-');
+  after(() => tmp.cleanup());
+
+  it('validate and start refuse it with FG_E_MODEL_MISMATCH, naming model, file, input, both widths and the fix', async () => {
+    // a summary-form model of 2 tags, window 12 (width 6), as model fit writes it
+    const csv = join(tmp.dir, 'two.csv');
+    const t0 = Date.parse('2024-01-01T00:00:00Z');
+    writeFileSync(csv, ['time,a,b', ...Array.from({ length: 600 }, (_, i) => `${new Date(t0 + i * 3_600_000).toISOString()},${(50 + Math.sin(i)).toFixed(3)},${(2 + Math.cos(i * 0.7)).toFixed(3)}`)].join('\n'));
+    const r = fit(readTable(csv), { name: 's', normalTo: t0 + 500 * 3_600_000, window: 12, calendar: 'off' });
+    writeModelDir(tmp.dir, r, modelMeta(r, 's', 'test'), true);
+    const file = join(tmp.dir, 'model.onnx');
+    const base = { id: 'sm', path: file, outputs: [{ name: 'score' }], watch: false };
+    const features = [{ tag: 'p/a' }, { tag: 'p/b' }];
+    // 1. the summary left out: the config feeds 24 raw values
+    const raw = modelSchema.parse({ ...base, input: { name: 'window', window: 12, features } });
+    const problems = await validateModel(raw, (p) => p);
+    assert.equal(problems.length, 1);
+    assert.match(problems[0]!, /^models\[sm\] \(.*model\.onnx\): input "window": model expects float32 \[batch, 6\]; config provides float32 \[batch, 24\] \(window 12 x 2 features, layout flat\); the model takes window statistics: set input\.summary/);
+    const stage = createModelStage(raw, new MemoryOutbox(), testContext(tmp.dir));
+    await assert.rejects(stage.start(), (e) => isFgError(e, 'FG_E_MODEL_MISMATCH') && /model sm \(.*model\.onnx\) does not match its configuration:\n {2}input "window": model expects float32 \[batch, 6\]; config provides float32 \[batch, 24\]/.test((e as Error).message));
+    await stage.stop(1000);
+    // 2. one feature too many: 9 statistics against the model's 6
+    const three = modelSchema.parse({ ...base, input: { name: 'window', window: 12, summary: { recent: 3 }, features: [...features, { tag: 'p/c' }] } });
+    const [p3] = await validateModel(three, (p) => p);
+    assert.match(p3!, /input "window": model expects float32 \[batch, 6\]; config provides float32 \[batch, 9\] \(summary of a 12-row window: mean, shift over the last 3 rows and std dev of 3 features, layout flat\)$/);
+    // 3. a summary config on a raw-window model: the hint says to remove it
+    const rawModel = fit(readTable(csv), { name: 's', normalTo: t0 + 500 * 3_600_000, window: 12, calendar: 'off', form: 'window' });
+    writeModelDir(join(tmp.dir, 'raw'), rawModel, modelMeta(rawModel, 's', 'test'), true);
+    const sum = modelSchema.parse({ ...base, path: join(tmp.dir, 'raw', 'model.onnx'), input: { name: 'window', window: 12, summary: { recent: 3 }, features } });
+    const [p4] = await validateModel(sum, (p) => p);
+    assert.match(p4!, /model expects float32 \[batch, 24\]; config provides float32 \[batch, 6\] .*; the model takes the raw window: remove input\.summary$/);
+    // and the right config passes
+    assert.deepEqual(await validateModel(modelSchema.parse({ ...base, input: { name: 'window', window: 12, summary: r.input.summary, features } }), (p) => p), []);
   });
 });
