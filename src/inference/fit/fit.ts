@@ -15,6 +15,11 @@ import { etaSquared, madScale, median, quantile } from './stats.ts';
  * robust z-score over all statistics, divided by a limit calibrated on the normal period, so a
  * score above 1 is unlike anything normal for that hour of the week.
  *
+ * The written model takes its input in summary form by default (input.summary): the window assembler
+ * keeps the three statistics per feature as running sums (src/inference/summary.ts) and the graph only
+ * normalises and scores them, so its cost does not grow with the window; `form: 'window'` writes the
+ * raw-window graph, which computes them from the W x F values (the same scores to float32 rounding).
+ *
  * Why this method: it needs no labels, few normal days, no iterative optimisation (fits in
  * seconds on a year of data), it is expressible in a dozen ONNX ops, and its output explains
  * itself (the `z` output says which tag and which statistic moved).
