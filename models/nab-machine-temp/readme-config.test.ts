@@ -13,8 +13,9 @@ describe('nab-machine-temp README', () => {
     const yaml = [...readme.matchAll(/```yaml\n([\s\S]*?)```/g)].at(-1)![1]!;
     const [entry] = (parse(yaml) as { models: unknown[] }).models;
     const cfg = modelSchema.parse({ ...(entry as object), path: 'model.onnx' });
-    const meta = parse(readFileSync(new URL('model.yaml', here), 'utf8')) as { input: { window: number } };
+    const meta = parse(readFileSync(new URL('model.yaml', here), 'utf8')) as { input: { window: number; summary?: { recent: number } } };
     assert.equal(cfg.input.window, meta.input.window);
+    assert.deepEqual(cfg.input.summary, meta.input.summary);
     assert.deepEqual(await validateModel(cfg, (p) => new URL(p, here).pathname), []);
   });
 });

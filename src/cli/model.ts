@@ -12,7 +12,7 @@ export const MODEL_USAGE = `usage:
         [--name NAME] [--force] [--columns a,b] [--time-column C] [--window ROWS|DURATION] [--stride ROWS]
         [--period DURATION] [--quantile Q | --events-per-week N] [--margin M] [--calendar auto|on|off]
         [--utc-offset MINUTES] [--holdout FRACTION] [--stats level,shift,spread] [--baseline HALF-LIFE|off]
-        [--clear-after DURATION] [--json]
+        [--clear-after DURATION] [--input summary|window] [--json]
   fieldgate model evaluate DIR --data FILE.csv [--windows FILE.json [--key KEY]] [--json]`;
 
 /** parseArgs, its complaints (unknown flag, missing value) as usage errors */
@@ -79,7 +79,7 @@ export async function modelFit(args: string[]): Promise<number> {
       window: { type: 'string' }, stride: { type: 'string' }, period: { type: 'string' },
       quantile: { type: 'string' }, 'events-per-week': { type: 'string' }, margin: { type: 'string' },
       calendar: { type: 'string' }, 'utc-offset': { type: 'string' }, holdout: { type: 'string' }, stats: { type: 'string' },
-      baseline: { type: 'string' }, 'clear-after': { type: 'string' },
+      baseline: { type: 'string' }, 'clear-after': { type: 'string' }, input: { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -96,6 +96,8 @@ export async function modelFit(args: string[]): Promise<number> {
   const { modelMeta, writeModelDir, configSnippet } = await import('../inference/fit/model-dir.ts');
   const calendar = values.calendar;
   if (calendar !== undefined && !['auto', 'on', 'off'].includes(calendar)) throw new UsageError(`--calendar: expected auto, on or off, got "${calendar}"`);
+  const form = values.input;
+  if (form !== undefined && form !== 'summary' && form !== 'window') throw new UsageError(`--input: expected summary (window statistics as running sums, the default) or window (the raw window), got "${form}"`);
   const stats = values.stats?.split(',').map((s) => s.trim());
   for (const s of stats ?? []) if (!(STATS as readonly string[]).includes(s)) throw new UsageError(`--stats: unknown statistic "${s}"; known: ${STATS.join(', ')}`);
   let window: number | undefined;
@@ -139,7 +141,7 @@ export async function modelFit(args: string[]): Promise<number> {
     utcOffset: num('utc-offset', values['utc-offset'], (n) => Number.isInteger(n) && Math.abs(n) <= 840, 'minutes from UTC, -840..840'),
     holdout: num('holdout', values.holdout, (n) => n > 0 && n < 0.9, 'a fraction in (0, 0.9)'),
     stats: stats as (typeof STATS[number])[] | undefined,
-    baselineHalfLife, clearAfter,
+    baselineHalfLife, clearAfter, form,
     onProgress: (phase, done) => bar.update(`fitting: ${phase} ${Math.round(done * 100)}%`),
   });
   const command = `fieldgate model fit ${args.map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(' ')}`;
@@ -159,7 +161,7 @@ export async function modelFit(args: string[]): Promise<number> {
       (d.outOfOrder + d.emptyDriver + d.beforeAllTags > 0 ? ` (left out: ${d.outOfOrder} out of order or repeated, ${d.emptyDriver} with an empty ${table.columns[0]}, ${d.beforeAllTags} before every tag had a value)` : ''),
     `  sample period: ${dur(rep.period)} (${rep.periodDetected ? 'detected: median spacing' : 'set by --period'}); gaps: ${rep.gaps.count}${rep.gaps.count ? ` (longest ${fmt(rep.gaps.longest / 3_600_000, 3)} h, ${rep.gaps.missingRows} rows missing)` : ''}`,
     `  dominant cycle: ${rep.cycle ? `${rep.cycle.hours} h (autocorrelation ${fmt(rep.cycle.strength, 2)} above the half cycle)` : 'none clear'}`,
-    `  window: ${rep.window} rows = ${dur(rep.window * rep.period)} (${rep.windowChosen}); stride ${rep.stride}`,
+    `  window: ${rep.window} rows = ${dur(rep.window * rep.period)} (${rep.windowChosen}); stride ${rep.stride}; ${result.input.summary ? `the model takes its statistics (input.summary, recent ${result.input.summary.recent} rows)` : 'the model takes the raw window (--input window)'}`,
     `  normalisation (robust: median, 1.4826 x MAD): ${rep.normalisation.map((n) => `${n.column} ${fmt(n.centre, 6)} / ${fmt(n.scale)}`).join('; ')}`,
     `  calendar: ${rep.calendar.reason}${rep.calendar.on ? `; ${rep.calendar.buckets} buckets` : ''}`,
     `  baseline: ${rep.baselineRows > 0 ? `adapts with a half-life of ${rep.baselineRows} rows = ${dur(rep.baselineRows * rep.period)} (--baseline)` : 'fixed: the normal median (--baseline HALF-LIFE lets it follow sustained changes)'}`,

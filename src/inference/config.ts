@@ -47,6 +47,12 @@ export const baselineSchema = z
   })
   .describe('an exponential moving average of each feature over the rows that have left the window, started at the model\'s normal centre: F values (the average so far) and its weight, appended to every window');
 
+export const summarySchema = z
+  .strictObject({
+    recent: z.number().int().positive().describe('rows at the end of the window whose mean, minus the window mean, is the shift statistic (at most window)'),
+  })
+  .describe('the model gets per feature the window\'s mean, its shift (mean of the last `recent` rows minus the mean) and its standard deviation (population), kept as running sums in float64 as rows arrive, instead of window x features raw values: the statistics models written by `fieldgate model fit` score, at a cost that does not grow with the window');
+
 export const modelInputSchema = z
   .strictObject({
     name: z.string().min(1).describe('the ONNX input name'),
@@ -64,9 +70,13 @@ export const modelInputSchema = z
       .describe('append the calendar position of the window\'s last row (hour of day, day of week) after the window values, for models fitted with calendar profiles (fieldgate model fit); flat layout only'),
     baseline: baselineSchema.optional()
       .describe('append a slowly adapting baseline of every feature after the window values (and the calendar), for models fitted with --baseline (fieldgate model fit); flat layout only'),
+    summary: summarySchema.optional()
+      .describe('feed window statistics instead of the raw window: [mean of every feature, then shift of every feature, then std dev of every feature] (3 x features values), then the calendar and baseline values as usual; models written by fieldgate model fit need it (model.yaml says so); flat layout only'),
   })
   .refine((i) => i.calendar === undefined || i.layout === 'flat', { message: 'calendar needs layout: flat', path: ['calendar'] })
   .refine((i) => i.baseline === undefined || i.layout === 'flat', { message: 'baseline needs layout: flat', path: ['baseline'] })
+  .refine((i) => i.summary === undefined || i.layout === 'flat', { message: 'summary needs layout: flat', path: ['summary'] })
+  .refine((i) => i.summary === undefined || i.summary.recent <= i.window, { message: 'summary.recent must not exceed window (the recent rows are the last rows of the window)', path: ['summary', 'recent'] })
   .describe('how windows are built from tags');
 
 export const modelOutputSchema = z.strictObject({

@@ -2,16 +2,21 @@ import ort from 'onnxruntime-node';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { ModelConfig } from './config.ts';
 import type { Signature, TensorMeta } from './protocol.ts';
+import { SUMMARY_STATS } from './summary.ts';
 
 /** values a calendar-aware window carries after its rows: hour of day, day of week */
 export const CALENDAR_VALUES = 2;
 
 /** Dimensions after the batch dimension that the config produces per window. */
 export function rowDims(cfg: ModelConfig): number[] {
-  const { window, features, layout, calendar, baseline } = cfg.input;
+  const { window, features, layout, calendar, baseline, summary } = cfg.input;
   return layout === 'flat'
-    ? [window * features.length + (calendar ? CALENDAR_VALUES : 0) + (baseline ? features.length + 1 : 0)]
+    ? [flatWidth(window, features.length, summary !== undefined) + (calendar ? CALENDAR_VALUES : 0) + (baseline ? features.length + 1 : 0)]
     : [window, features.length];
+}
+
+function flatWidth(window: number, features: number, summary: boolean): number {
+  return summary ? SUMMARY_STATS * features : window * features;
 }
 
 function isDynamic(d: number | string | undefined): boolean {
@@ -62,8 +67,12 @@ export async function readSignature(file: string): Promise<Signature> {
 export function checkSignature(cfg: ModelConfig, sig: Signature): string[] {
   const problems: string[] = [];
   const dims = rowDims(cfg);
-  const { window, features, layout, name } = cfg.input;
-  const provided = `float32 [batch, ${dims.join(', ')}] (window ${window} x ${features.length} feature${features.length === 1 ? '' : 's'}${cfg.input.calendar ? ' + hour of day, day of week' : ''}${cfg.input.baseline ? ` + baseline of ${features.length} feature${features.length === 1 ? '' : 's'} and its weight` : ''}, layout ${layout})`;
+  const { window, features, layout, name, summary } = cfg.input;
+  const F = features.length;
+  const what = summary
+    ? `summary of a ${window}-row window: mean, shift over the last ${summary.recent} rows and std dev of ${F} feature${F === 1 ? '' : 's'}`
+    : `window ${window} x ${F} feature${F === 1 ? '' : 's'}`;
+  const provided = `float32 [batch, ${dims.join(', ')}] (${what}${cfg.input.calendar ? ' + hour of day, day of week' : ''}${cfg.input.baseline ? ` + baseline of ${features.length} feature${features.length === 1 ? '' : 's'} and its weight` : ''}, layout ${layout})`;
   const modelInputs = sig.inputs.map(formatTensor).join('; ') || 'none';
   const input = sig.inputs.find((t) => t.name === name);
   if (!input) {
@@ -80,7 +89,7 @@ export function checkSignature(cfg: ModelConfig, sig: Signature): string[] {
       });
     }
     if (!okType || !okShape) {
-      problems.push(`input "${name}": model expects ${input.type} ${formatShape(input.shape)}; config provides ${provided}`);
+      problems.push(`input "${name}": model expects ${input.type} ${formatShape(input.shape)}; config provides ${provided}${formHint(cfg, input.shape)}`);
     }
   }
   for (const extra of sig.inputs.filter((t) => t.name !== name)) {
@@ -107,6 +116,21 @@ export function checkSignature(cfg: ModelConfig, sig: Signature): string[] {
     }
   }
   return problems;
+}
+
+/** When the model's width is what the other input form would give: say so (model.yaml of a fitted model has input.summary). */
+function formHint(cfg: ModelConfig, shape: readonly (number | string)[]): string {
+  const { window, features, layout, calendar, baseline, summary } = cfg.input;
+  const want = shape[1];
+  if (layout !== 'flat' || shape.length !== 2 || typeof want !== 'number' || want < 0) return '';
+  const extra = (calendar ? CALENDAR_VALUES : 0) + (baseline ? features.length + 1 : 0);
+  if (summary && want === flatWidth(window, features.length, false) + extra) {
+    return '; the model takes the raw window: remove input.summary';
+  }
+  if (!summary && (want - extra) === SUMMARY_STATS * features.length) {
+    return '; the model takes window statistics: set input.summary as its model.yaml gives it (models written by fieldgate model fit)';
+  }
+  return '';
 }
 
 /** One message for FG_E_MODEL_MISMATCH. */

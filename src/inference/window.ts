@@ -1,7 +1,12 @@
 import type { Sample, SampleBatch } from '../core/sample.ts';
 import { splitTagRef, type ModelInputConfig } from './config.ts';
+import { SUMMARY_STATS, WindowSummary } from './summary.ts';
 
-/** A window ready for the model: `window` rows of `features` values, time-major, normalised. */
+/**
+ * A window ready for the model: `window` rows of `features` values, time-major, normalised; or, with
+ * input.summary, the window's statistics (mean, shift, std dev of every feature); then the calendar and
+ * baseline values, if configured.
+ */
 export interface Window {
   data: Float32Array;
   /** timestamp of the window's last row (source time) */
@@ -94,10 +99,13 @@ export class WindowAssembler {
   private readonly held: Float64Array;
   private readonly heldTs: Float64Array;
   private readonly lastGood: Float64Array;
-  /** ring of rows, each written twice (slot h and h + window) so a window is one contiguous slice */
+  /** ring of rows, each written twice (slot h and h + window) so a window is one contiguous slice (raw windows) */
   private readonly rows: Float32Array;
   /** values per window (window x features) */
   private readonly size: number;
+  /** input.summary: running statistics instead of the raw ring, and the row being added */
+  private readonly summary?: WindowSummary;
+  private readonly row: Float64Array;
   private readonly rowBad: Uint8Array;
   private head = 0; // next row slot
   private filled = 0;
@@ -121,7 +129,8 @@ export class WindowAssembler {
 
   constructor(cfg: ModelInputConfig) {
     this.cfg = cfg;
-    const width = cfg.window * cfg.features.length + (cfg.calendar ? 2 : 0) + (cfg.baseline ? cfg.features.length + 1 : 0);
+    const values = cfg.summary ? SUMMARY_STATS * cfg.features.length : cfg.window * cfg.features.length;
+    const width = values + (cfg.calendar ? 2 : 0) + (cfg.baseline ? cfg.features.length + 1 : 0);
     this.baseSum = new Float64Array(cfg.features.length);
     this.alpha = cfg.baseline ? 1 - 2 ** (-1 / cfg.baseline.halfLife) : 0;
     // keep up to 16 MB of spare windows: enough for a full pipeline of batches in flight
@@ -139,7 +148,9 @@ export class WindowAssembler {
     this.heldTs = new Float64Array(this.nf).fill(-Infinity);
     this.lastGood = new Float64Array(this.nf).fill(NaN);
     this.size = cfg.window * this.nf;
-    this.rows = new Float32Array(2 * this.size);
+    if (cfg.summary) this.summary = new WindowSummary(cfg.window, this.nf, cfg.summary.recent);
+    this.rows = new Float32Array(this.summary ? 0 : 2 * this.size);
+    this.row = new Float64Array(this.nf);
     this.rowBad = new Uint8Array(cfg.window);
     this.sinceEmit = cfg.stride - 1;
   }
@@ -226,19 +237,23 @@ export class WindowAssembler {
   private addRow(first: number | undefined, ts: number): void {
     const at = this.head * this.nf;
     const twin = at + this.size;
+    const sum = this.summary;
     if (this.alpha > 0 && this.filled === this.cfg.window && !this.rowBad[this.head]) {
       const a = this.alpha;
-      for (let f = 0; f < this.nf; f++) this.baseSum[f] = (1 - a) * this.baseSum[f]! + a * this.rows[at + f]!;
+      for (let f = 0; f < this.nf; f++) this.baseSum[f] = (1 - a) * this.baseSum[f]! + a * (sum ? sum.oldest(f) : this.rows[at + f]!);
       this.baseWeight = (1 - a) * this.baseWeight + a;
     }
     let bad = first === undefined;
-    this.rows[at] = this.rows[twin] = first ?? NaN;
+    const row = this.row;
+    row[0] = first ?? NaN;
     for (let f = 1; f < this.nf; f++) {
       const v = this.held[f]!;
       const stale = this.cfg.maxHold !== undefined && ts - this.heldTs[f]! > this.cfg.maxHold;
       if (Number.isNaN(v) || stale) bad = true;
-      this.rows[at + f] = this.rows[twin + f] = v;
+      row[f] = v;
     }
+    if (sum) sum.push(row);
+    else for (let f = 0; f < this.nf; f++) this.rows[at + f] = this.rows[twin + f] = row[f]!;
     // (the row this one overwrites leaves the window: into the baseline, if it was good)
     if (this.filled === this.cfg.window && this.rowBad[this.head]) this.badInRing--;
     this.rowBad[this.head] = bad ? 1 : 0;
@@ -249,11 +264,16 @@ export class WindowAssembler {
 
   private emit(ts: number, now: number): Window {
     // the ring is full: the oldest row sits at head, and its twin copy makes the window contiguous
-    const n = this.size;
-    const from = this.head * this.nf;
     const data = this.buffers.take();
-    data.set(this.rows.subarray(from, from + n), 0);
-    let k = n;
+    let k: number;
+    if (this.summary) {
+      this.summary.write(data, 0);
+      k = SUMMARY_STATS * this.nf;
+    } else {
+      const from = this.head * this.nf;
+      data.set(this.rows.subarray(from, from + this.size), 0);
+      k = this.size;
+    }
     if (this.cfg.calendar) {
       const [hour, weekday] = calendarOf(ts, this.cfg.calendar.utcOffset);
       data[k++] = hour;

@@ -33,7 +33,7 @@ test('the dashboard shows every stage with its health and follows a source going
     sources: [source('press', press.port), source('pump', pump.port)],
     models: [{
       id: 'nab', path: join(ROOT, 'models/nab-machine-temp/model.onnx'),
-      input: { name: 'window', window: 177, features: [{ tag: 'press/temperature' }] },
+      input: { name: 'window', window: 177, summary: { recent: 44 }, features: [{ tag: 'press/temperature' }] },
       outputs: [{ name: 'score' }, { name: 'z', field: 'z_level' }],
       thresholds: [{ field: 'score', above: 1, clear: 0.7 }],
       workers: { min: 1, max: 1 }, watch: false,

@@ -88,6 +88,22 @@ describe('fieldgate model fit / evaluate (CLI)', () => {
     assert.match(yaml, /clearAfter: 3h/);
     assert.match(r.stdout, /halfLife: 288/);
   });
+  it('writes summary-form models (model.yaml and the printed entry carry input.summary); --input window the raw form', () => {
+    const s = join(dir, 'summary-form');
+    const r = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', s, '--window', '72']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /stride 1; the model takes its statistics \(input\.summary, recent 18 rows\)/);
+    assert.match(readFileSync(join(s, 'model.yaml'), 'utf8'), /summary:\n\s+recent: 18/);
+    assert.match(r.stdout, /summary:\n\s+recent: 18/);
+    const w = join(dir, 'window-form');
+    const rw = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', w, '--window', '72', '--input', 'window']);
+    assert.equal(rw.code, 0, rw.stderr);
+    assert.match(rw.stdout, /the model takes the raw window \(--input window\)/);
+    assert.doesNotMatch(readFileSync(join(w, 'model.yaml'), 'utf8'), /summary:/);
+    const bad = fieldgate(['model', 'fit', '--data', data, '--normal-until', '2024-03-20', '--out', w, '--input', 'raw']);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /--input: expected summary .* or window .*, got "raw"/);
+  });
 });
 
 describe('config check of model features and files', () => {
@@ -132,6 +148,13 @@ models:
     assert.equal(e.errors[0]!.line, 18);
     assert.equal(e.errors[0]!.path, 'models[0].input.features[0].tag');
     assert.match(e.errors[0]!.message, /feature 0 "press\/press1.temprature": source "press" produces no tag "press1.temprature"; did you mean "press\/press1.temperature"\? \(its tags: press1.temperature, press1.pressure\)/);
+  });
+  it('summary.recent beyond the window: located at models[0].input.summary.recent', () => {
+    const e = refused(config('press/press1.temperature').replace('      window: 72\n', '      window: 72\n      summary: { recent: 80 }\n'));
+    assert.equal(e.errors.length, 1);
+    assert.equal(e.errors[0]!.path, 'models[0].input.summary.recent');
+    assert.equal(e.errors[0]!.line, 17);
+    assert.match(e.errors[0]!.message, /summary\.recent must not exceed window/);
   });
   it('an unknown source', () => {
     const e = refused(config('pres/press1.temperature'));

@@ -9,10 +9,10 @@ import { modelSchema } from '../config.ts';
 import { createModelStage } from '../index.ts';
 import { MemoryOutbox, tempDir, testContext } from '../../../test/support/inference/testing.ts';
 import { calendarOf } from '../window.ts';
-import { readTable } from './csv.ts';
+import { readTable, type Table } from './csv.ts';
 import { evaluate } from './evaluate.ts';
-import { fit } from './fit.ts';
-import { modelMeta, writeModelDir } from './model-dir.ts';
+import { fit, type FitResult } from './fit.ts';
+import { configSnippet, modelMeta, readModelDir, writeModelDir } from './model-dir.ts';
 
 const tmp = tempDir('fg-fit-');
 after(() => tmp.cleanup());
@@ -55,22 +55,29 @@ describe('model fit + evaluate (real ONNX runtime, real model stage)', () => {
     assert.deepEqual(r.columns, ['temperature', 'vibration']);
     assert.equal(r.report.heldOut.events, 0, 'the held-out normal week raises nothing');
     writeModelDir(out, r, modelMeta(r, 'machine', 'test'), false);
-    // the file runs in onnxruntime: a window of 'normal Saturday' values scores low
-    const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
-    try {
-      const W = r.input.window;
-      const x = new Float32Array(W * 2 + 2);
-      // quiet values with the noise of the data (alternating at its standard deviation)
-      for (let t = 0; t < W; t++) { x[t * 2] = 40 + (t % 2 ? 0.577 : -0.577); x[t * 2 + 1] = 0.5 + (t % 2 ? 0.0577 : -0.0577); }
-      x[W * 2] = 12; x[W * 2 + 1] = 6; // Sunday noon: the window is the weekend
-      const sun = await session.run({ window: new ort.Tensor('float32', x, [1, x.length]) });
-      assert.ok((sun.score!.data as Float32Array)[0]! < 1, `quiet Sunday scores ${(sun.score!.data as Float32Array)[0]}`);
-      x[W * 2 + 1] = 2; // the same quiet values on a Wednesday noon: not normal
-      const wed = await session.run({ window: new ort.Tensor('float32', x, [1, x.length]) });
-      assert.ok((wed.score!.data as Float32Array)[0]! > 1, `quiet Wednesday scores ${(wed.score!.data as Float32Array)[0]}`);
-      assert.deepEqual(wed.z!.dims, [1, 6]);
-    } finally {
-      await session.release();
+    assert.deepEqual(r.input.summary, { recent: Math.round(r.input.window / 4) }, 'model fit writes summary-form models');
+    // the files run in onnxruntime, both input forms: a window of 'normal Saturday' values scores low
+    const raw = fit(readTable(data), { name: 'machine', normalTo, form: 'window' });
+    assert.equal(raw.input.summary, undefined);
+    const W = r.input.window;
+    // quiet values with the noise of the data (alternating at its standard deviation)
+    const rawX = new Float32Array(W * 2 + 2);
+    for (let t = 0; t < W; t++) { rawX[t * 2] = 40 + (t % 2 ? 0.577 : -0.577); rawX[t * 2 + 1] = 0.5 + (t % 2 ? 0.0577 : -0.0577); }
+    // the same window as statistics: means 40 and 0.5, shift 0 (the recent rows alternate too), std devs
+    const sumX = Float32Array.from([40, 0.5, 0, 0, 0.577, 0.0577, 0, 0]);
+    for (const [onnx, x] of [[r.onnx, sumX], [raw.onnx, rawX]] as const) {
+      const session = await ort.InferenceSession.create(onnx);
+      try {
+        x[x.length - 2] = 12; x[x.length - 1] = 6; // Sunday noon: the window is the weekend
+        const sun = await session.run({ window: new ort.Tensor('float32', x, [1, x.length]) });
+        assert.ok((sun.score!.data as Float32Array)[0]! < 1, `quiet Sunday scores ${(sun.score!.data as Float32Array)[0]} (input width ${x.length})`);
+        x[x.length - 1] = 2; // the same quiet values on a Wednesday noon: not normal
+        const wed = await session.run({ window: new ort.Tensor('float32', x, [1, x.length]) });
+        assert.ok((wed.score!.data as Float32Array)[0]! > 1, `quiet Wednesday scores ${(wed.score!.data as Float32Array)[0]} (input width ${x.length})`);
+        assert.deepEqual(wed.z!.dims, [1, 6]);
+      } finally {
+        await session.release();
+      }
     }
   });
 
@@ -140,7 +147,7 @@ describe('hot swap of a refitted model', () => {
     writeModelDir(dir, first, modelMeta(first, 'm', 'test'), false);
     const cfg = modelSchema.parse({
       id: 'm', path: join(dir, 'model.onnx'),
-      input: { name: 'window', window: 12, calendar: first.input.calendar, features: [{ tag: 'plant/temperature' }, { tag: 'plant/vibration' }] },
+      input: { name: 'window', window: 12, calendar: first.input.calendar, summary: first.input.summary, features: [{ tag: 'plant/temperature' }, { tag: 'plant/vibration' }] },
       outputs: [{ name: 'score' }], watch: true,
     });
     const outbox = new MemoryOutbox();
@@ -169,6 +176,76 @@ describe('hot swap of a refitted model', () => {
   });
 });
 
+/**
+ * Writes a fitted model, builds its config entry as `model fit` prints it (configSnippet), replays the
+ * table through the real model stage (assembler, worker pool, onnxruntime) and checks every window's
+ * score against the fit's own (float64) score. The tolerance, 1e-4 relative: the stage's input is
+ * float32 (about 6e-8 relative per value; a mean near 85 is exact to ~5e-6) and the graph computes in
+ * float32, a few operations deep; the fit computes in float64 from prefix sums.
+ */
+async function stageMatchesFit(r: FitResult, table: Table, dir: string): Promise<void> {
+  writeModelDir(dir, r, modelMeta(r, 'm', 'test'), true);
+  const meta = readModelDir(dir);
+  const cfg = modelSchema.parse({
+    ...configSnippet(meta, 'm', join(dir, 'model.onnx'), 'p'),
+    watch: false, batching: { maxBatch: 256, maxWait: 1, queue: 32_768 }, deadline: '10m',
+  });
+  const outbox = new MemoryOutbox();
+  const stage = createModelStage(cfg, outbox, testContext(dir));
+  await stage.start();
+  const n = table.ts.length;
+  const F = table.columns.length;
+  try {
+    for (let h = 0; h < n; h += 24) {
+      const batch = { source: 'p', receivedAt: Date.now(), samples: [] as SampleBatch['samples'] };
+      for (let row = h; row < Math.min(n, h + 24); row++) {
+        for (let c = F - 1; c >= 0; c--) batch.samples.push({ source: 'p', tag: table.columns[c]!, ts: table.ts[row]!, value: table.values[c]![row]!, quality: 'good' });
+      }
+      stage.offer(batch);
+      if (h % 2400 === 0) await new Promise((res) => setImmediate(res));
+    }
+    await outbox.waitFor(r.all!.score.length, 60_000);
+  } finally {
+    await stage.stop(5_000);
+  }
+  const all = r.all!;
+  assert.equal(outbox.predictions.length, all.score.length);
+  outbox.predictions.forEach((p, i) => {
+    assert.equal(p.ts, all.ts[i]);
+    const err = Math.abs(p.outputs.score! - all.score[i]!) / Math.max(1, all.score[i]!);
+    assert.ok(err < 1e-4, `window ${i}: stage ${p.outputs.score} vs fit ${all.score[i]}`);
+  });
+}
+
+describe('the model stage scores exactly what the fit scored (real ONNX, both input forms)', () => {
+  it('3 tags, calendar, 2 months of 5-minute rows: summary form (running sums over 17k rows) and raw-window form', async () => {
+    // a temperature near 85 with a spread of about 2: where float32 sums of squares would cancel
+    const file = join(tmp.dir, 'three.csv');
+    const lines = ['time,temperature,vibration,current'];
+    let seed = 11;
+    const noise = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648 - 0.5);
+    const rows = 60 * 288;
+    for (let i = 0; i < rows; i++) {
+      const ts = T0 + i * 300_000;
+      const [hour, day] = calendarOf(ts, 0);
+      const load = day < 5 && hour >= 6 && hour < 22 ? 1 : 0.3;
+      const fault = i > 50 * 288 && i < 50 * 288 + 60 ? 6 : 0;
+      lines.push(`${new Date(ts).toISOString()},${(80 + 5 * load + fault + 4 * noise()).toFixed(3)},${(0.5 + 3 * load + 0.3 * noise()).toFixed(3)},${(2 + 40 * load + 3 * noise()).toFixed(3)}`);
+    }
+    writeFileSync(file, `${lines.join('\n')}\n`);
+    const table = readTable(file);
+    const normalTo = T0 + 35 * 24 * HOUR;
+    const summary = fit(table, { name: 'm', normalTo, window: 72, keepScores: true });
+    assert.ok(summary.input.summary && summary.input.calendar, JSON.stringify(summary.input));
+    await stageMatchesFit(summary, table, join(tmp.dir, 'three-summary'));
+    const raw = fit(table, { name: 'm', normalTo, window: 72, keepScores: true, form: 'window' });
+    await stageMatchesFit(raw, table, join(tmp.dir, 'three-raw'));
+    // and the two forms agree with each other (same fit, same statistics)
+    assert.deepEqual(raw.all!.score, summary.all!.score);
+    assert.ok(Math.max(...summary.all!.score) > 1, 'the fault scores above the limit');
+  });
+});
+
 describe('the adaptive baseline (--baseline) runs in the model stage exactly as fitted', () => {
   it('scores through the real stage (assembler state + ONNX graph) equal the fit\'s own, and a level shift ends', async () => {
     const data = join(tmp.dir, 'shift.csv');
@@ -186,35 +263,10 @@ describe('the adaptive baseline (--baseline) runs in the model stage exactly as 
     const adaptive = fit(table, { ...opts, baselineHalfLife: 24 * HOUR });
     const fixed = fit(table, opts);
     assert.deepEqual(adaptive.input.baseline, { halfLife: 24 });
-    const dir = join(tmp.dir, 'baseline');
-    writeModelDir(dir, adaptive, modelMeta(adaptive, 'b', 'test'), false);
-    const cfg = modelSchema.parse({
-      id: 'b', path: join(dir, 'model.onnx'),
-      input: { name: 'window', window: 12, baseline: adaptive.input.baseline, features: [{ tag: 'p/temperature' }, { tag: 'p/vibration' }] },
-      outputs: [{ name: 'score' }], watch: false, batching: { maxBatch: 64, maxWait: 1 },
-    });
-    const outbox = new MemoryOutbox();
-    const stage = createModelStage(cfg, outbox, testContext(dir));
-    await stage.start();
-    try {
-      for (let h = 0; h < hours; h += 24) {
-        const batch = { source: 'p', receivedAt: Date.now(), samples: [] as SampleBatch['samples'] };
-        for (let r = h; r < h + 24; r++) {
-          batch.samples.push({ source: 'p', tag: 'vibration', ts: table.ts[r]!, value: table.values[1]![r]!, quality: 'good' });
-          batch.samples.push({ source: 'p', tag: 'temperature', ts: table.ts[r]!, value: table.values[0]![r]!, quality: 'good' });
-        }
-        stage.offer(batch);
-      }
-      await outbox.waitFor(hours - 11);
-    } finally {
-      await stage.stop(5_000);
-    }
     const all = adaptive.all!;
-    assert.equal(outbox.predictions.length, all.score.length);
-    outbox.predictions.forEach((p, i) => {
-      assert.equal(p.ts, all.ts[i]);
-      assert.ok(Math.abs(p.outputs.score! - all.score[i]!) < 1e-3 * Math.max(1, all.score[i]!), `window ${i}: stage ${p.outputs.score} vs fit ${all.score[i]}`);
-    });
+    assert.equal(all.score.length, hours - 11);
+    await stageMatchesFit(adaptive, table, join(tmp.dir, 'baseline'));
+    await stageMatchesFit(fit(table, { ...opts, baselineHalfLife: 24 * HOUR, form: 'window' }), table, join(tmp.dir, 'baseline-raw'));
     // the shift raises an event that ends within days; with a fixed baseline it never ends
     const lastDays = (s: Float64Array): number => Math.max(...s.subarray(s.length - 24 * 10));
     assert.ok(lastDays(all.score) < 1, `adaptive: last 10 days peak ${lastDays(all.score)}`);

@@ -15,6 +15,11 @@ import { etaSquared, madScale, median, quantile } from './stats.ts';
  * robust z-score over all statistics, divided by a limit calibrated on the normal period, so a
  * score above 1 is unlike anything normal for that hour of the week.
  *
+ * The written model takes its input in summary form by default (input.summary): the window assembler
+ * keeps the three statistics per feature as running sums (src/inference/summary.ts) and the graph only
+ * normalises and scores them, so its cost does not grow with the window; `form: 'window'` writes the
+ * raw-window graph, which computes them from the W x F values (the same scores to float32 rounding).
+ *
  * Why this method: it needs no labels, few normal days, no iterative optimisation (fits in
  * seconds on a year of data), it is expressible in a dozen ONNX ops, and its output explains
  * itself (the `z` output says which tag and which statistic moved).
@@ -53,6 +58,12 @@ export interface FitOptions {
   baselineHalfLife?: number;
   /** an event ends once the score stayed below the clear level this long, in ms (default: one window) */
   clearAfter?: number;
+  /**
+   * the model's input: 'summary' (default) takes the window's statistics, computed by the window
+   * assembler as running sums (input.summary), at a cost that does not grow with the window; 'window'
+   * takes the raw window (W x F values) and computes them in the graph, as models did before
+   */
+  form?: 'summary' | 'window';
   /** keep every window's score (experiments, tests) */
   keepScores?: boolean;
   onProgress?: (phase: string, done: number) => void;
@@ -89,7 +100,7 @@ export interface FitResult {
   report: FitReport;
   columns: string[];
   /** the model's input config (what model.yaml and a pipeline config carry) */
-  input: { window: number; stride: number; calendar?: { utcOffset: number }; baseline?: { halfLife: number } };
+  input: { window: number; stride: number; calendar?: { utcOffset: number }; baseline?: { halfLife: number }; summary?: { recent: number } };
   /** with keepScores: every window's end timestamp and score (score > 1: above the limit) */
   all?: { ts: Float64Array; score: Float64Array };
 }
@@ -495,10 +506,12 @@ export function fit(table: Table, opts: FitOptions): FitResult {
   const final = learn(normalW);
   progress('calibrate', 1);
 
+  const summary = (opts.form ?? 'summary') === 'summary';
   const model: ProfileModel = {
     name: opts.name,
     doc: `fieldgate model fit: robust z-scores of window statistics (${STATS.join(', ')}) of ${table.columns.join(', ')} against ${calendarOn ? `${buckets} calendar-bucketed` : 'one'} normal profile${buckets === 1 ? '' : 's'}; score >= 1 is anomalous.`,
     window, features: F, recent,
+    ...(summary ? { summary: true } : {}),
     ...(halfLifeRows > 0 ? { baseline: true } : {}),
     centre: normalisation.map((n) => n.centre),
     invScale: normalisation.map((n) => 1 / n.scale),
@@ -546,5 +559,5 @@ export function fit(table: Table, opts: FitOptions): FitResult {
     clearAfterMs: clearAfter,
     baselineRows: halfLifeRows,
   };
-  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}), ...(halfLifeRows > 0 ? { baseline: { halfLife: halfLifeRows } } : {}) }, all };
+  return { onnx, model, report, columns: table.columns, input: { window, stride, ...(calendarOn ? { calendar: { utcOffset } } : {}), ...(halfLifeRows > 0 ? { baseline: { halfLife: halfLifeRows } } : {}), ...(summary ? { summary: { recent } } : {}) }, all };
 }

@@ -19,6 +19,7 @@ export interface ModelMeta {
     layout: 'flat';
     calendar?: { utcOffset: number };
     baseline?: { halfLife: number };
+    summary?: { recent: number };
     features: { tag: string; normalise?: { mean: number; std: number } }[];
   };
   outputs: { name: string }[];
@@ -48,7 +49,7 @@ export function modelMeta(r: FitResult, name: string, command: string): ModelMet
   const S = r.columns.length * STATS.length;
   return {
     name,
-    description: `Anomaly score for ${r.columns.join(', ')}: window ${r.input.window} rows, ${rep.calendar.on ? `${rep.calendar.buckets} calendar buckets` : 'no calendar'}. Written by fieldgate model fit: refit rather than edit.`,
+    description: `Anomaly score for ${r.columns.join(', ')}: window ${r.input.window} rows${r.input.summary ? ' (fed as running statistics: input.summary)' : ''}, ${rep.calendar.on ? `${rep.calendar.buckets} calendar buckets` : 'no calendar'}. Written by fieldgate model fit: refit rather than edit.`,
     file: 'model.onnx',
     sha256,
     input: {
@@ -58,6 +59,7 @@ export function modelMeta(r: FitResult, name: string, command: string): ModelMet
       layout: 'flat',
       ...(r.input.calendar ? { calendar: r.input.calendar } : {}),
       ...(r.input.baseline ? { baseline: r.input.baseline } : {}),
+      ...(r.input.summary ? { summary: r.input.summary } : {}),
       features: r.columns.map((tag) => ({ tag })),
     },
     outputs: [{ name: 'score' }, { name: 'z' }],
@@ -119,6 +121,7 @@ export function configSnippet(meta: ModelMeta, id: string, path: string, source:
       stride: meta.input.stride,
       ...(meta.input.calendar ? { calendar: meta.input.calendar } : {}),
       ...(meta.input.baseline ? { baseline: meta.input.baseline } : {}),
+      ...(meta.input.summary ? { summary: meta.input.summary } : {}),
       features: meta.input.features.map((f) => ({ tag: `${source}/${f.tag}`, ...(f.normalise ? { normalise: f.normalise } : {}) })),
     },
     outputs: [{ name: 'score' }],
