@@ -95,3 +95,14 @@ test('run with a Modbus TCP source and a JSON MQTT sink loads neither OPC UA, NA
     assert.deepEqual(of(urls, pkg), [], `run loaded ${pkg}, which this config does not use`);
   }
 });
+
+test('the driver and sink registries load no protocol or client package', () => {
+  const out = join(dir, 'registries.json');
+  execFileSync(process.execPath, ['--import', 'tsx', '--import', join(import.meta.dirname, 'fixtures/loaded-modules.mjs'), '--input-type=module', '-e',
+    "await import('./drivers/index.ts'); await import('./src/sinks/registry.ts');"], {
+    cwd: root, env: { ...process.env, FG_LOADED_MODULES: out }, stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const urls = JSON.parse(readFileSync(out, 'utf8')) as string[];
+  assert.ok(urls.some((u) => u.endsWith('/src/sinks/mqtt/mqtt.ts')), 'the hook saw the registries load');
+  for (const pkg of [...RUNTIME_PACKAGES, 'onnxruntime-node', 'serialport', 'sparkplug-payload']) assert.deepEqual(of(urls, pkg), [], `the registries loaded ${pkg}`);
+});
