@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -49,6 +50,8 @@ export function createLogger(opts: LogOptions = {}): Logger {
   if (human) {
     // pino-pretty as a stream in this thread (not a transport worker): secrets are redacted
     // by streamWrite before it formats, and a custom destination (the status line's) is kept
+    // loaded only for human output: a service logging JSON never loads it (CommonJS: required in place)
+    const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     const stream = pretty({
       colorize: tty,
       translateTime: 'SYS:HH:MM:ss.l',

@@ -126,7 +126,9 @@ export class ModbusLink implements WireOwner<Job> {
       if (signal.aborted) throw signal.reason;
       const msg = errorMessage(e);
       this.lastError = msg;
-      throw new FgError('FG_E_MODBUS_CONNECT', `${this.describe}: ${msg}`, { cause: e });
+      // a driver package that cannot load is no connection problem: its own code says so
+      const code = e instanceof FgError && e.code === 'FG_E_PLUGIN_LOAD' ? e.code : 'FG_E_MODBUS_CONNECT';
+      throw new FgError(code, `${this.describe}: ${msg}`, { cause: e });
     }
     this.wire = wire;
     this.open = true;

@@ -11,9 +11,9 @@
  * cannot be taken for the next one. modbus-serial is pinned to an exact version in
  * package.json for that, and rtu-port.test.ts fails the moment that field's shape changes.
  */
-import ModbusSerial from 'modbus-serial';
 import type { ModbusRTU } from 'modbus-serial/ModbusRTU.js';
 import { errorMessage } from '../../src/core/errors.ts';
+import { loadOnUse } from '../../src/core/load-on-use.ts';
 import { ReadError, expectedBytes, frameError, exceptionError } from './answer.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import type { Wire, WireJob, WireOwner } from './tcp-port.ts';
@@ -58,6 +58,8 @@ export class RtuWire<J extends WireJob> implements Wire<J> {
   }
 
   static async connect(c: RtuConnection): Promise<ModbusRTU> {
+    // loaded by the first RTU connection, not at import: Modbus TCP never needs it (with serialport, ~18 MB of RSS)
+    const ModbusSerial = (await loadOnUse(`modbus ${c.transport}`, 'modbus-serial', () => import('modbus-serial'))).default;
     const client = new ModbusSerial.default();
     try {
       if (c.transport === 'rtu-over-tcp') await client.connectTelnet(c.host, { port: c.port });

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Aedes } from 'aedes';
+import type { Aedes } from 'aedes';
 import { FgError } from '../core/errors.ts';
+import { loadOnUse } from '../core/load-on-use.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import type { Stage, StageContext } from '../core/contracts.ts';
 import type { BrokerConfig } from './config.ts';
@@ -30,6 +31,8 @@ export class BrokerStage implements Stage {
   }
 
   async start(): Promise<void> {
+    // aedes is loaded here, not at import: a configuration without the broker never loads it
+    const { Aedes } = await loadOnUse('broker', 'aedes', () => import('aedes'));
     const broker = await Aedes.createBroker();
     broker.on('client', () => { this.clients++; });
     broker.on('clientDisconnect', () => { this.clients--; });

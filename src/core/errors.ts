@@ -308,6 +308,11 @@ export const ERROR_CODES = {
     means: "The Sparkplug primary host application is offline: the edge node holds its births and data (the outbox keeps everything) until the host is back.",
     action: "Bring the host application back online, or unset sparkplug.primaryHostId.",
   },
+  FG_E_PLUGIN_LOAD: {
+    area: 'core',
+    means: 'A package a configured component needs (its driver, sink client, embedded broker or model runtime, loaded only when the configuration uses it) could not be loaded.',
+    action: 'Reinstall fieldgate with its dependencies (npm ci); the message names the component and the package.',
+  },
 } as const satisfies Record<`FG_E_${string}`, ErrorEntry | string>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,5 +1,6 @@
-import ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
 import { FgError, errorMessage } from '../core/errors.ts';
+import { loadOnUse } from '../core/load-on-use.ts';
 import type { ModelConfig } from './config.ts';
 import type { Signature, TensorMeta } from './protocol.ts';
 import { SUMMARY_STATS } from './summary.ts';
@@ -47,13 +48,15 @@ export function batchMode(sig: Signature, inputName: string): 'batch' | 'single'
 
 /** Loads a model on this thread just long enough to read its signature (start-up and CLI only). */
 export async function readSignature(file: string): Promise<Signature> {
-  let session: ort.InferenceSession;
+  // onnxruntime is loaded here, not at import: the main thread of a configuration without models never loads it
+  const { InferenceSession: Session } = await loadOnUse(`model ${file}`, 'onnxruntime-node', () => import('onnxruntime-node'));
+  let session: InferenceSession;
   try {
-    session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+    session = await Session.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   } catch (e) {
     throw new FgError('FG_E_MODEL_LOAD', `cannot load model ${file}: ${errorMessage(e)}`, { cause: e, details: { path: file } });
   }
-  const meta = (list: readonly ort.InferenceSession.ValueMetadata[]): TensorMeta[] =>
+  const meta = (list: readonly InferenceSession.ValueMetadata[]): TensorMeta[] =>
     list.map((m) => (m.isTensor ? { name: m.name, type: m.type, shape: [...m.shape] } : { name: m.name, type: 'non-tensor', shape: [] }));
   const sig = { inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) };
   await session.release();

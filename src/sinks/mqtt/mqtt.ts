@@ -1,8 +1,9 @@
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { abortable } from '../../core/abortable.ts';
 import { FgError, errorMessage } from '../../core/errors.ts';
+import { loadOnUse } from '../../core/load-on-use.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
 import type { StageContext } from '../../core/contracts.ts';
@@ -59,6 +60,8 @@ export class MqttTransport implements Transport {
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
+    // mqtt.js is loaded by the first connect, not at import: a configuration without an MQTT sink never loads it
+    const mqtt = await loadOnUse(`sink ${this.cfg.id}`, 'mqtt', () => import('mqtt'));
     const will = this.sparkplug?.newSession();
     this.will = will;
     const opts: IClientOptions = {

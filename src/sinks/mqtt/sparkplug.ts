@@ -10,10 +10,12 @@ type SpModule = typeof import('sparkplug-payload/lib/sparkplugbpayload.js');
 type UPayload = import('sparkplug-payload/lib/sparkplugbpayload.js').UPayload;
 type UMetric = import('sparkplug-payload/lib/sparkplugbpayload.js').UMetric;
 type TypeStr = import('sparkplug-payload/lib/sparkplugbpayload.js').TypeStr;
-const sp = (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): SpModule | null }).get('spBv1.0')!;
+// required on first use, not at import: a JSON-only configuration never loads it (nor protobufjs)
+let sp: SpModule | undefined;
+const spModule = (): SpModule => (sp ??= (createRequire(import.meta.url)('sparkplug-payload') as { get(ns: string): SpModule | null }).get('spBv1.0')!);
 
-export const encodePayload = sp.encodePayload;
-export const decodePayload = sp.decodePayload;
+export const encodePayload: SpModule['encodePayload'] = (payload) => spModule().encodePayload(payload);
+export const decodePayload: SpModule['decodePayload'] = (proto) => spModule().decodePayload(proto);
 
 /** The types a metric of fieldgate's can have. */
 type MetricType = 'Float' | 'Double' | 'Int64' | 'UInt64' | 'Boolean' | 'String';

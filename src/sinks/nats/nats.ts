@@ -1,13 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { setMaxListeners } from 'node:events';
-import {
-  type Authenticator, type MsgHdrs, type NatsConnection, type NodeConnectionOptions, type Msg, type TlsOptions,
-  connect, createInbox, credsAuthenticator, headers, nkeyAuthenticator, tokenAuthenticator, usernamePasswordAuthenticator,
-} from '@nats-io/transport-node';
-import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
+import type { Authenticator, MsgHdrs, NatsConnection, NodeConnectionOptions, Msg, TlsOptions } from '@nats-io/transport-node';
+import type { StreamInfo } from '@nats-io/jetstream';
 import { Counter } from 'prom-client';
 import { FgError, errorMessage } from '../../core/errors.ts';
+import { loadOnUse } from '../../core/load-on-use.ts';
 import type { StageMetrics } from '../../core/metrics.ts';
 import type { OutboxRecord } from '../../outbox/index.ts';
 import { recordSource } from '../../outbox/records.ts';
@@ -16,6 +14,20 @@ import { type JsonStrings, recordJsonText } from '../json.ts';
 import type { SendResult, Transport } from '../runner.ts';
 import type { NatsSinkConfig } from './config.ts';
 import { SubjectTemplate } from './subject.ts';
+
+// The NATS client is loaded by the first connect, not at import: a configuration without a NATS
+// sink never loads it (about 12 MB of RSS). Everything that uses it runs after a connect.
+type NatsLib = typeof import('@nats-io/transport-node');
+type JetStreamLib = typeof import('@nats-io/jetstream');
+let natsLib: { nats: NatsLib; js: JetStreamLib } | undefined;
+
+async function loadNats(who: string): Promise<{ nats: NatsLib; js: JetStreamLib }> {
+  natsLib ??= {
+    nats: await loadOnUse(who, '@nats-io/transport-node', () => import('@nats-io/transport-node')),
+    js: await loadOnUse(who, '@nats-io/jetstream', () => import('@nats-io/jetstream')),
+  };
+  return natsLib;
+}
 
 /** One chunk published and waiting for its JetStream publish acks. */
 interface Pending {
@@ -53,7 +65,8 @@ export class NatsTransport implements Transport {
   private readonly servers: string[];
   private readonly template: SubjectTemplate;
   private readonly tls?: { ca?: string; cert?: string; key?: string; handshakeFirst: boolean };
-  private readonly auth?: Authenticator;
+  /** how the client authenticates (the files are read at creation, the authenticator is built on connect) */
+  private readonly auth?: (nats: NatsLib) => Authenticator;
   private nc?: NatsConnection;
   private inbox = '';
   private lost?: AbortController;
@@ -81,14 +94,25 @@ export class NatsTransport implements Transport {
       const read = (p?: string) => (p ? readFileSync(ctx.resolvePath(p), 'utf8') : undefined);
       this.tls = { ca: read(t?.ca), cert: read(t?.cert), key: read(t?.key), handshakeFirst: t?.handshakeFirst ?? false };
     }
-    if (cfg.credsFile) this.auth = credsAuthenticator(readFileSync(ctx.resolvePath(cfg.credsFile)));
-    else if (cfg.nkeySeed) this.auth = nkeyAuthenticator(new TextEncoder().encode(cfg.nkeySeed.trim()));
-    else if (cfg.token) this.auth = tokenAuthenticator(cfg.token);
-    else if (cfg.user) this.auth = usernamePasswordAuthenticator(cfg.user, cfg.password);
+    if (cfg.credsFile) {
+      const creds = readFileSync(ctx.resolvePath(cfg.credsFile));
+      this.auth = (n) => n.credsAuthenticator(creds);
+    } else if (cfg.nkeySeed) {
+      const seed = new TextEncoder().encode(cfg.nkeySeed.trim());
+      this.auth = (n) => n.nkeyAuthenticator(seed);
+    } else if (cfg.token) {
+      const token = cfg.token;
+      this.auth = (n) => n.tokenAuthenticator(token);
+    } else if (cfg.user) {
+      const { user, password } = cfg;
+      this.auth = (n) => n.usernamePasswordAuthenticator(user, password);
+    }
   }
 
   async connect(signal: AbortSignal): Promise<void> {
     await this.close();
+    const { nats } = await loadNats(`sink ${this.cfg.id}`);
+    const connect = nats.connect;
     const tls = this.tls ? { ...this.tls } : undefined;
     if (tls) for (const k of ['ca', 'cert', 'key'] as const) if (tls[k] === undefined) delete tls[k];
     const opts: NodeConnectionOptions = {
@@ -97,7 +121,7 @@ export class NatsTransport implements Transport {
       timeout: this.cfg.connectTimeout,
       pingInterval: this.cfg.pingInterval,
       maxPingOut: 2,
-      authenticator: this.auth,
+      authenticator: this.auth?.(nats),
     };
     const urls = this.servers.map((s) => s.replace(/^tls:\/\//, 'nats://'));
     let nc: NatsConnection | undefined;
@@ -141,7 +165,7 @@ export class NatsTransport implements Transport {
         throw new FgError('FG_E_SINK_CONNECT', `JetStream on ${this.target} did not answer: ${errorMessage(e)}`, { cause: e });
       }
     }
-    this.inbox = createInbox();
+    this.inbox = nats.createInbox();
     // the ack subscription lives and ends with its connection
     nc.subscribe(`${this.inbox}.>`, { callback: (err, msg) => { if (this.nc !== nc) return; if (err) this.fail(err); else this.onAck(msg); } });
     // the subscription is registered before the first publish refers to it
@@ -150,7 +174,7 @@ export class NatsTransport implements Transport {
 
   /** Finds (or creates) the stream and warns when its duplicate window is shorter than the replay horizon. */
   private async checkStream(nc: NatsConnection, signal: AbortSignal): Promise<void> {
-    const jsm = await jetstreamManager(nc, { timeout: this.cfg.connectTimeout });
+    const jsm = await natsLib!.js.jetstreamManager(nc, { timeout: this.cfg.connectTimeout });
     let info: StreamInfo;
     try {
       info = await jsm.streams.info(this.cfg.stream);
@@ -200,7 +224,7 @@ export class NatsTransport implements Transport {
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
         seqs[i] = r.seq;
-        const h: MsgHdrs = headers();
+        const h: MsgHdrs = natsLib!.nats.headers();
         h.set('Nats-Msg-Id', r.id);
         nc.publish(this.template.render(r.kind, recordSource(r), tagOf(r)), recordJsonText(r, seen), { reply: prefix + i, headers: h });
       }
