@@ -69,6 +69,12 @@ export const DEFAULT_TAG_STORE: TagStoreOptions = {
  */
 export class TagStore {
   private readonly bySource = new Map<string, Map<string, TagEntry>>();
+  /**
+   * Per source, the tags of its last batch and their entries: a source's polls repeat their shape,
+   * so a batch that matches it (compared by string, usually the same string objects) skips a map
+   * lookup per sample.
+   */
+  private readonly shapes = new Map<string, { tags: string[]; entries: TagEntry[] }>();
   private count = 0;
   /** samples of tags refused because maxTags was reached */
   refused = 0;
@@ -95,6 +101,8 @@ export class TagStore {
     if (!m) return;
     this.count -= m.size;
     this.bySource.delete(source);
+    // a batch of another source may hold tags of this one: every shape is made again
+    this.shapes.clear();
   }
 
   record(batch: SampleBatch): void {
@@ -104,14 +112,32 @@ export class TagStore {
       this.bySource.set(batch.source, tags);
     }
     const at = batch.receivedAt;
-    for (const s of batch.samples) {
-      let e = tags.get(s.tag);
+    const samples = batch.samples;
+    const n = samples.length;
+    let shape = this.shapes.get(batch.source);
+    if (shape !== undefined && shape.tags.length === n) {
+      for (let i = 0; i < n; i++) {
+        if (samples[i]!.tag !== shape.tags[i]) {
+          shape = undefined;
+          break;
+        }
+      }
+    } else shape = undefined;
+    // a new shape is remembered once every tag of it has an entry (a full store refuses some)
+    const next = shape === undefined ? { tags: new Array<string>(n), entries: new Array<TagEntry>(n) } : undefined;
+    for (let i = 0; i < n; i++) {
+      const s = samples[i]!;
+      let e = shape !== undefined ? shape.entries[i]! : tags.get(s.tag);
       if (e === undefined) {
         e = this.entry(s.source, s.tag);
         if (!e) {
           this.refused++;
           continue;
         }
+      }
+      if (next !== undefined) {
+        next.tags[i] = s.tag;
+        next.entries[i] = e;
       }
       e.value = s.value;
       e.quality = s.quality;
@@ -124,6 +150,13 @@ export class TagStore {
       }
       if (e.watcher) e.watcher(e);
     }
+    if (next !== undefined && this.refusedNone(next.entries, n)) this.shapes.set(batch.source, next);
+  }
+
+  /** whether every position of a new shape got its entry */
+  private refusedNone(entries: TagEntry[], n: number): boolean {
+    for (let i = 0; i < n; i++) if (entries[i] === undefined) return false;
+    return true;
   }
 
   /** One value outside a batch (model outputs, gateway figures). */
