@@ -1,5 +1,5 @@
 import type { Quality, SampleBatch, SampleValue } from '../core/sample.ts';
-import { type HistoryPoints, type TierConfig, TieredSeries } from './history.ts';
+import { type HistoryPoints, SeriesBlock, type TierConfig, TieredSeries } from './history.ts';
 
 /** A tag as the configuration declares it (before any value arrived). */
 export interface DeclaredTag {
@@ -54,6 +54,9 @@ export interface TagStoreOptions {
   maxTags: number;
 }
 
+/** most series in one block of histories: a block is allocated whole (about 7.7 KB per column with the defaults) */
+const MAX_BLOCK = 64;
+
 export const DEFAULT_TAG_STORE: TagStoreOptions = {
   fine: { resolution: 1_000, span: 120_000 },
   coarse: { resolution: 10_000, span: 3_600_000 },
@@ -75,6 +78,8 @@ export class TagStore {
    * lookup per sample.
    */
   private readonly shapes = new Map<string, { tags: string[]; entries: TagEntry[] }>();
+  /** per source, the block its next histories take a column of (history.ts BucketStore: a poll's buckets side by side) */
+  private readonly blocks = new Map<string, SeriesBlock>();
   private count = 0;
   /** samples of tags refused because maxTags was reached */
   refused = 0;
@@ -103,6 +108,7 @@ export class TagStore {
     this.bySource.delete(source);
     // a batch of another source may hold tags of this one: every shape is made again
     this.shapes.clear();
+    this.blocks.delete(source);
   }
 
   record(batch: SampleBatch): void {
@@ -146,11 +152,24 @@ export class TagStore {
       e.receivedAt = at;
       if (s.quality !== 'bad') {
         const v = numeric(s.value);
-        if (v !== undefined) (e.series ??= new TieredSeries(this.opts.fine, this.opts.coarse)).add(s.ts, v);
+        if (v !== undefined) (e.series ??= this.newSeries(batch.source, n)).add(s.ts, v);
       }
       if (e.watcher) e.watcher(e);
     }
     if (next !== undefined && this.refusedNone(next.entries, n)) this.shapes.set(batch.source, next);
+  }
+
+  /**
+   * A history for a tag of `source`: a column of the source's current block, sized for the batch
+   * that asks (its other tags come next), at most MAX_BLOCK columns.
+   */
+  private newSeries(source: string, batchSize: number): TieredSeries {
+    let b = this.blocks.get(source);
+    if (b === undefined || b.full) {
+      b = new SeriesBlock(this.opts.fine, this.opts.coarse, Math.max(1, Math.min(MAX_BLOCK, batchSize)));
+      this.blocks.set(source, b);
+    }
+    return b.take();
   }
 
   /** whether every position of a new shape got its entry */
