@@ -74,9 +74,14 @@ const BARE_FLAGS = [...V8_FLAGS, ...(process.env.BENCH_BARE_NODE_FLAGS ?? '').sp
 
 const TICK = 100; // USER_HZ on Linux
 function cpuSeconds(pid: number): number {
+  const [user, sys] = cpuSplit(pid);
+  return user + sys;
+}
+/** user and kernel CPU seconds of a process, threads included */
+function cpuSplit(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14 and 15)
+  return [Number(f[11]) / TICK, Number(f[12]) / TICK]; // utime, stime (fields 14 and 15)
 }
 /** CPU seconds per thread (/proc/<pid>/task), keyed `<tid> <name>`: BENCH_THREADS=1 prints where a system's CPU went */
 function threadCpu(pid: number): Map<string, number> {
@@ -234,6 +239,7 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   await sleep(WARMUP_S * 1000);
   const cpu0 = cpuSeconds(pid);
   const threads0 = process.env.BENCH_THREADS ? threadCpu(pid) : undefined;
+  const split0 = cpuSplit(pid);
   const disk0 = diskWritten(pid);
   const t0 = performance.now();
   sub.begin();
@@ -243,6 +249,9 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   const cpu = cpuSeconds(pid) - cpu0;
   if (threads0) {
     const per = [...threadCpu(pid)].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+    const split = cpuSplit(pid);
+    const perM = (x: number) => ((x / sub.samples) * 1e6).toFixed(2);
+    console.log(`  ${system} CPU s per 1M tags: user ${perM(split[0] - split0[0])}, kernel ${perM(split[1] - split0[1])}`);
     console.log(`  ${system} CPU by thread (s per 1M tags): ${per.map(([k, v]) => `${k.split(' ').slice(1).join(' ')} ${((v / sub.samples) * 1e6).toFixed(2)}`).join(', ')}`);
   }
   const disk = diskWritten(pid) - disk0;
