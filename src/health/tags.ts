@@ -1,4 +1,4 @@
-import type { Quality, SampleBatch, SampleValue } from '../core/sample.ts';
+import { ColumnarBatch, type Quality, type SampleBatch, type SampleValue } from '../core/sample.ts';
 import { type HistoryPoints, SeriesBlock, type TierConfig, TieredSeries } from './history.ts';
 
 /** A tag as the configuration declares it (before any value arrived). */
@@ -118,12 +118,14 @@ export class TagStore {
       this.bySource.set(batch.source, tags);
     }
     const at = batch.receivedAt;
-    const samples = batch.samples;
-    const n = samples.length;
+    // a columnar batch is read from its columns (every sample good, a number, of its source)
+    const cb = batch instanceof ColumnarBatch ? batch : undefined;
+    const samples = cb === undefined ? batch.samples : undefined;
+    const n = cb !== undefined ? cb.length : samples!.length;
     let shape = this.shapes.get(batch.source);
     if (shape !== undefined && shape.tags.length === n) {
       for (let i = 0; i < n; i++) {
-        if (samples[i]!.tag !== shape.tags[i]) {
+        if ((cb !== undefined ? cb.tags[i] : samples![i]!.tag) !== shape.tags[i]) {
           shape = undefined;
           break;
         }
@@ -132,27 +134,39 @@ export class TagStore {
     // a new shape is remembered once every tag of it has an entry (a full store refuses some)
     const next = shape === undefined ? { tags: new Array<string>(n), entries: new Array<TagEntry>(n) } : undefined;
     for (let i = 0; i < n; i++) {
-      const s = samples[i]!;
-      let e = shape !== undefined ? shape.entries[i]! : tags.get(s.tag);
+      const s = samples?.[i];
+      const tag = s !== undefined ? s.tag : cb!.tags[i]!;
+      let e = shape !== undefined ? shape.entries[i]! : tags.get(tag);
       if (e === undefined) {
-        e = this.entry(s.source, s.tag);
+        e = this.entry(s !== undefined ? s.source : batch.source, tag);
         if (!e) {
           this.refused++;
           continue;
         }
       }
       if (next !== undefined) {
-        next.tags[i] = s.tag;
+        next.tags[i] = tag;
         next.entries[i] = e;
       }
-      e.value = s.value;
-      e.quality = s.quality;
-      e.reason = s.reason;
-      e.ts = s.ts;
-      e.receivedAt = at;
-      if (s.quality !== 'bad') {
-        const v = numeric(s.value);
-        if (v !== undefined) (e.series ??= this.newSeries(batch.source, n)).add(s.ts, v);
+      if (s === undefined) {
+        const v = cb!.values[i]!;
+        const ts = cb!.ts[i]!;
+        e.value = v;
+        e.quality = 'good';
+        e.reason = undefined;
+        e.ts = ts;
+        e.receivedAt = at;
+        if (Number.isFinite(v)) (e.series ??= this.newSeries(batch.source, n)).add(ts, v);
+      } else {
+        e.value = s.value;
+        e.quality = s.quality;
+        e.reason = s.reason;
+        e.ts = s.ts;
+        e.receivedAt = at;
+        if (s.quality !== 'bad') {
+          const v = numeric(s.value);
+          if (v !== undefined) (e.series ??= this.newSeries(batch.source, n)).add(s.ts, v);
+        }
       }
       if (e.watcher) e.watcher(e);
     }

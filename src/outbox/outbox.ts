@@ -5,14 +5,14 @@ import type { Counter } from 'prom-client';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
+import { ColumnarBatch, type GatewayEvent, type Prediction, type SampleBatch, batchLength } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
 import { counter, gauge, scrapedGauge } from './gauges.ts';
 import { SourceRuns, UNKNOWN_SOURCE } from './sources.ts';
 import {
   KIND_BATCH, KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
-  decodeBatchRow, decodeTuple, encodeBatchColumns, eventRecord, predictionRecord,
+  decodeBatchRow, decodeTuple, encodeBatchColumns, encodeColumnarColumns, eventRecord, predictionRecord,
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
 import { Tail, type TailWrite } from './tail.ts';
@@ -653,7 +653,7 @@ export class OutboxImpl implements Outbox {
   // ---- writer -------------------------------------------------------------------------------
 
   writeSamples(batch: SampleBatch): Promise<void> {
-    return this.enqueue({ k: KIND_SAMPLE, batch }, batch.samples.length);
+    return this.enqueue({ k: KIND_SAMPLE, batch }, batchLength(batch));
   }
 
   writePredictions(predictions: Prediction[]): Promise<void> {
@@ -790,12 +790,15 @@ export class OutboxImpl implements Outbox {
       const it = w.item;
       if (it.k === KIND_SAMPLE) {
         // one row for the whole batch (records.ts, KIND_BATCH): its samples take seq .. seq + k - 1
-        const samples = it.batch.samples;
-        const k = samples.length;
-        const cols = encodeBatchColumns(it.batch.source, samples);
+        const b = it.batch;
+        const k = batchLength(b);
+        // a columnar batch (every sample good, a number, of its source) is read from its columns
+        const columnar = b instanceof ColumnarBatch;
+        const cols = columnar ? encodeColumnarColumns(b) : encodeBatchColumns(b.source, b.samples);
         transfer.push(cols.value);
-        rows.push(KIND_BATCH, it.batch.source, this.tagRef(it.batch.source, samples), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
-        if (cols.extra !== null && samples.some((s) => s.source !== it.batch.source)) {
+        rows.push(KIND_BATCH, b.source, this.tagRef(b), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
+        const samples = columnar ? undefined : b.samples;
+        if (samples !== undefined && cols.extra !== null && samples.some((s) => s.source !== b.source)) {
           // samples of other sources (rare): each counts for its own
           for (let j = 0; j < k; j++) runs.push(seq + j, 1, src.id(samples[j]!.source));
         } else runs.push(seq + k - 1, k, src.id(it.batch.source));
@@ -831,17 +834,21 @@ export class OutboxImpl implements Outbox {
    * A batch's tag list as stored: `@<id>` of its tagset (each shape of batch stored once), or
    * the list itself as JSON once MAX_TAGSETS shapes exist (a source whose batches vary without end).
    */
-  private tagRef(source: string, samples: readonly Sample[]): string {
+  private tagRef(b: SampleBatch): string {
+    const source = b.source;
+    const cols = b instanceof ColumnarBatch ? b.tags : undefined;
+    const samples = cols === undefined ? b.samples : undefined;
+    const n = cols !== undefined ? cols.length : samples!.length;
     // the same tags as the source's last batch (compared by string, usually the same string
     // objects): its reference, without building the list and its JSON text again
     const last = this.lastTagRef.get(source);
-    if (last !== undefined && last.tags.length === samples.length) {
+    if (last !== undefined && last.tags.length === n) {
       let same = true;
-      for (let i = 0; i < samples.length && same; i++) same = samples[i]!.tag === last.tags[i];
+      for (let i = 0; i < n && same; i++) same = (cols !== undefined ? cols[i] : samples![i]!.tag) === last.tags[i];
       if (same) return last.ref;
     }
-    const tags = new Array<string>(samples.length);
-    for (let i = 0; i < samples.length; i++) tags[i] = samples[i]!.tag;
+    const tags = new Array<string>(n);
+    for (let i = 0; i < n; i++) tags[i] = cols !== undefined ? cols[i]! : samples![i]!.tag;
     const text = JSON.stringify(tags);
     let id = this.tagsetIds.get(text);
     if (id === undefined) {

@@ -1,4 +1,4 @@
-import type { SampleBatch } from '../core/sample.ts';
+import { ColumnarBatch, type SampleBatch } from '../core/sample.ts';
 import { type OutboxRecord, sampleRecord } from './records.ts';
 
 /**
@@ -91,8 +91,12 @@ export class Tail {
       const { first, w } = segs[i]!;
       const j0 = Math.max(0, from - first);
       const j1 = Math.min(w.n, j0 + limit - out.length);
-      if (w.batch !== undefined) {
-        const samples = w.batch.samples;
+      const b = w.batch;
+      if (b instanceof ColumnarBatch) {
+        // the sample objects are made here, just before a sink encodes them
+        for (let j = j0; j < j1; j++) out.push(sampleRecord(b.sampleAt(j), first + j, prefix));
+      } else if (b !== undefined) {
+        const samples = b.samples;
         for (let j = j0; j < j1; j++) out.push(sampleRecord(samples[j]!, first + j, prefix));
       } else for (let j = j0; j < j1; j++) out.push(w.recs[j]!);
     }

@@ -2,7 +2,7 @@ import type { Channel } from '../core/channel.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import { type SampleBatch, batchLength } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
 import type { LoadReporter, ModelInput, OutboxWriter, OverloadControl, SinkLoad, Stage } from '../core/contracts.ts';
 
@@ -224,7 +224,7 @@ export class Router implements Stage, LoadReporter {
   }
 
   private routeNow(batch: SampleBatch): void {
-    const n = batch.samples.length;
+    const n = batchLength(batch);
     this.metrics.received(n);
     this.lastBatchAt = Date.now();
     const wait = this.lastBatchAt - batch.receivedAt;
