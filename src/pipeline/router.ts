@@ -1,5 +1,6 @@
 import type { Channel } from '../core/channel.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
+import { ReadableWatch } from '../core/select.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
 import { type SampleBatch, batchLength } from '../core/sample.ts';
@@ -24,14 +25,8 @@ export class Router implements Stage, LoadReporter {
   readonly name = 'router';
   readonly kind = 'router' as const;
   private inputs: Channel<SampleBatch>[] = [];
-  /** ends the current idle wait (an input became readable or closed, the input list changed, stop) */
-  private wake?: () => void;
-  /**
-   * Per input, its wake-up registered on the channel (channels wake a reader once, on the next value).
-   * Kept across idle waits and re-registered only for an input that fired: an idle wait with 100
-   * inputs used to register and cancel 100 callbacks, per routed batch at 50k tags/s.
-   */
-  private readonly doorbells = new Map<Channel<SampleBatch>, Doorbell>();
+  /** the idle wait for any input: one wake-up kept per input across waits (see ReadableWatch) */
+  private readonly watch = new ReadableWatch<SampleBatch>();
   private loop?: Promise<void>;
   private readonly ctl = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
@@ -65,14 +60,13 @@ export class Router implements Stage, LoadReporter {
 
   addInput(ch: Channel<SampleBatch>): void {
     this.inputs.push(ch);
-    this.wake?.();
+    this.watch.interrupt();
   }
 
   removeInput(ch: Channel<SampleBatch>): void {
     this.inputs = this.inputs.filter((c) => c !== ch);
-    this.doorbells.get(ch)?.cancel?.();
-    this.doorbells.delete(ch);
-    this.wake?.();
+    this.watch.forget(ch);
+    this.watch.interrupt();
   }
 
   setModels(models: readonly ModelInput[]): void {
@@ -90,12 +84,9 @@ export class Router implements Stage, LoadReporter {
   async start(): Promise<void> {
     this.ctl.signal.addEventListener('abort', () => {
       this.freeSlot();
-      this.wake?.();
+      this.watch.interrupt();
     }, { once: true });
-    this.loop = this.run(this.ctl.signal).finally(() => {
-      for (const d of this.doorbells.values()) d.cancel?.();
-      this.doorbells.clear();
-    });
+    this.loop = this.run(this.ctl.signal).finally(() => this.watch.clear());
     this.unregister = this.overload?.register(this);
   }
 
@@ -107,7 +98,7 @@ export class Router implements Stage, LoadReporter {
     this.unregister?.();
     this.unregister = undefined;
     this.draining = true;
-    this.wake?.();
+    this.watch.interrupt();
     const timer = setTimeout(() => this.ctl.abort(new DOMException('router drain deadline', 'AbortError')), deadlineMs);
     try {
       await this.loop;
@@ -172,33 +163,9 @@ export class Router implements Stage, LoadReporter {
     return signal.aborted || (this.draining && this.inputs.every((c) => c.closed && c.depth === 0));
   }
 
-  /** Waits for any input to become readable, or for a change to the input list, or an abort (wake). */
+  /** Waits for any input to become readable, or for a change to the input list, or an abort. */
   private idle(inputs: Channel<SampleBatch>[], signal: AbortSignal): Promise<void> {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.wake = () => {
-        this.wake = undefined;
-        resolve();
-      };
-      // closed inputs would wake at once (run() counts them); the others ring once they have a value
-      for (const c of inputs) if (!c.closed) this.arm(c);
-    });
-  }
-
-  /** Registers the input's wake-up unless one is registered already (it fires once). */
-  private arm(c: Channel<SampleBatch>): void {
-    let d = this.doorbells.get(c);
-    if (d === undefined) {
-      const bell: Doorbell = { armed: false, ring: () => {
-        bell.armed = false;
-        bell.cancel = undefined;
-        this.wake?.();
-      } };
-      this.doorbells.set(c, (d = bell));
-    }
-    if (d.armed) return;
-    d.armed = true;
-    d.cancel = c.onReadable(d.ring);
+    return signal.aborted ? Promise.resolve() : this.watch.wait(inputs);
   }
 
   private freeSlot(): void {
@@ -265,9 +232,3 @@ export class Router implements Stage, LoadReporter {
   }
 }
 
-/** One input's registration with its channel (see Router.doorbells). */
-interface Doorbell {
-  armed: boolean;
-  ring: () => void;
-  cancel?: () => void;
-}
