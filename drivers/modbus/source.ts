@@ -11,17 +11,25 @@ import { CircuitBreaker } from '../../src/core/breaker.ts';
 import { errorCode, errorMessage, isFgError } from '../../src/core/errors.ts';
 import type { Metrics } from '../../src/core/metrics.ts';
 import type { ProbeResult } from '../../src/core/probe.ts';
-import type { Quality, Sample, SampleValue } from '../../src/core/sample.ts';
+import { ColumnarBatch, type Quality, type Sample, type SampleBatch, type SampleValue } from '../../src/core/sample.ts';
 import type { Source, SourceContext } from '../../src/core/contracts.ts';
 import type { ModbusSourceConfig } from './config.ts';
 import { DISCONNECTED, ModbusLink, ReadError } from './link.ts';
 import { ReconnectPolicy } from './reconnect.ts';
 import { describePlan, planSource, splitRead, type DevicePlan, type PlannedTag, type PollGroup, type Read } from './plan.ts';
 
-/** The reads of one poll still outstanding, and where their samples go. */
+/**
+ * The reads of one poll still outstanding, and where their samples go: position i is either a
+ * good number in the columns (tags, ts, values, f32: the hot path) or a Sample object in `out`
+ * (bad, deadbanded or not a number). All sized for every tag of the group up front; `n` are filled.
+ */
 interface PollRun {
-  /** sized for every tag of the group up front (no regrowth while it fills); `n` are filled */
-  out: Sample[];
+  tags: string[];
+  ts: Float64Array;
+  values: Float64Array;
+  f32: Uint8Array;
+  /** made on the first sample that is not a good number */
+  out?: (Sample | undefined)[];
   n: number;
   pending: number;
   finish: () => void;
@@ -251,26 +259,44 @@ export class ModbusSource implements Source {
   /** One poll of a group: every device's reads, one batch. */
   async poll(g: PollGroup): Promise<void> {
     const t0 = performance.now();
-    const samples = new Array<Sample>(g.tagCount);
-    const run: PollRun = { out: samples, n: 0, pending: 1, finish: noop };
+    const size = g.tagCount;
+    const run: PollRun = { tags: new Array<string>(size), ts: new Float64Array(size), values: new Float64Array(size), f32: new Uint8Array(size), n: 0, pending: 1, finish: noop };
     // callbacks, not a promise per read: the poll waits once, for its last read
     await new Promise<void>((finish) => {
       run.finish = finish;
       for (const d of g.devices) for (const r of d.reads.slice()) this.startRead(d, r, run, 0);
       this.readDone(run);
     });
-    samples.length = run.n; // a deadband may have held some back
     this.polls++;
     this.latency[this.latencyN++ % LATENCY_RING] = performance.now() - t0;
-    if (samples.length === 0) return;
-    this.ctx.stageMetrics.received(samples.length);
+    const n = run.n; // a deadband may have held some back
+    if (n === 0) return;
+    this.ctx.stageMetrics.received(n);
     const out = this.ctx.out;
     if (out.closed || this.stopping) return;
-    if (out.trySend({ source: this.cfg.id, samples, receivedAt: Date.now() })) this.ctx.stageMetrics.sent(samples.length);
+    if (out.trySend(this.batchOf(run, Date.now()))) this.ctx.stageMetrics.sent(n);
     else {
       this.overrun(1, 'full');
-      this.ctx.stageMetrics.dropped(samples.length, 'overrun');
+      this.ctx.stageMetrics.dropped(n, 'overrun');
     }
+  }
+
+  /** A poll's batch: columnar when every sample is a good number (the common case), else Sample objects. */
+  private batchOf(run: PollRun, receivedAt: number): SampleBatch {
+    const n = run.n;
+    const source = this.cfg.id;
+    if (run.out === undefined) {
+      run.tags.length = n;
+      const cut = n < run.values.length;
+      return new ColumnarBatch(source, run.tags, cut ? run.ts.subarray(0, n) : run.ts, cut ? run.values.subarray(0, n) : run.values, cut ? run.f32.subarray(0, n) : run.f32, receivedAt);
+    }
+    const samples = new Array<Sample>(n);
+    for (let i = 0; i < n; i++) {
+      samples[i] = run.out[i] ?? (run.f32[i] === 1
+        ? new GoodFloat32Sample(source, run.tags[i]!, run.ts[i]!, run.values[i]!)
+        : new GoodSample(source, run.tags[i]!, run.ts[i]!, run.values[i]!));
+    }
+    return { source, samples, receivedAt };
   }
 
   /** skipped polls: in the status and in /metrics (fieldgate_source_overruns_total{reason}) */
@@ -359,8 +385,15 @@ export class ModbusSource implements Source {
         this.countError(d.name, 'FG_E_MODBUS_NOT_FINITE', undefined);
         this.emit(tag, ts, null, 'bad', `not finite: ${v}`, run);
       } else if (tag.deadband === undefined) {
-        // the hot path; a float32 register's sample is flagged so sinks print the float32's shortest text
-        run.out[run.n++] = tag.float32 && typeof v === 'number' ? new GoodFloat32Sample(source, tag.name, ts, v) : new GoodSample(source, tag.name, ts, v);
+        // the hot path: a good number goes into the poll's columns; a float32 register's is flagged
+        // so sinks print the float32's shortest text
+        if (typeof v === 'number') {
+          const i = run.n++;
+          run.tags[i] = tag.name;
+          run.ts[i] = ts;
+          run.values[i] = v;
+          run.f32[i] = tag.float32 ? 1 : 0;
+        } else (run.out ??= new Array<Sample | undefined>(run.values.length))[run.n++] = new GoodSample(source, tag.name, ts, v);
       }
       else this.emit(tag, ts, v, 'good', undefined, run);
     }
@@ -408,7 +441,7 @@ export class ModbusSource implements Source {
     const s: Sample = { source: this.cfg.id, tag: tag.name, ts, value, quality };
     if (reason !== undefined) s.reason = reason;
     if (tag.float32 && typeof value === 'number') s.float32 = true;
-    run.out[run.n++] = s;
+    (run.out ??= new Array<Sample | undefined>(run.values.length))[run.n++] = s;
   }
 
   private percentiles(): { pollP50Ms?: number; pollP99Ms?: number } {

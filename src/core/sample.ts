@@ -32,6 +32,56 @@ export interface SampleBatch {
 }
 
 /**
+ * A batch of good number samples held in columns: a driver's hot path (a Modbus poll of number
+ * registers) makes one object per poll instead of one per value. The data path reads the columns
+ * (router, outbox, tag store, the outbox's in-memory tail, which makes each record's sample only
+ * when a sink reads it); `samples` makes the Sample objects on first use, for anything else (a
+ * model, a conflating channel, the CLI). Per-sample objects that waited from the poll to the
+ * sinks' read outlived the young generation and were copied into the old one, per value.
+ */
+export class ColumnarBatch implements SampleBatch {
+  private made?: Sample[];
+
+  constructor(
+    readonly source: string,
+    /** the tag of each position */
+    readonly tags: readonly string[],
+    /** the timestamp of each position (ms since epoch) */
+    readonly ts: Float64Array,
+    readonly values: Float64Array,
+    /** 1 where the device sent the value as a float32 (`Sample.float32`) */
+    readonly float32: Uint8Array,
+    readonly receivedAt: number,
+  ) {}
+
+  get length(): number {
+    return this.values.length;
+  }
+
+  /** the samples as objects, made once */
+  get samples(): Sample[] {
+    if (this.made === undefined) {
+      const out = new Array<Sample>(this.values.length);
+      for (let i = 0; i < out.length; i++) out[i] = this.sampleAt(i);
+      this.made = out;
+    }
+    return this.made;
+  }
+
+  /** a new Sample for position i */
+  sampleAt(i: number): Sample {
+    const s: Sample = { source: this.source, tag: this.tags[i]!, ts: this.ts[i]!, value: this.values[i]!, quality: 'good' };
+    if (this.float32[i] === 1) s.float32 = true;
+    return s;
+  }
+}
+
+/** How many samples a batch holds, without making a columnar batch's objects. */
+export function batchLength(b: SampleBatch): number {
+  return b instanceof ColumnarBatch ? b.values.length : b.samples.length;
+}
+
+/**
  * `conflate` on a source channel: the queued batch and a newer one of the same source become
  * one batch holding the newest sample of every tag in either. Drivers do not send every tag in
  * every batch (a Modbus deadband leaves unchanged tags out, an OPC UA notification carries only

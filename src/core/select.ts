@@ -93,3 +93,72 @@ export async function fanIn<T extends {} | null>(
     }
   }
 }
+
+/**
+ * Waits, again and again, for any of a changing list of channels to become readable, keeping one
+ * wake-up registered per channel across waits (a channel wakes a reader once, on its next value):
+ * a wait registers again only with the channels that fired since the last one. `anyReadable`
+ * registers with and cancels every channel per wait; for the router (100 inputs, a wait per routed
+ * batch at 50k tags/s) that was 100 callbacks per batch, many copied into the old generation.
+ */
+export class ReadableWatch<T extends {} | null> {
+  private readonly bells = new Map<Channel<T>, Bell>();
+  private wake?: () => void;
+
+  /**
+   * Resolves once one of `channels` has a value or closes, or on `interrupt()`. Closed channels
+   * are not watched (they would wake it at once): the caller counts them.
+   */
+  wait(channels: readonly Channel<T>[]): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.wake = () => {
+        this.wake = undefined;
+        resolve();
+      };
+      for (const c of channels) if (!c.closed) this.arm(c);
+    });
+  }
+
+  /** Ends the current wait, if any (the channel list changed, a stop). */
+  interrupt(): void {
+    this.wake?.();
+  }
+
+  /** Stops watching a channel (removed from the list). */
+  forget(c: Channel<T>): void {
+    this.bells.get(c)?.cancel?.();
+    this.bells.delete(c);
+  }
+
+  /** Cancels every registration (the watcher is done). */
+  clear(): void {
+    for (const b of this.bells.values()) b.cancel?.();
+    this.bells.clear();
+  }
+
+  private arm(c: Channel<T>): void {
+    let b = this.bells.get(c);
+    if (b === undefined) {
+      const bell: Bell = {
+        armed: false,
+        ring: () => {
+          bell.armed = false;
+          bell.cancel = undefined;
+          this.wake?.();
+        },
+      };
+      this.bells.set(c, (b = bell));
+    }
+    if (b.armed) return;
+    b.armed = true;
+    // a channel with a value (or closed) rings at once, inside onReadable
+    b.cancel = c.onReadable(b.ring);
+  }
+}
+
+/** One channel's registration (see ReadableWatch). */
+interface Bell {
+  armed: boolean;
+  ring: () => void;
+  cancel?: () => void;
+}

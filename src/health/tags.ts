@@ -1,5 +1,5 @@
-import type { Quality, SampleBatch, SampleValue } from '../core/sample.ts';
-import { type HistoryPoints, type TierConfig, TieredSeries } from './history.ts';
+import { ColumnarBatch, type Quality, type SampleBatch, type SampleValue } from '../core/sample.ts';
+import { type HistoryPoints, SeriesBlock, type TierConfig, TieredSeries } from './history.ts';
 
 /** A tag as the configuration declares it (before any value arrived). */
 export interface DeclaredTag {
@@ -54,6 +54,9 @@ export interface TagStoreOptions {
   maxTags: number;
 }
 
+/** most series in one block of histories: a block is allocated whole (about 7.7 KB per column with the defaults) */
+const MAX_BLOCK = 64;
+
 export const DEFAULT_TAG_STORE: TagStoreOptions = {
   fine: { resolution: 1_000, span: 120_000 },
   coarse: { resolution: 10_000, span: 3_600_000 },
@@ -69,6 +72,14 @@ export const DEFAULT_TAG_STORE: TagStoreOptions = {
  */
 export class TagStore {
   private readonly bySource = new Map<string, Map<string, TagEntry>>();
+  /**
+   * Per source, the tags of its last batch and their entries: a source's polls repeat their shape,
+   * so a batch that matches it (compared by string, usually the same string objects) skips a map
+   * lookup per sample.
+   */
+  private readonly shapes = new Map<string, { tags: string[]; entries: TagEntry[] }>();
+  /** per source, the block its next histories take a column of (history.ts BucketStore: a poll's buckets side by side) */
+  private readonly blocks = new Map<string, SeriesBlock>();
   private count = 0;
   /** samples of tags refused because maxTags was reached */
   refused = 0;
@@ -95,6 +106,9 @@ export class TagStore {
     if (!m) return;
     this.count -= m.size;
     this.bySource.delete(source);
+    // a batch of another source may hold tags of this one: every shape is made again
+    this.shapes.clear();
+    this.blocks.delete(source);
   }
 
   record(batch: SampleBatch): void {
@@ -104,26 +118,78 @@ export class TagStore {
       this.bySource.set(batch.source, tags);
     }
     const at = batch.receivedAt;
-    for (const s of batch.samples) {
-      let e = tags.get(s.tag);
+    // a columnar batch is read from its columns (every sample good, a number, of its source)
+    const cb = batch instanceof ColumnarBatch ? batch : undefined;
+    const samples = cb === undefined ? batch.samples : undefined;
+    const n = cb !== undefined ? cb.length : samples!.length;
+    let shape = this.shapes.get(batch.source);
+    if (shape !== undefined && shape.tags.length === n) {
+      for (let i = 0; i < n; i++) {
+        if ((cb !== undefined ? cb.tags[i] : samples![i]!.tag) !== shape.tags[i]) {
+          shape = undefined;
+          break;
+        }
+      }
+    } else shape = undefined;
+    // a new shape is remembered once every tag of it has an entry (a full store refuses some)
+    const next = shape === undefined ? { tags: new Array<string>(n), entries: new Array<TagEntry>(n) } : undefined;
+    for (let i = 0; i < n; i++) {
+      const s = samples?.[i];
+      const tag = s !== undefined ? s.tag : cb!.tags[i]!;
+      let e = shape !== undefined ? shape.entries[i]! : tags.get(tag);
       if (e === undefined) {
-        e = this.entry(s.source, s.tag);
+        e = this.entry(s !== undefined ? s.source : batch.source, tag);
         if (!e) {
           this.refused++;
           continue;
         }
       }
-      e.value = s.value;
-      e.quality = s.quality;
-      e.reason = s.reason;
-      e.ts = s.ts;
-      e.receivedAt = at;
-      if (s.quality !== 'bad') {
-        const v = numeric(s.value);
-        if (v !== undefined) (e.series ??= new TieredSeries(this.opts.fine, this.opts.coarse)).add(s.ts, v);
+      if (next !== undefined) {
+        next.tags[i] = tag;
+        next.entries[i] = e;
+      }
+      if (s === undefined) {
+        const v = cb!.values[i]!;
+        const ts = cb!.ts[i]!;
+        e.value = v;
+        e.quality = 'good';
+        e.reason = undefined;
+        e.ts = ts;
+        e.receivedAt = at;
+        if (Number.isFinite(v)) (e.series ??= this.newSeries(batch.source, n)).add(ts, v);
+      } else {
+        e.value = s.value;
+        e.quality = s.quality;
+        e.reason = s.reason;
+        e.ts = s.ts;
+        e.receivedAt = at;
+        if (s.quality !== 'bad') {
+          const v = numeric(s.value);
+          if (v !== undefined) (e.series ??= this.newSeries(batch.source, n)).add(s.ts, v);
+        }
       }
       if (e.watcher) e.watcher(e);
     }
+    if (next !== undefined && this.refusedNone(next.entries, n)) this.shapes.set(batch.source, next);
+  }
+
+  /**
+   * A history for a tag of `source`: a column of the source's current block, sized for the batch
+   * that asks (its other tags come next), at most MAX_BLOCK columns.
+   */
+  private newSeries(source: string, batchSize: number): TieredSeries {
+    let b = this.blocks.get(source);
+    if (b === undefined || b.full) {
+      b = new SeriesBlock(this.opts.fine, this.opts.coarse, Math.max(1, Math.min(MAX_BLOCK, batchSize)));
+      this.blocks.set(source, b);
+    }
+    return b.take();
+  }
+
+  /** whether every position of a new shape got its entry */
+  private refusedNone(entries: TagEntry[], n: number): boolean {
+    for (let i = 0; i < n; i++) if (entries[i] === undefined) return false;
+    return true;
   }
 
   /** One value outside a batch (model outputs, gateway figures). */

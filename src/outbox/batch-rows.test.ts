@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
-import type { Quality, Sample, SampleValue } from '../core/sample.ts';
+import { ColumnarBatch, type Quality, type Sample, type SampleValue } from '../core/sample.ts';
 import { outboxSchema } from './config.ts';
 import { createOutbox, type Outbox } from './index.ts';
-import { KIND_BATCH, KIND_SAMPLE, type OutboxRecord, type RecordTuple, decodeBatchRow, encodeBatchColumns, sampleRecord } from './records.ts';
+import { KIND_BATCH, KIND_SAMPLE, type OutboxRecord, type RecordTuple, decodeBatchRow, encodeBatchColumns, encodeColumnarColumns, sampleRecord } from './records.ts';
 import { tempContext } from '../../test/support/outbox/testing.ts';
 
 const contexts: ReturnType<typeof tempContext>[] = [];
@@ -47,6 +47,26 @@ describe('batch rows', () => {
       const out: OutboxRecord[] = [];
       decodeBatchRow(row(last, 'plc1', samples), n, samples.map((s) => s.tag), 'gw:e:', after, limit, out);
       assert.deepEqual(out, want.filter((r) => r.seq > after).slice(0, limit));
+    }), { numRuns: 400 });
+  });
+
+  test('property: a columnar batch encodes to the row of its samples, and its samples are what its columns hold', () => {
+    const pos = fc.record({ tag: fc.string({ maxLength: 6 }), dts: fc.constantFrom(0, 0, 0, 3, -1), value: fc.oneof(fc.double(), fc.float().map((f) => Math.fround(f)), fc.integer()), float32: fc.boolean() });
+    fc.assert(fc.property(fc.array(pos, { maxLength: 40 }), (ps) => {
+      const n = ps.length;
+      const b = new ColumnarBatch('plc1', ps.map((p) => p.tag), Float64Array.from(ps, (p) => 1_764_500_000_000 + p.dts), Float64Array.from(ps, (p) => p.value),
+        Uint8Array.from(ps, (p) => (p.float32 ? 1 : 0)), 5);
+      const samples = ps.map((p): Sample => {
+        const s: Sample = { source: 'plc1', tag: p.tag, ts: 1_764_500_000_000 + p.dts, value: p.value, quality: 'good' };
+        if (p.float32) s.float32 = true;
+        return s;
+      });
+      assert.equal(b.length, n);
+      assert.deepEqual(b.samples, samples);
+      for (let i = 0; i < n; i++) assert.deepEqual(b.sampleAt(i), samples[i]);
+      const want = encodeBatchColumns('plc1', samples);
+      const got = encodeColumnarColumns(b);
+      assert.deepEqual({ ...got, value: Buffer.from(got.value) }, { ...want, value: Buffer.from(want.value) });
     }), { numRuns: 400 });
   });
 

@@ -5,17 +5,17 @@ import type { Counter } from 'prom-client';
 import { FgError, errorMessage } from '../core/errors.ts';
 import type { Metrics, StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { GatewayEvent, Prediction, Sample, SampleBatch } from '../core/sample.ts';
+import { ColumnarBatch, type GatewayEvent, type Prediction, type SampleBatch, batchLength } from '../core/sample.ts';
 import type { OutboxWriter, Stage, StageContext } from '../core/contracts.ts';
 import { type OutboxConfig, outboxSchema } from './config.ts';
 import { counter, gauge, scrapedGauge } from './gauges.ts';
 import { SourceRuns, UNKNOWN_SOURCE } from './sources.ts';
 import {
   KIND_BATCH, KIND_EVENT, KIND_PREDICTION, KIND_SAMPLE, type OutboxRecord, type RecordTuple,
-  decodeBatchRow, decodeTuple, encodeBatchColumns, eventRecord, predictionRecord, sampleRecord,
+  decodeBatchRow, decodeTuple, encodeBatchColumns, encodeColumnarColumns, eventRecord, predictionRecord,
 } from './records.ts';
 import { type Db, openStore } from './store.ts';
-import { Tail } from './tail.ts';
+import { Tail, type TailWrite } from './tail.ts';
 import { CommitMarks, GlobalDrops, LAG_BYTES_SHARE, LAG_HYSTERESIS, type LagBound, type SkipReason } from './lag.ts';
 import { type CommitReply, WriterThread } from './writer.ts';
 import { ReaderThread } from './reader.ts';
@@ -334,7 +334,8 @@ interface InFlightCommit {
   batch: PendingWrite[];
   rows: number;
   first: number;
-  records: OutboxRecord[];
+  /** the writes as the in-memory tail keeps them (undefined: no sink, nobody reads from memory) */
+  writes?: TailWrite[];
   /** flat (last seq, records, source id) per run of the new rows, for `runs` once committed */
   runs: number[];
   cursors: [CursorImpl, number][];
@@ -420,6 +421,8 @@ export class OutboxImpl implements Outbox {
   private tagsetIds = new Map<string, number>();
   /** tagset ids a commit has not yet confirmed in the file: sent with every commit until one succeeds */
   private tagsetsUnsaved = new Map<number, string>();
+  /** per source, the tag list of its last batch and its reference: a source's polls repeat their shape */
+  private readonly lastTagRef = new Map<string, { tags: string[]; ref: string }>();
   private nextTagset = 1;
   /** commit time of the oldest record not yet confirmed by every sink (the backlog's age) */
   private oldestStmt?: Statement<[number], number>;
@@ -494,6 +497,7 @@ export class OutboxImpl implements Outbox {
     ).raw(true);
     this.tagsets.clear();
     this.tagsetIds.clear();
+    this.lastTagRef.clear();
     this.tagsetsUnsaved.clear();
     this.nextTagset = 1;
     for (const { id, tags } of db.prepare<[], { id: number; tags: string }>('SELECT id, tags FROM tagsets').all()) {
@@ -649,7 +653,7 @@ export class OutboxImpl implements Outbox {
   // ---- writer -------------------------------------------------------------------------------
 
   writeSamples(batch: SampleBatch): Promise<void> {
-    return this.enqueue({ k: KIND_SAMPLE, batch }, batch.samples.length);
+    return this.enqueue({ k: KIND_SAMPLE, batch }, batchLength(batch));
   }
 
   writePredictions(predictions: Prediction[]): Promise<void> {
@@ -751,7 +755,7 @@ export class OutboxImpl implements Outbox {
     this.pendingRows -= n;
     this.pendingDbRows -= dbRows;
     const first = this.lastSeq + 1;
-    const { rows, records, transfer, runs } = this.encode(batch, first, n);
+    const { rows, writes, transfer, runs } = this.encode(batch, first);
     const cursors: [CursorImpl, number][] = [];
     if (housekeeping) for (const c of this.cursors.values()) if (c.acked !== c.persisted) cursors.push([c, c.acked]);
     const req: CommitRequest = {
@@ -759,7 +763,7 @@ export class OutboxImpl implements Outbox {
       minAcked: this.durableMin(housekeeping), housekeeping, checkpoint: this.checkpointDue(),
     };
     const tagsetsSent = req.tagsets.map(([id]) => id);
-    const f: InFlightCommit = { batch, rows: n, first, records, runs, cursors, done: Promise.resolve() };
+    const f: InFlightCommit = { batch, rows: n, first, writes, runs, cursors, done: Promise.resolve() };
     f.done = writer.commit(req, transfer).then(
       (r) => {
         if (r.ok) for (const id of tagsetsSent) this.tagsetsUnsaved.delete(id);
@@ -771,61 +775,80 @@ export class OutboxImpl implements Outbox {
     return true;
   }
 
-  /** The rows for the writer thread, and the records as sinks will read them (seq from `first`). */
-  private encode(batch: PendingWrite[], first: number, n: number): { rows: CommitRequest['rows']; records: OutboxRecord[]; transfer: ArrayBuffer[]; runs: number[] } {
+  /** The rows for the writer thread, and the writes as the tail keeps them for sinks (seq from `first`). */
+  private encode(batch: PendingWrite[], first: number): { rows: CommitRequest['rows']; writes?: TailWrite[]; transfer: ArrayBuffer[]; runs: number[] } {
     const rows: CommitRequest['rows'] = [];
     const transfer: ArrayBuffer[] = [];
     const runs: number[] = [];
     const src = this.runs;
     // no sink: nobody would read them from memory
     const keep = this.cursors.size > 0;
-    const records = new Array<OutboxRecord>(keep ? n : 0);
+    const writes: TailWrite[] | undefined = keep ? [] : undefined;
     const prefix = this.idPrefix;
     let seq = first;
-    let i = 0;
     for (const w of batch) {
       const it = w.item;
       if (it.k === KIND_SAMPLE) {
         // one row for the whole batch (records.ts, KIND_BATCH): its samples take seq .. seq + k - 1
-        const samples = it.batch.samples;
-        const k = samples.length;
-        const cols = encodeBatchColumns(it.batch.source, samples);
+        const b = it.batch;
+        const k = batchLength(b);
+        // a columnar batch (every sample good, a number, of its source) is read from its columns
+        const columnar = b instanceof ColumnarBatch;
+        const cols = columnar ? encodeColumnarColumns(b) : encodeBatchColumns(b.source, b.samples);
         transfer.push(cols.value);
-        rows.push(KIND_BATCH, it.batch.source, this.tagRef(samples), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
-        if (cols.extra !== null && samples.some((s) => s.source !== it.batch.source)) {
+        rows.push(KIND_BATCH, b.source, this.tagRef(b), cols.ts, cols.vtype, 0, cols.value, null, cols.extra, k);
+        const samples = columnar ? undefined : b.samples;
+        if (samples !== undefined && cols.extra !== null && samples.some((s) => s.source !== b.source)) {
           // samples of other sources (rare): each counts for its own
           for (let j = 0; j < k; j++) runs.push(seq + j, 1, src.id(samples[j]!.source));
         } else runs.push(seq + k - 1, k, src.id(it.batch.source));
-        if (keep) for (const s of samples) records[i++] = sampleRecord(s, seq++, prefix);
-        else seq += k;
+        // the tail keeps the batch itself: records are made when a sink reads them (tail.ts)
+        writes?.push({ n: k, batch: it.batch });
+        seq += k;
       } else if (it.k === KIND_PREDICTION) {
+        const recs: OutboxRecord[] = [];
         for (const p of it.list) {
           const extra = JSON.stringify({ outputs: p.outputs, latencyMs: p.latencyMs });
           rows.push(KIND_PREDICTION, p.model, p.model, p.ts, 0, 0, null, null, extra, 1);
-          if (keep) records[i++] = predictionRecord(p, extra, seq, prefix);
+          if (keep) recs.push(predictionRecord(p, extra, seq, prefix));
           runs.push(seq, 1, src.id(p.model));
           seq++;
         }
+        writes?.push({ n: it.list.length, recs });
       } else {
+        const recs: OutboxRecord[] = [];
         for (const e of it.list) {
           const extra = JSON.stringify({ severity: e.severity, data: e.data });
           rows.push(KIND_EVENT, e.source, e.kind, e.ts, 3, 0, e.message, null, extra, 1);
-          if (keep) records[i++] = eventRecord(e, extra, seq, prefix);
+          if (keep) recs.push(eventRecord(e, extra, seq, prefix));
           runs.push(seq, 1, src.id(e.source));
           seq++;
         }
+        writes?.push({ n: it.list.length, recs });
       }
     }
-    return { rows, records, transfer, runs };
+    return { rows, writes, transfer, runs };
   }
 
   /**
    * A batch's tag list as stored: `@<id>` of its tagset (each shape of batch stored once), or
    * the list itself as JSON once MAX_TAGSETS shapes exist (a source whose batches vary without end).
    */
-  private tagRef(samples: readonly Sample[]): string {
-    const tags = new Array<string>(samples.length);
-    for (let i = 0; i < samples.length; i++) tags[i] = samples[i]!.tag;
+  private tagRef(b: SampleBatch): string {
+    const source = b.source;
+    const cols = b instanceof ColumnarBatch ? b.tags : undefined;
+    const samples = cols === undefined ? b.samples : undefined;
+    const n = cols !== undefined ? cols.length : samples!.length;
+    // the same tags as the source's last batch (compared by string, usually the same string
+    // objects): its reference, without building the list and its JSON text again
+    const last = this.lastTagRef.get(source);
+    if (last !== undefined && last.tags.length === n) {
+      let same = true;
+      for (let i = 0; i < n && same; i++) same = (cols !== undefined ? cols[i] : samples![i]!.tag) === last.tags[i];
+      if (same) return last.ref;
+    }
+    const tags = new Array<string>(n);
+    for (let i = 0; i < n; i++) tags[i] = cols !== undefined ? cols[i]! : samples![i]!.tag;
     const text = JSON.stringify(tags);
     let id = this.tagsetIds.get(text);
     if (id === undefined) {
@@ -835,7 +858,9 @@ export class OutboxImpl implements Outbox {
       this.tagsets.set(id, tags);
       this.tagsetsUnsaved.set(id, text);
     }
-    return `@${id}`;
+    const ref = `@${id}`;
+    this.lastTagRef.set(source, { tags: this.tagsets.get(id) ?? tags, ref });
+    return ref;
   }
 
   private committed(f: InFlightCommit, r: CommitReply): void {
@@ -865,7 +890,7 @@ export class OutboxImpl implements Outbox {
       this.lastCommitMs = r.ms;
       this.maxCommitMs = Math.max(this.maxCommitMs, r.ms);
       if (f.rows > 0) {
-        if (f.records.length === f.rows) this.tail.append(f.first, f.records);
+        if (f.writes) this.tail.append(f.first, f.writes);
         this.accepted += f.rows;
         this.commits++;
         this.rowsSinceCheckpoint += f.rows;
@@ -1222,7 +1247,7 @@ export class OutboxImpl implements Outbox {
   readTail(afterSeq: number, limit: number): OutboxRecord[] | undefined {
     if (!this.readStmt) return [];
     // the tail answers only when it reaches the log's end (commits without a sink keep no records)
-    return this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit) : undefined;
+    return this.tail.end === this.lastSeq + 1 ? this.tail.read(Math.max(afterSeq, this.firstSeq - 1), limit, this.idPrefix) : undefined;
   }
 
   /** From the file, on this thread (committed rows only). */

@@ -1,4 +1,4 @@
-import type { GatewayEvent, Prediction, Quality, Sample, SampleValue } from '../core/sample.ts';
+import type { ColumnarBatch, GatewayEvent, Prediction, Quality, Sample, SampleValue } from '../core/sample.ts';
 
 /**
  * What a sink reads from its cursor: one row of the outbox log, in commit order.
@@ -225,6 +225,40 @@ export function encodeBatchColumns(source: string, samples: readonly Sample[]): 
     const x = typeof v === 'number' ? v : 0;
     if (f32) view.setFloat32(i * 4, x, true);
     else view.setFloat64(i * 8, x, true);
+  }
+  return { ts: ts0, vtype: allFloat32 ? BATCH_ALL_FLOAT32 : 0, value, extra: extra ? JSON.stringify(extra) : null };
+}
+
+/**
+ * `encodeBatchColumns(b.source, b.samples)` of a columnar batch, read from its columns (every
+ * sample good, a number, of the batch's source): the same row, without making the samples.
+ */
+export function encodeColumnarColumns(b: ColumnarBatch): { ts: number; vtype: number; value: ArrayBuffer; extra: string | null } {
+  const vals = b.values;
+  const times = b.ts;
+  const n = vals.length;
+  const ts0 = n > 0 ? times[0]! : 0;
+  let f32 = true;
+  let flagged = 0;
+  let oneTs = true;
+  for (let i = 0; i < n; i++) {
+    const v = vals[i]!;
+    if (f32 && Math.fround(v) !== v) f32 = false; // NaN too, as encodeBatchColumns
+    if (b.float32[i] === 1) flagged++;
+    if (times[i] !== ts0) oneTs = false;
+  }
+  let extra: BatchExtra | undefined;
+  if (!oneTs) extra = { t: Array.from(times, (t) => t - ts0) };
+  const allFloat32 = n > 0 && flagged === n;
+  if (flagged > 0 && !allFloat32) {
+    const f: number[] = (extra ??= {}).f = [];
+    for (let i = 0; i < n; i++) if (b.float32[i] === 1) f.push(i);
+  }
+  const value = new ArrayBuffer(n * (f32 ? 4 : 8));
+  const view = new DataView(value);
+  for (let i = 0; i < n; i++) {
+    if (f32) view.setFloat32(i * 4, vals[i]!, true);
+    else view.setFloat64(i * 8, vals[i]!, true);
   }
   return { ts: ts0, vtype: allFloat32 ? BATCH_ALL_FLOAT32 : 0, value, extra: extra ? JSON.stringify(extra) : null };
 }

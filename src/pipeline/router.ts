@@ -1,9 +1,9 @@
 import type { Channel } from '../core/channel.ts';
-import { anyReadable } from '../core/select.ts';
 import { errorCode, errorMessage } from '../core/errors.ts';
+import { ReadableWatch } from '../core/select.ts';
 import type { StageMetrics } from '../core/metrics.ts';
 import type { ProbeResult } from '../core/probe.ts';
-import type { SampleBatch } from '../core/sample.ts';
+import { type SampleBatch, batchLength } from '../core/sample.ts';
 import type { Logger } from '../log.ts';
 import type { LoadReporter, ModelInput, OutboxWriter, OverloadControl, SinkLoad, Stage } from '../core/contracts.ts';
 
@@ -25,7 +25,8 @@ export class Router implements Stage, LoadReporter {
   readonly name = 'router';
   readonly kind = 'router' as const;
   private inputs: Channel<SampleBatch>[] = [];
-  private wake?: () => void;
+  /** the idle wait for any input: one wake-up kept per input across waits (see ReadableWatch) */
+  private readonly watch = new ReadableWatch<SampleBatch>();
   private loop?: Promise<void>;
   private readonly ctl = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
@@ -59,12 +60,13 @@ export class Router implements Stage, LoadReporter {
 
   addInput(ch: Channel<SampleBatch>): void {
     this.inputs.push(ch);
-    this.wake?.();
+    this.watch.interrupt();
   }
 
   removeInput(ch: Channel<SampleBatch>): void {
     this.inputs = this.inputs.filter((c) => c !== ch);
-    this.wake?.();
+    this.watch.forget(ch);
+    this.watch.interrupt();
   }
 
   setModels(models: readonly ModelInput[]): void {
@@ -80,8 +82,11 @@ export class Router implements Stage, LoadReporter {
   }
 
   async start(): Promise<void> {
-    this.ctl.signal.addEventListener('abort', () => this.freeSlot(), { once: true });
-    this.loop = this.run(this.ctl.signal);
+    this.ctl.signal.addEventListener('abort', () => {
+      this.freeSlot();
+      this.watch.interrupt();
+    }, { once: true });
+    this.loop = this.run(this.ctl.signal).finally(() => this.watch.clear());
     this.unregister = this.overload?.register(this);
   }
 
@@ -93,7 +98,7 @@ export class Router implements Stage, LoadReporter {
     this.unregister?.();
     this.unregister = undefined;
     this.draining = true;
-    this.wake?.();
+    this.watch.interrupt();
     const timer = setTimeout(() => this.ctl.abort(new DOMException('router drain deadline', 'AbortError')), deadlineMs);
     try {
       await this.loop;
@@ -141,7 +146,8 @@ export class Router implements Stage, LoadReporter {
           const batch = ch.tryRecv();
           if (batch === undefined) break;
           got = true;
-          await this.route(batch, signal);
+          const full = this.route(batch, signal);
+          if (full) await full;
         }
         if (!ch.closed || ch.depth > 0) open++;
       }
@@ -157,15 +163,9 @@ export class Router implements Stage, LoadReporter {
     return signal.aborted || (this.draining && this.inputs.every((c) => c.closed && c.depth === 0));
   }
 
-  /** Waits for any input to become readable, or for a change to the input list (wake). */
+  /** Waits for any input to become readable, or for a change to the input list, or an abort. */
   private idle(inputs: Channel<SampleBatch>[], signal: AbortSignal): Promise<void> {
-    // closed inputs would wake at once; an abort just ends the wait (run() checks the signal)
-    return anyReadable(inputs.filter((c) => !c.closed), signal, (wake) => {
-      this.wake = wake;
-    }).then(
-      () => { this.wake = undefined; },
-      () => { this.wake = undefined; },
-    );
+    return signal.aborted ? Promise.resolve() : this.watch.wait(inputs);
   }
 
   private freeSlot(): void {
@@ -174,8 +174,24 @@ export class Router implements Stage, LoadReporter {
     wake?.();
   }
 
-  private async route(batch: SampleBatch, signal: AbortSignal): Promise<void> {
-    const n = batch.samples.length;
+  /** Hands a batch on; returns a promise only when it had to wait for room among the writes in flight. */
+  private route(batch: SampleBatch, signal: AbortSignal): Promise<void> | undefined {
+    if ((this.inFlight.size >= MAX_IN_FLIGHT || this.inFlightSamples >= MAX_IN_FLIGHT_SAMPLES) && !signal.aborted) return this.routeWhenRoom(batch, signal);
+    this.routeNow(batch);
+    return undefined;
+  }
+
+  private async routeWhenRoom(batch: SampleBatch, signal: AbortSignal): Promise<void> {
+    // one waiter woken by the next completion (a race over every write in flight would add a
+    // reaction to each of them per routed batch)
+    while ((this.inFlight.size >= MAX_IN_FLIGHT || this.inFlightSamples >= MAX_IN_FLIGHT_SAMPLES) && !signal.aborted) {
+      await new Promise<void>((r) => { this.slot = r; });
+    }
+    this.routeNow(batch);
+  }
+
+  private routeNow(batch: SampleBatch): void {
+    const n = batchLength(batch);
     this.metrics.received(n);
     this.lastBatchAt = Date.now();
     const wait = this.lastBatchAt - batch.receivedAt;
@@ -185,11 +201,6 @@ export class Router implements Stage, LoadReporter {
     this.lastRoutedAt = performance.now();
     this.routed++;
     for (const m of this.models) if (m.wants(batch.source)) m.offer(batch);
-    // one waiter woken by the next completion (a race over every write in flight would add a
-    // reaction to each of them per routed batch)
-    while ((this.inFlight.size >= MAX_IN_FLIGHT || this.inFlightSamples >= MAX_IN_FLIGHT_SAMPLES) && !signal.aborted) {
-      await new Promise<void>((r) => { this.slot = r; });
-    }
     this.inFlightSamples += n;
     const p: Promise<void> = this.outbox.writeSamples(batch).then(
       () => {
@@ -220,3 +231,4 @@ export class Router implements Stage, LoadReporter {
     this.inFlight.add(p);
   }
 }
+

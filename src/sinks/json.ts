@@ -135,6 +135,29 @@ export function idPrefix(r: OutboxRecord): string {
   return r.id.endsWith(tail) ? r.id.slice(0, r.id.length - tail.length) : r.id + '#';
 }
 
+/**
+ * `idPrefix(r)`, without allocating when `r.id` is `prev` followed by its seq: the records of one
+ * outbox share their prefix, and this runs for every sample a compact message holds.
+ */
+function samePrefix(r: OutboxRecord, prev: string): string {
+  const id = r.id;
+  if (prev !== '' && id.startsWith(prev) && isSeqText(id, prev.length, r.seq)) return prev;
+  return idPrefix(r);
+}
+
+/** whether id.slice(from) === String(seq), for a seq that is a non-negative integer, without building either */
+function isSeqText(id: string, from: number, seq: number): boolean {
+  const len = id.length - from;
+  if (len < 1 || len > 15 || (len > 1 && id.charCodeAt(from) === 48)) return false;
+  let v = 0;
+  for (let i = from; i < id.length; i++) {
+    const d = id.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return false;
+    v = v * 10 + d;
+  }
+  return v === seq;
+}
+
 /** The shape `compactSamplesText` writes, as an upstream reads it. */
 export interface CompactSamplesJson {
   gateway: string;
@@ -194,6 +217,7 @@ export function batchTexts(records: readonly OutboxRecord[], gateway: string, co
   let lastKind = '';
   let lastSource = '';
   let last: Segment[] | undefined;
+  let lastIdBase = '';
   for (const r of records) {
     const source = recordSource(r);
     let g = last;
@@ -213,7 +237,7 @@ export function batchTexts(records: readonly OutboxRecord[], gateway: string, co
       lastSource = source;
     }
     const isCompact = compact && r.kind === 'sample';
-    const idBase = isCompact ? idPrefix(r) : '';
+    const idBase = isCompact ? (lastIdBase = samePrefix(r, lastIdBase)) : '';
     const ts = r.kind === 'sample' ? r.sample.ts : 0;
     const seg = g[g.length - 1];
     // a compact message holds one source and one id prefix (a group of several sources mixes them), and one poll

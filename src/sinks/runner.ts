@@ -169,11 +169,9 @@ export class SinkRunner implements Stage, LoadReporter {
     try {
       for (;;) {
         while (!this.stopping && window.length < this.opts.maxInFlight) {
-          const recs = this.cursor.read(readPos, this.opts.batchSize);
-          if (recs.length === 0) break;
-          readPos = recs[recs.length - 1]!.seq;
-          const f: InFlight = { last: readPos, n: recs.length, done: false, p: this.transport.send(recs, hard) };
-          f.p.then((r) => { f.done = true; f.result = r; }, () => undefined);
+          const f = this.sendNext(readPos, hard);
+          if (f === undefined) break;
+          readPos = f.last;
           window.push(f);
           // reading and encoding a chunk is synchronous: yield between chunks so a full window
           // is filled over several loop turns, not in one long block
@@ -215,6 +213,18 @@ export class SinkRunner implements Stage, LoadReporter {
       // unconfirmed chunks are given up (sent again after reconnecting, or skipped if the bound moved past them)
       this.cursor.rewind();
     }
+  }
+
+  /**
+   * Reads and sends the next chunk (undefined: nothing to read). Outside the async pump so the
+   * chunk's records are not kept in its suspended frame while the chunk is in flight.
+   */
+  private sendNext(readPos: number, hard: AbortSignal): InFlight | undefined {
+    const recs = this.cursor.read(readPos, this.opts.batchSize);
+    if (recs.length === 0) return undefined;
+    const f: InFlight = { last: recs[recs.length - 1]!.seq, n: recs.length, done: false, p: this.transport.send(recs, hard) };
+    f.p.then((r) => { f.done = true; f.result = r; }, () => undefined);
+    return f;
   }
 
   private drainDone(): void {

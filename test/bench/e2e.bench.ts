@@ -26,7 +26,7 @@
 // the warm-up, unthrottled. BENCH_OVERLOAD_ONLY=1 skips the normal phases. BENCH_HISTORY=off runs
 // fieldgate without the health stage's per-tag history (RSS of the data path alone).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,14 +67,33 @@ const V8_FLAGS = shebang.startsWith('#!') && /\bnode\b/.test(shebang) && cli.end
   ? shebang.slice(shebang.search(/\bnode\b/) + 4).trim().split(/\s+/).filter(Boolean)
   : [];
 const FG_FLAGS = [...V8_FLAGS, ...(process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
+/** BENCH_BARE_NODE_FLAGS: extra node flags for the bare pipeline alone (e.g. --cpu-prof --cpu-prof-dir=/tmp/b) */
+const BARE_FLAGS = [...V8_FLAGS, ...(process.env.BENCH_BARE_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean)];
 
 // ---- /proc readings of a child ---------------------------------------------------------------
 
 const TICK = 100; // USER_HZ on Linux
 function cpuSeconds(pid: number): number {
+  const [user, sys] = cpuSplit(pid);
+  return user + sys;
+}
+/** user and kernel CPU seconds of a process, threads included */
+function cpuSplit(pid: number): [number, number] {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICK; // utime, stime (fields 14 and 15)
+  return [Number(f[11]) / TICK, Number(f[12]) / TICK]; // utime, stime (fields 14 and 15)
+}
+/** CPU seconds per thread (/proc/<pid>/task), keyed `<tid> <name>`: BENCH_THREADS=1 prints where a system's CPU went */
+function threadCpu(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(`${tid} ${stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))}`, (Number(f[11]) + Number(f[12])) / TICK);
+    } catch { /* the thread ended */ }
+  }
+  return out;
 }
 function peakRssMB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -118,8 +137,8 @@ async function waitPorts(ports: number[], what: string, ms = 60_000): Promise<vo
   }
 }
 
-function start(cmd: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function start(cmd: string, args: string[], env: Record<string, string> = {}, stdout: 'ignore' | number = 'ignore'): ChildProcess {
+  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'] });
   let err = '';
   child.stderr!.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-4000); });
   child.on('exit', (code, sig) => {
@@ -219,6 +238,8 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   }
   await sleep(WARMUP_S * 1000);
   const cpu0 = cpuSeconds(pid);
+  const threads0 = process.env.BENCH_THREADS ? threadCpu(pid) : undefined;
+  const split0 = cpuSplit(pid);
   const disk0 = diskWritten(pid);
   const t0 = performance.now();
   sub.begin();
@@ -226,6 +247,13 @@ async function measure(system: string, pollMs: number, child: ChildProcess, sub:
   sub.end();
   const secs = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(pid) - cpu0;
+  if (threads0) {
+    const per = [...threadCpu(pid)].map(([k, v]) => [k, v - (threads0.get(k) ?? 0)] as const).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+    const split = cpuSplit(pid);
+    const perM = (x: number) => ((x / sub.samples) * 1e6).toFixed(2);
+    console.log(`  ${system} CPU s per 1M tags: user ${perM(split[0] - split0[0])}, kernel ${perM(split[1] - split0[1])}`);
+    console.log(`  ${system} CPU by thread (s per 1M tags): ${per.map(([k, v]) => `${k.split(' ').slice(1).join(' ')} ${((v / sub.samples) * 1e6).toFixed(2)}`).join(', ')}`);
+  }
   const disk = diskWritten(pid) - disk0;
   const rss = peakRssMB(pid);
   const n = sub.samples;
@@ -246,7 +274,9 @@ async function runFieldgate(pollMs: number, ports: number[], brokerPort: number,
   try {
     const cfgPath = join(dir, 'bench.yaml');
     writeFileSync(cfgPath, gatewayConfig({ ports, tags: TAGS, intervalMs: pollMs, brokerPort, dataDir: join(dir, 'data'), format: FORMAT, healthPort, history: HISTORY }));
-    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath]);
+    // BENCH_FG_STDOUT=<file>: fieldgate's stdout (e.g. with BENCH_NODE_FLAGS=--trace-gc)
+    const out = process.env.BENCH_FG_STDOUT ? openSync(process.env.BENCH_FG_STDOUT, 'a') : 'ignore';
+    const child = start(process.execPath, [...FG_FLAGS, cli, 'run', '-c', cfgPath], {}, out);
     try {
       const r = await measure('fieldgate', pollMs, child, sub);
       // polls the overload rule shed over the whole run (warm-up included): a CPU-starved gateway sheds too
@@ -267,7 +297,7 @@ async function runFieldgate(pollMs: number, ports: number[], brokerPort: number,
 }
 
 async function runBare(pollMs: number, ports: number[], brokerPort: number, sub: Subscriber): Promise<Result> {
-  const child = start(process.execPath, [...V8_FLAGS, ...tsx, join(root, 'test/bench/e2e-bare.ts')], {
+  const child = start(process.execPath, [...BARE_FLAGS, ...tsx, join(root, 'test/bench/e2e-bare.ts')], {
     BARE_PORTS: ports.join(','),
     BARE_TAGS: String(TAGS),
     BARE_INTERVAL_MS: String(pollMs),

@@ -208,29 +208,40 @@ export class MqttTransport implements Transport {
     return this.lost;
   }
 
-  async send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult> {
+  /**
+   * Not `async`: an async function keeps its arguments until it ends, here the chunk's records
+   * until the last PUBACK; encoded, they are garbage while the messages are in flight (objects that
+   * live that long were copied into the old generation, per sample).
+   */
+  send(records: OutboxRecord[], signal: AbortSignal): Promise<SendResult> {
     let messages: OutgoingMessage[];
+    try {
+      messages = this.encode(records);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    if (signal.aborted) return Promise.reject(signal.reason as Error);
+    return this.publish(messages).then(() => SENT);
+  }
+
+  private encode(records: OutboxRecord[]): OutgoingMessage[] {
     if (this.sparkplug) {
       const enc = this.sparkplug.encode(records, this.historyUntil);
       if (enc.skipped > 0) this.sm.dropped(enc.skipped, 'no-sparkplug-mapping');
       if (enc.historyDropped > 0) this.sm.dropped(enc.historyDropped, 'sparkplug-history-off');
-      messages = enc.messages;
-    } else {
-      messages = jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos, format: this.cfg.format });
+      return enc.messages;
     }
-    if (signal.aborted) throw signal.reason;
-    await this.publish(messages);
-    return { ok: true };
+    return jsonMessages(records, { gateway: this.ctx.gateway.id, template: this.template, mode: this.cfg.messages, qos: this.cfg.qos, format: this.cfg.format });
   }
 
-  /** Resolves when every message is confirmed (PUBACK for QoS 1, written for QoS 0). */
-  private async publish(messages: OutgoingMessage[]): Promise<void> {
+  /** Resolves when every message is confirmed (PUBACK for QoS 1, written for QoS 0). Not `async`: see send. */
+  private publish(messages: OutgoingMessage[]): Promise<void> {
     const client = this.client;
-    if (!client || !this.lost || !client.connected) throw new FgError('FG_E_SINK_PUBLISH', `not connected to ${this.target}`);
+    if (!client || !this.lost || !client.connected) return Promise.reject(new FgError('FG_E_SINK_PUBLISH', `not connected to ${this.target}`));
     const acks = messages.map((m) => client.publishAsync(m.topic, m.payload as Buffer, { qos: m.qos, retain: this.cfg.retain }));
-    await abortable(Promise.all(acks), this.lost).finally(() => {
+    return abortable(Promise.all(acks), this.lost).finally(() => {
       for (const a of acks) a.catch(() => undefined);
-    });
+    }).then(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -250,3 +261,5 @@ export class MqttTransport implements Transport {
     await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
   }
 }
+
+const SENT: SendResult = { ok: true };

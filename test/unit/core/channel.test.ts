@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Channel, WHEN_FULL, type WhenFull } from '../../../src/core/channel.ts';
-import { fanIn, select } from '../../../src/core/select.ts';
+import { ReadableWatch, fanIn, select } from '../../../src/core/select.ts';
 import { isFgError } from '../../../src/core/errors.ts';
 
 interface Msg {
@@ -279,5 +279,59 @@ describe('select and fanIn', () => {
       const mine = got.filter((v) => Math.floor(v / 1000) === i);
       assert.deepEqual(mine, Array.from({ length: 100 }, (_, k) => i * 1000 + k));
     }
+  });
+});
+
+describe('ReadableWatch', () => {
+  /** a channel that counts the wake-ups registered with it */
+  class Counted extends Channel<number> {
+    registered = 0;
+    override onReadable(cb: () => void): () => void {
+      this.registered++;
+      return super.onReadable(cb);
+    }
+  }
+  const counted = (name: string) => new Counted({ name, capacity: 4, whenFull: 'block' });
+
+  test('a wait ends on a value in any channel; the next wait registers again only with the channel that fired', async () => {
+    const [a, b, c] = [counted('a'), counted('b'), counted('c')];
+    const w = new ReadableWatch<number>();
+    const first = w.wait([a, b, c]);
+    setTimeout(() => b.trySend(1), 2);
+    await first;
+    assert.deepEqual([a.registered, b.registered, c.registered], [1, 1, 1]);
+    assert.equal(b.tryRecv(), 1);
+    const second = w.wait([a, b, c]);
+    assert.deepEqual([a.registered, b.registered, c.registered], [1, 2, 1], 'a and c are still registered from the first wait');
+    setTimeout(() => c.trySend(2), 2);
+    await second;
+    // a channel that already holds a value ends the wait at once
+    const third = w.wait([a, b, c]);
+    await third;
+    assert.equal(c.tryRecv(), 2);
+    w.clear();
+  });
+
+  test('interrupt ends a wait; a forgotten channel no longer ends one; closed channels are not watched', async () => {
+    const [a, b] = [counted('a'), counted('b')];
+    const w = new ReadableWatch<number>();
+    const p = w.wait([a, b]);
+    w.interrupt();
+    await p;
+    w.forget(a);
+    let done = false;
+    const q = w.wait([b]).then(() => { done = true; });
+    a.trySend(1);
+    await new Promise((r) => setTimeout(r, 5));
+    assert.equal(done, false, 'a was forgotten: its value does not end the wait');
+    b.close();
+    await q;
+    const closed = counted('closed');
+    closed.close();
+    const r = w.wait([closed, a]);
+    assert.equal(closed.registered, 0);
+    w.interrupt();
+    await r;
+    w.clear();
   });
 });
