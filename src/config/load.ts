@@ -226,8 +226,9 @@ function reportIssue(issue: z.core.$ZodIssue, schema: z.ZodType, data: unknown, 
       const branches = u.errors.filter((b) => b.length > 0);
       const typeMiss = (b: readonly z.core.$ZodIssue[]): boolean => b.length === 1 && b[0]!.code === 'invalid_type' && b[0]!.path.length === 0;
       if (branches.length > 0 && branches.every(typeMiss)) {
-        const expected = [...new Set(branches.map((b) => (b[0] as z.core.$ZodIssueInvalidType).expected))];
-        at(path, `expected ${expected.join(' or ')}; got ${describe(u.input)}`);
+        const expected = [...new Set(branches.map((b) => (b[0] as z.core.$ZodIssueInvalidType).expected))].join(' or ');
+        if (u.input === undefined) at(path.slice(0, -1), `missing required key "${String(path[path.length - 1])}" (expected ${expected})`);
+        else at(path, `expected ${expected}; got ${describe(u.input)}`);
         return;
       }
       if (branches.length > 0) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { duration } from '../core/units.ts';
+import { duration, size } from '../core/units.ts';
 
 // Owned by the health issue (#7): the `health:` section.
 
@@ -49,6 +49,8 @@ export const healthSchema = z
         liveResolution: duration().prefault(1_000).describe('bucket width over `liveSpan`'),
         maxTags: z.number().int().min(1).max(1_000_000).default(50_000)
           .describe('most tags kept; memory is about 16 bytes x (span/resolution + liveSpan/liveResolution) per numeric tag (7.7 KB with the defaults) plus about 1 KB for the tag itself; 10,000 tags take about 87 MB'),
+        maxBytes: size().prefault('16MB')
+          .describe('most memory for the buckets of the configured tags: with more tags than fit at `resolution`, its buckets are widened (the span and the live part stay) and the start log says to what; 0: no bound'),
       })
       .prefault({})
       .describe('bounded in-memory history behind /api/tags, /api/tags/<source>/<tag>/history and /api/series; lost on restart'),

@@ -155,7 +155,7 @@ export class TieredSeries {
   }
 }
 
-function slotsOf(t: TierConfig): number {
+export function slotsOf(t: TierConfig): number {
   return Math.max(1, Math.ceil(t.span / t.resolution));
 }
 

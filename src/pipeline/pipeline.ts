@@ -11,6 +11,7 @@ import { configPathResolver } from '../core/config-paths.ts';
 import { BrokerStage } from '../broker/broker.ts';
 import { HealthStage } from '../health/stage.ts';
 import { Taps } from '../health/taps.ts';
+import { fitHistory } from '../health/history-budget.ts';
 import { declaredTags } from '../health/tags.ts';
 import type { HealthConfig } from '../health/config.ts';
 import { createModelStage } from '../inference/index.ts';
@@ -128,7 +129,7 @@ export class Pipeline {
       },
     });
     this.ctx.overload = overload;
-    this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg.health.history) });
+    this.taps = new Taps({ ...cfg.health.keep, history: historyOptions(cfg, opts.log) });
     for (const sim of cfg.simulators) this.#simulators.push(this.createSimulator(sim));
     this.outbox = createOutbox(cfg.outbox, this.ctx);
     this.writer = tappedWriter(this.outbox, this.taps);
@@ -598,13 +599,26 @@ function withoutEntry(cfg: FieldgateConfig, section: StageSection, id: string): 
   return { ...cfg, [section]: list.filter((e) => e.id !== id) };
 }
 
-function historyOptions(h: HealthConfig['history']) {
+/** The tag store's tiers, within `history.maxBytes` for the tags configured at start (logged when widened). */
+function historyOptions(cfg: FieldgateConfig, log: Logger) {
+  const h = cfg.health.history;
   if (!h.enabled) return undefined;
-  return {
+  const asked = {
     fine: { resolution: h.liveResolution, span: h.liveSpan },
     coarse: { resolution: h.resolution, span: h.span },
     maxTags: h.maxTags,
   };
+  const tags = cfg.sources.reduce((n, s) => n + (s.enabled === false ? 0 : declaredTags(s).length), 0);
+  const fit = fitHistory(asked, Math.min(tags, h.maxTags), h.maxBytes);
+  if (fit.widened) {
+    const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;
+    log.info(
+      { tags, resolution: fit.widened.to, maxBytes: h.maxBytes },
+      `tag history: ${tags} configured tags at ${fit.widened.from / 1_000} s buckets would take ${mb(fit.widened.wanted)}, over health.history.maxBytes (${mb(h.maxBytes)}): ` +
+        `the ${h.span / 60_000}-minute trend uses ${fit.widened.to / 1_000} s buckets (${mb(fit.widened.now)}); the live ${h.liveSpan / 1_000} s stay at ${h.liveResolution / 1_000} s`,
+    );
+  }
+  return fit.options;
 }
 
 /** A port already in use, whichever stage hit it: which port, which stage, what to change. */
