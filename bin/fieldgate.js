@@ -1,11 +1,11 @@
-#!/usr/bin/env -S node --max-semi-space-size=16 --heap-growing-percent=30
+#!/usr/bin/env -S node --max-semi-space-size=8 --heap-growing-percent=30
 // Runs the compiled CLI (dist/, built by `npm run build`, which `npm ci` runs through `prepare`).
 // Tests and scripts run the TypeScript sources through tsx instead; production never needs it.
 // V8's heap, sized for a gateway (bench:e2e, README "Install"): --heap-growing-percent=30 lets the
 // old generation grow to 1.3x what survived the last full GC (Node's default lets it reach 2-4x:
-// 140-150 MB of a 50 MB live heap under load, most of it garbage); --max-semi-space-size=16 (MB,
+// 140-150 MB of a 50 MB live heap under load, most of it garbage); --max-semi-space-size=8 (MB,
 // the young generation of the main thread) keeps short-lived batches out of the old generation,
-// so those full GCs stay rare. Worker threads set their own small young generation
+// so those full GCs stay rare (16 measured no faster since batches stopped being per-sample objects). Worker threads set their own small young generation
 // (src/core/ts-worker.ts). The semi-space size must be given at start; the growing percentage is
 // also set below when started as `node bin/fieldgate.js` (systemd), since NODE_OPTIONS refuses it.
 import { existsSync, readFileSync } from 'node:fs';

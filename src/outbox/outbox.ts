@@ -104,6 +104,8 @@ export interface OutboxStats {
   maxCheckpointMs: number;
   /** reads of a sink behind the in-memory tail answered by the reader thread (prefetched), not on the main thread */
   readerReads: number;
+  /** the reader thread: started the first time a sink fell behind the in-memory tail */
+  readerThread: 'off' | 'starting' | 'up';
   movedAside?: string;
   /** set while commits fail for lack of disk space */
   diskFull?: { since: number; error: string; failures: number };
@@ -358,6 +360,8 @@ export class OutboxImpl implements Outbox {
   private writer?: WriterThread;
   /** reads the rows of sinks behind the tail, off the main thread (absent if it failed to start: reads happen here) */
   private reader?: ReaderThread;
+  /** set while the reader thread starts (once per run; a failed start is not retried) */
+  private readerStarting?: Promise<void>;
   readerReads = 0;
   private epoch = '';
   idPrefix = '';
@@ -506,11 +510,6 @@ export class OutboxImpl implements Outbox {
       this.nextTagset = Math.max(this.nextTagset, id + 1);
     }
     this.oldestStmt = db.prepare<[number], number>('SELECT at FROM commits WHERE last_seq > ? ORDER BY last_seq LIMIT 1').pluck(true);
-    try {
-      this.reader = await ReaderThread.start({ path: this.file });
-    } catch (e) {
-      this.ctx.log.warn({ err: errorMessage(e) }, 'the outbox reader thread did not start; sinks behind read on the main thread');
-    }
     for (const c of this.cursors.values()) {
       if (c.persisted === -1) c.acked = this.firstSeq - 1;
       c.readTo = c.acked;
@@ -595,6 +594,9 @@ export class OutboxImpl implements Outbox {
     const err = await this.writer?.close(Math.max(100, until - Date.now()));
     this.writer = undefined;
     if (err) this.ctx.log.warn({ err }, 'final outbox checkpoint failed; the WAL is replayed at next start');
+    // a reader thread still starting is waited for, so it is closed too
+    await this.readerStarting;
+    this.readerStarting = undefined;
     await this.reader?.close(Math.max(100, until - Date.now()));
     this.reader = undefined;
     this.readStmt = undefined;
@@ -1256,10 +1258,28 @@ export class OutboxImpl implements Outbox {
     return this.decodeRows(this.readStmt.all(afterSeq, this.lastSeq, limit), afterSeq, limit);
   }
 
-  /** The same read on the reader thread (undefined without one, or once stopping). */
+  /**
+   * The same read on the reader thread (undefined without one, or once stopping). The thread (an
+   * isolate of about 10 MB) starts the first time a sink falls behind the in-memory tail: a gateway
+   * whose sinks keep up never needs it. Until it is up, sinks behind read on the main thread.
+   */
   prefetch(afterSeq: number, limit: number): Promise<unknown[][]> | undefined {
-    if (!this.reader || this.state !== 'running') return undefined;
+    if (this.state !== 'running') return undefined;
+    if (!this.reader) {
+      this.readerStarting ??= this.startReader();
+      return undefined;
+    }
     return this.reader.read(afterSeq, this.lastSeq, limit);
+  }
+
+  private async startReader(): Promise<void> {
+    try {
+      const reader = await ReaderThread.start({ path: this.file });
+      // stopped meanwhile: stop() waits for this promise, then closes what is set here
+      this.reader = reader;
+    } catch (e) {
+      this.ctx.log.warn({ err: errorMessage(e) }, 'the outbox reader thread did not start; sinks behind read on the main thread');
+    }
   }
 
   /** Rows as READ_SQL returns them, as the records after `afterSeq` (at most `limit`). */
@@ -1332,6 +1352,7 @@ export class OutboxImpl implements Outbox {
       usedBytes: this.usedBytes, maxBytes: this.cfg.maxBytes, full: this.full, blockedWrites: this.blocked.length,
       lastCommitMs: this.lastCommitMs, maxCommitMs: this.maxCommitMs,
       checkpoints: this.checkpoints, maxCheckpointMs: this.maxCheckpointMs, readerReads: this.readerReads,
+      readerThread: this.reader ? 'up' : this.readerStarting ? 'starting' : 'off',
       movedAside: this.movedAside,
       diskFull: this.diskFull ? { since: this.diskFull.since, error: this.diskFull.error, failures: this.diskFull.failures } : undefined,
     };

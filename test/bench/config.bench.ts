@@ -103,7 +103,7 @@ function bigFile(dir: string): void {
 function validateCli(file: string): { status: number | null; head: string[]; ms: number; cpuMs: number } {
   const cpuAtExit = 'data:text/javascript,process.on("exit",()=>{const c=process.cpuUsage();process.stderr.write("\\nfg-bench-cpu "+(c.user+c.system)/1000+"\\n")})';
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--max-semi-space-size=16', '--import', cpuAtExit, join(root, 'bin/fieldgate.js'), 'validate', '-c', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=8', '--import', cpuAtExit, join(root, 'bin/fieldgate.js'), 'validate', '-c', file], { encoding: 'utf8', maxBuffer: 64 << 20 });
   const ms = performance.now() - t0;
   const cpu = /fg-bench-cpu ([\d.]+)/.exec(r.stderr);
   const out = r.status === 0 ? r.stdout : r.stderr;
