@@ -11,7 +11,7 @@ export const outboxSchema = z
     maxBytes: size().prefault(512_000_000).describe('bound on the outbox file'),
     maxAge: duration().optional().describe('records older than this are dropped (counted)'),
     whenFull: z.enum(['block', 'drop-oldest']).default('block').describe('what happens when maxBytes is reached'),
-    checkpointInterval: duration().prefault(10_000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written; earlier once the WAL passes half of diskReserve. A checkpoint copies each page changed since the last one once, however often it changed: longer intervals write fewer bytes'),
+    checkpointInterval: duration().prefault(10_000).describe('how often the WAL is checkpointed (on a worker thread) while rows are written; earlier once the WAL passes half of the free space above diskReserve (at most 64 MB; 64 MB with diskReserve 0). A checkpoint copies each page changed since the last one once, however often it changed: longer intervals write fewer bytes'),
     housekeepingInterval: duration().prefault(1000).describe('how often sink positions are persisted and rows every sink confirmed are deleted (with a commit of new rows, not one per commit: fewer pages written); after a crash a sink replays at most this much, with the same ids'),
     diskReserve: size().prefault('16MB').describe('free space the outbox leaves on its filesystem: below it new records wait (ingestion pauses) while confirmed rows are still deleted, so the outbox heals by draining; 0 turns the check off (SQLite then stops only when the disk is full)'),
     dropLogInterval: duration().prefault(10_000).describe('drops are counted always and logged at most once per this interval'),

@@ -51,13 +51,13 @@ class Writer {
 
   private readonly walPath: string;
   private readonly dir: string;
-  private readonly walLimit: number;
+  /** free bytes on the filesystem at the last commit's check (undefined: not known) */
+  private free?: number;
   /** the newest seq with a row in `commits` (marks are added by housekeeping commits only) */
   private lastMark: number;
 
   constructor(private readonly db: Db, private cfg: WriterInit) {
     this.walPath = `${cfg.path}-wal`;
-    this.walLimit = Math.min(64 * 1024 * 1024, Math.max(256 * 1024, cfg.diskReserve > 0 ? cfg.diskReserve / 2 : 64 * 1024 * 1024));
     this.dir = dirname(cfg.path);
     // meta.lastSeq is written only when rows are deleted (not with every commit): the newest row,
     // or the newest commit mark, is the last seq whenever it is above it
@@ -139,7 +139,7 @@ class Writer {
     }
     let warning: string | undefined;
     // a big WAL is checkpointed at once: what a checkpoint must copy stays within the reserve
-    const walFull = !req.checkpoint && this.walBytes() > this.walLimit;
+    const walFull = !req.checkpoint && this.walBytes() > this.walLimit();
     try {
       this.measure();
       this.dropOldest(req.minAcked);
@@ -218,13 +218,31 @@ class Writer {
       const st = statfsSync(this.dir);
       free = st.bavail * st.bsize;
     } catch {
+      this.free = undefined;
       return undefined;
     }
+    this.free = free;
     if (free >= this.cfg.diskReserve) return undefined;
     const perRow = this.rows > 0 ? this.usedBytes / this.rows : 200;
     const freePages = this.st.freelist.get()! * this.pageSize;
     if (freePages >= rows * perRow * 2 + 65_536) return undefined;
     return `database or disk is full: ${free} bytes free on the filesystem, below outbox.diskReserve (${this.cfg.diskReserve})`;
+  }
+
+  /**
+   * How big the WAL may grow before a checkpoint is due early. The WAL and what a checkpoint adds
+   * to the file both come out of the free space, so together they stay within half of what is free
+   * above diskReserve: with room to spare that is 64 MB (checkpoints come every checkpointInterval,
+   * and each copies a page once however often it changed: at 150k tags/s a WAL bound at half a
+   * 16 MB reserve checkpointed every ~3 s and tripled the bytes written per tag); near the reserve it
+   * shrinks to 256 KB.
+   */
+  private walLimit(): number {
+    const MAX = 64 * 1024 * 1024;
+    const MIN = 256 * 1024;
+    if (this.cfg.diskReserve <= 0) return MAX;
+    if (this.free === undefined) return Math.min(MAX, Math.max(MIN, this.cfg.diskReserve / 2));
+    return Math.min(MAX, Math.max(MIN, (this.free - this.cfg.diskReserve) / 2));
   }
 
   private walBytes(): number {
