@@ -14,6 +14,7 @@
  */
 import type { Table } from '../../src/inference/fit/csv.ts';
 import { CLEAR, RAISE, type FitResult } from '../../src/inference/fit/fit.ts';
+import { mulberry32 } from '../../src/sim/generators.ts';
 
 const S = 1000;
 const MIN = 60 * S;
@@ -48,17 +49,8 @@ export interface FamilySeries {
   nuisance: string;
 }
 
-/** mulberry32: small, fast, good enough for noise */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32 (the simulator's): small, fast, good enough for noise */
+const rng = mulberry32;
 
 export const unitOf = (period: number): number => Math.min(DAY, 2048 * period);
 
